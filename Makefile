@@ -1,0 +1,38 @@
+# Ship: every target creates and fills .venv when it is missing.
+#   make demo   the whole loop on examples/ (sqlite MLflow in .ship/, local processes)
+#   make test   every test
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+# Every pip call goes through the constraints: torch stays at the local CPU wheel.
+PIP_INSTALL := $(PIP) install --quiet --constraint constraints.txt
+
+export MLFLOW_DISABLE_TELEMETRY := true
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: install demo test lint typecheck clean
+
+install: $(VENV)/.ship-installed
+
+$(VENV)/.ship-installed: pyproject.toml constraints.txt package.json
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP_INSTALL) torch==2.13.0
+	$(PIP_INSTALL) hatchling hatch-jupyter-builder jupyterlab jupyter-builder
+	$(PIP_INSTALL) --no-build-isolation --editable ".[test,examples]"
+	touch $@
+
+demo: install
+	$(VENV)/bin/ship demo
+
+test: install
+	$(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check kernel_magics tests bench
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+clean:
+	rm -rf $(VENV) node_modules kernel_magics/labextension extension/lib .ship examples/.ship

@@ -1,0 +1,49 @@
+"""Ship: from a notebook cell to a tracked, exported, served and monitored model.
+
+In a notebook: ``%load_ext kernel_magics`` (automatic in kernels JupyterLab starts),
+then ``%%ship track`` on a cell; inside it, ``ship.log(step=..., loss=...)`` logs series.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._version import __version__
+
+__all__ = ["__version__", "load_ipython_extension", "log"]
+
+
+def log(step: int | None = None, **values: Any) -> None:
+    """Log metric values at a step from inside a `%%ship track` cell (e.g. per epoch)."""
+    from .errors import ValidationError
+    from .tracking.capture import active_step_log
+
+    steps = active_step_log()
+    if steps is None:
+        raise ValidationError("ship.log() works inside a cell that starts with %%ship track.",
+                              hint="Add `%%ship track` as the cell's first line.")
+    steps.log(step, values)
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """Register `%ship` / `%%ship` and make `ship.log` available as `ship`."""
+    import sys
+
+    from .magics import ShipMagics
+
+    ipython.register_magics(ShipMagics)
+    ipython.user_ns.setdefault("ship", sys.modules[__name__])
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    return [{"src": "labextension", "dest": "kernel-magics"}]
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    return [{"module": "kernel_magics"}]
+
+
+def _load_jupyter_server_extension(server_app: Any) -> None:
+    from .server import load
+
+    load(server_app)

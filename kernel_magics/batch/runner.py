@@ -1,0 +1,182 @@
+"""`ship run`: notebooks in batch through papermill, with every tracked run completed.
+
+For each parameter set (one, or each point of a grid) a worker process runs the
+notebook with papermill (see execute.py). Afterwards the spool is drained into
+MLflow, and each run made by the notebook gets the executed notebook as an
+artifact and its summary in the output notebook updated from "pending" to
+"written" with its run id.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from ..errors import NotFoundError, ValidationError
+from ..tracking import daemon
+from ..tracking.record import WrittenRun
+from ..tracking.spool import Spool
+from ..workspace import SHIP_DIR, Workspace, find_workspace, init_workspace
+
+ENGINES = ("local",)
+
+
+@dataclass
+class NotebookRun:
+    """One execution of a notebook with one parameter set."""
+
+    input: str
+    output: str
+    parameters: dict[str, Any]
+    batch_id: str
+    exit_code: int = -1
+    error: str | None = None
+    seconds: float = 0.0
+    runs: list[WrittenRun] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+
+@dataclass
+class BatchResult:
+    """Every notebook run of one `ship run`, and records that could not be written yet."""
+
+    runs: list[NotebookRun]
+    unwritten: dict[str, str]
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.runs) and not self.unwritten
+
+
+def _output_path(workspace: Workspace, notebook: Path, index: int, total: int) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    suffix = f"-{index + 1}" if total > 1 else ""
+    return workspace.ship_dir / "batch" / f"{notebook.stem}-{stamp}{suffix}.ipynb"
+
+
+def _execute(run: NotebookRun, workspace: Workspace, kernel: str | None, progress: bool) -> None:
+    env = {**os.environ, "SHIP_NOTEBOOK": run.input, "SHIP_BATCH_ID": run.batch_id,
+           "SHIP_OUTPUT_NOTEBOOK": run.output}
+    cmd = [sys.executable, "-m", "kernel_magics.batch.execute", run.input, run.output,
+           "--parameters", json.dumps(run.parameters)]
+    if kernel:
+        cmd += ["--kernel", kernel]
+    if not progress:
+        cmd.append("--no-progress")
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=None if progress
+                          else subprocess.PIPE, text=True, check=False, cwd=workspace.root)
+    run.seconds = round(time.perf_counter() - start, 3)
+    run.exit_code = proc.returncode
+    if proc.returncode != 0:
+        lines = (proc.stderr or "").strip().splitlines()
+        run.error = lines[-1] if lines else f"papermill exited with {proc.returncode}"
+
+
+def run_notebooks(notebook: Path, parameter_sets: list[dict[str, Any]], *,
+                  output: Path | None = None, parallel: int = 1, engine: str = "local",
+                  kernel: str | None = None, progress: bool = True,
+                  on_done: Callable[[NotebookRun], None] | None = None) -> BatchResult:
+    """Run `notebook` once per parameter set, then write and complete its MLflow runs."""
+    if engine not in ENGINES:
+        raise ValidationError(f"--engine {engine!r} is not available; choose from "
+                              f"{', '.join(ENGINES)}.", field="engine")
+    if parallel < 1:
+        raise ValidationError("--parallel must be at least 1.", field="parallel")
+    notebook = notebook.resolve()
+    if not notebook.is_file():
+        raise NotFoundError("notebook", str(notebook), hint="Check the path.")
+    if notebook.suffix != ".ipynb":
+        raise ValidationError(f"{notebook.name} is not a notebook (.ipynb).", field="notebook")
+    if output is not None and len(parameter_sets) > 1:
+        raise ValidationError("--output names one file but the grid has "
+                              f"{len(parameter_sets)} points; leave --output out.",
+                              field="output")
+    workspace = find_workspace(notebook.parent)
+    if not (workspace.root / SHIP_DIR).is_dir():
+        workspace = init_workspace(workspace.root)
+    batch_id = f"{datetime.now():%Y%m%d%H%M%S}-{uuid.uuid4().hex[:6]}"
+    runs = []
+    for index, params in enumerate(parameter_sets):
+        out = output or _output_path(workspace, notebook, index, len(parameter_sets))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        runs.append(NotebookRun(input=str(notebook), output=str(out.resolve()),
+                                parameters=params, batch_id=f"{batch_id}-{index + 1}"))
+    show_cells = progress and parallel == 1
+
+    def work(run: NotebookRun) -> NotebookRun:
+        _execute(run, workspace, kernel, show_cells)
+        if on_done is not None:
+            on_done(run)
+        return run
+
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        list(pool.map(work, runs))
+    unwritten = complete_runs(workspace, runs)
+    return BatchResult(runs=runs, unwritten=unwritten)
+
+
+def complete_runs(workspace: Workspace, runs: list[NotebookRun]) -> dict[str, str]:
+    """Write pending records, attach executed notebooks, finalise summaries in outputs."""
+    spool = Spool(workspace.spool_dir)
+    spool.ensure()
+    with daemon.exclusive(workspace.spool_dir):
+        result = daemon.drain(spool, force=True)
+    by_batch: dict[str, list[WrittenRun]] = {}
+    for written in spool.all_written():
+        if written.batch_id:
+            by_batch.setdefault(written.batch_id, []).append(written)
+    for run in runs:
+        run.runs = by_batch.get(run.batch_id, [])
+        if run.runs and Path(run.output).is_file():
+            _finalise_summaries(Path(run.output), spool, run.runs)
+            _attach_notebook(Path(run.output), run.runs)
+    return result.failed
+
+
+def _finalise_summaries(output: Path, spool: Spool, written: list[WrittenRun]) -> None:
+    from ..magics import summary_bundle_json
+
+    by_record = {w.record_id: w for w in written}
+    nb = nbformat.read(output, as_version=4)
+    changed = False
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            record_id = out.get("metadata", {}).get("ship", {}).get("record_id")
+            if record_id in by_record:
+                record = spool.written_record(record_id)
+                if record is None:
+                    continue
+                data = json.loads(summary_bundle_json(record, by_record[record_id]))
+                out["data"] = data
+                changed = True
+    if changed:
+        nbformat.write(nb, output)
+
+
+def _attach_notebook(output: Path, written: list[WrittenRun]) -> None:
+    from mlflow.tracking import MlflowClient
+
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "executed.ipynb"
+        copy.write_bytes(output.read_bytes())
+        for run in written:
+            MlflowClient(tracking_uri=run.tracking_uri).log_artifact(run.run_id, str(copy),
+                                                                     "code")
+

@@ -1,0 +1,210 @@
+"""The `ship` command line: parses arguments, calls the core, prints tables or JSON.
+
+Errors from the core (`ShipError`) print as ``error: ...`` and exit 1; every
+command takes `--json` for scripts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from ._version import __version__
+from .errors import ShipError
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _emit_json(data: Any) -> None:
+    def default(obj: Any) -> Any:
+        if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+            return dataclasses.asdict(obj)
+        return str(obj)
+
+    click.echo(json.dumps(data, indent=2, default=default))
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+class ShipGroup(click.Group):
+    """Turns ShipError into a one-line message and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ShipError as exc:
+            _fail(str(exc))
+        except TimeoutError as exc:
+            _fail(str(exc))
+
+
+@click.group(cls=ShipGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="ship")
+def main() -> None:
+    """Ship: from a notebook cell to a tracked, monitored model."""
+
+
+# -- ship run ----------------------------------------------------------------------------
+@main.command("run")
+@click.argument("notebook", type=click.Path(path_type=Path))
+@click.option("-p", "--parameter", "parameters", nargs=2, multiple=True,
+              metavar="NAME VALUE", help="Set a papermill parameter (repeatable).")
+@click.option("--grid", multiple=True, metavar="NAME=V1,V2",
+              help="Sweep a parameter; several --grid run their cartesian product.")
+@click.option("--parallel", default=1, show_default=True, help="Notebooks run at once.")
+@click.option("--engine", default="local", show_default=True, type=click.Choice(["local"]),
+              help="Where notebooks run.")
+@click.option("--output", "-o", type=click.Path(path_type=Path),
+              help="Executed notebook (default: .ship/batch/NAME-TIME.ipynb).")
+@click.option("--kernel", default=None, help="Kernel name (default: the notebook's).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def run_cmd(notebook: Path, parameters: tuple[tuple[str, str], ...], grid: tuple[str, ...],
+            parallel: int, engine: str, output: Path | None, kernel: str | None,
+            as_json: bool) -> None:
+    """Run NOTEBOOK with papermill; every %%ship track cell becomes an MLflow run."""
+    from tqdm import tqdm
+
+    from .batch.parameters import expand, parse_grid, parse_value
+    from .batch.runner import run_notebooks
+
+    fixed = {}
+    for name, value in parameters:
+        if not name.isidentifier():
+            raise click.BadParameter(f"{name!r} is not a Python name.", param_hint="-p")
+        fixed[name] = parse_value(value)
+    sets = expand(fixed, parse_grid(list(grid)))
+    bar = None
+    if len(sets) > 1 and not as_json:
+        bar = tqdm(total=len(sets), desc="notebooks", unit="run", file=sys.stderr)
+    result = run_notebooks(notebook, sets, output=output, parallel=parallel, engine=engine,
+                           kernel=kernel, progress=not as_json and len(sets) == 1,
+                           on_done=(lambda _: bar.update()) if bar else None)
+    if bar:
+        bar.close()
+    if as_json:
+        _emit_json({"ok": result.ok, "runs": result.runs, "unwritten": result.unwritten})
+    else:
+        for nb_run in result.runs:
+            state = "ok" if nb_run.ok else f"FAILED ({nb_run.error})"
+            params = " ".join(f"{k}={v!r}" for k, v in nb_run.parameters.items())
+            click.echo(f"{state}  {nb_run.seconds:.1f}s  {params}".rstrip())
+            click.echo(f"  output notebook: {nb_run.output}")
+            for written in nb_run.runs:
+                where = written.url or f"run {written.run_id}"
+                click.echo(f"  {written.status:<8} {written.run_name}  ({written.experiment}) "
+                           f"{where}")
+        for record_id, reason in result.unwritten.items():
+            click.echo(f"not yet in MLflow: {record_id}: {reason} (retry with `ship sync`)",
+                       err=True)
+    sys.exit(0 if result.ok else 1)
+
+
+# -- ship runs ---------------------------------------------------------------------------
+@main.command("runs")
+@click.option("--experiment", "-e", default=None, help="Only this experiment.")
+@click.option("--limit", default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
+def runs_cmd(experiment: str | None, limit: int, as_json: bool) -> None:
+    """List runs, newest first (records not yet written to MLflow first)."""
+    from .tracking.query import list_runs
+    from .workspace import find_workspace
+
+    rows = list_runs(find_workspace(), experiment, limit)
+    if as_json:
+        _emit_json([{**dataclasses.asdict(r), "duration_s": r.duration_s} for r in rows])
+        return
+    if not rows:
+        click.echo("No runs yet. Put `%%ship track` on a cell, or `ship run NOTEBOOK`.")
+        return
+    click.echo(f"{'START':<17} {'STATUS':<9} {'EXPERIMENT':<18} {'RUN':<28} {'TIME':>7}  METRICS")
+    for r in rows:
+        start = datetime.fromtimestamp(r.start_time_ms / 1000).strftime("%Y-%m-%d %H:%M")
+        status = r.status if r.written else f"{r.status}*"
+        took = f"{r.duration_s:.1f}s" if r.duration_s is not None else "-"
+        metrics = ", ".join(f"{k}={v:.4g}" for k, v in list(r.metrics.items())[:4])
+        click.echo(f"{start:<17} {status:<9} {r.experiment[:18]:<18} {r.run_name[:28]:<28} "
+                   f"{took:>7}  {metrics}")
+    if any(not r.written for r in rows):
+        click.echo("* pending: not yet written to MLflow (`ship sync` writes them now)")
+
+
+# -- ship sync ---------------------------------------------------------------------------
+@main.command("sync")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def sync_cmd(as_json: bool) -> None:
+    """Write every spooled run record to MLflow now."""
+    from tqdm import tqdm
+
+    from .tracking import daemon
+    from .tracking.spool import Spool
+    from .workspace import find_workspace
+
+    workspace = find_workspace()
+    spool = Spool(workspace.spool_dir)
+    spool.ensure()
+    total = len(list(spool.pending()))
+    with tqdm(total=total, desc="sync", unit="run", file=sys.stderr,
+              disable=as_json or total == 0) as bar, daemon.exclusive(workspace.spool_dir):
+        result = daemon.drain(spool, force=True, on_record=lambda _: bar.update())
+    if as_json:
+        _emit_json({"written": result.written, "failed": result.failed,
+                    "waiting": result.waiting})
+    else:
+        click.echo(f"{len(result.written)} run(s) written to {workspace.tracking_uri()}")
+        for record_id in result.waiting:
+            click.echo(f"still running in a live kernel: {record_id}")
+        for record_id, reason in result.failed.items():
+            click.echo(f"not written: {record_id}: {reason}", err=True)
+    sys.exit(1 if result.failed else 0)
+
+
+# -- ship demo ---------------------------------------------------------------------------
+@main.command("demo")
+@click.option("--examples", type=click.Path(path_type=Path, file_okay=False),
+              default=Path("examples"), show_default=True,
+              help="Folder holding the example notebooks.")
+def demo_cmd(examples: Path) -> None:
+    """The loop on examples/: train with %%ship track through papermill, list the runs."""
+    from .batch.runner import run_notebooks
+    from .tracking.query import list_runs
+    from .workspace import find_workspace
+
+    notebook = examples / "train.ipynb"
+    if not notebook.is_file():
+        raise click.UsageError(f"{notebook} not found; run `ship demo` from the repository "
+                               "root or pass --examples DIR.")
+    click.echo(f"1/2 training: ship run {notebook} (two learning rates)")
+    result = run_notebooks(notebook, [{"lr": 0.05}, {"lr": 0.01}], progress=True)
+    for nb_run in result.runs:
+        click.echo(f"  lr={nb_run.parameters['lr']}: {'ok' if nb_run.ok else nb_run.error}, "
+                   f"output {nb_run.output}")
+    if not result.ok:
+        _fail("the training notebook failed; open the output notebook above to see where.")
+    workspace = find_workspace(notebook.parent.resolve())
+    click.echo("2/2 runs in MLflow:")
+    for row in list_runs(workspace, limit=5):
+        metrics = ", ".join(f"{k}={v:.4g}" for k, v in list(row.metrics.items())[:4])
+        click.echo(f"  {row.status:<9} {row.run_name:<30} {metrics}")
+    db = workspace.ship_dir / "mlflow.db"
+    click.echo("\nLook at the runs:")
+    click.echo(f"  MLflow UI:   mlflow ui --backend-store-uri sqlite:///{db} "
+               f"--port 5000   (then open http://127.0.0.1:5000)")
+    click.echo(f"  JupyterLab:  jupyter lab {notebook}   (the Ship sidebar)")
+    click.echo("  Terminal:    ship runs")
+
+
+if __name__ == "__main__":
+    main()

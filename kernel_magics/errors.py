@@ -1,0 +1,66 @@
+"""Errors Ship raises, one hierarchy for the magics, the CLI and the REST API.
+
+    ShipError                  base; ``message`` says what went wrong and what to do
+    ├── ConfigError            .ship/ship.toml is unreadable or holds a bad value
+    ├── ValidationError        user input is malformed (maps to HTTP 400)
+    ├── NotFoundError          an experiment, run, model or service does not exist (404)
+    ├── ConflictError          the request contradicts current state (409)
+    └── TrackingError          a run record could not be captured or written
+
+Adapters map them in one place each: magics raise ``UsageError``, the CLI prints
+the message and exits 1, the server extension answers JSON with a status code.
+"""
+
+from __future__ import annotations
+
+
+class ShipError(Exception):
+    """Base of every error Ship raises on purpose."""
+
+    http_status = 500
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        self.message = message
+        self.hint = hint
+        super().__init__(message if hint is None else f"{message} {hint}")
+
+
+class ConfigError(ShipError):
+    """The workspace configuration is unreadable or holds an invalid value."""
+
+    http_status = 400
+
+    def __init__(self, message: str, *, path: str | None = None, hint: str | None = None) -> None:
+        self.path = path
+        super().__init__(message if path is None else f"{path}: {message}", hint=hint)
+
+
+class ValidationError(ShipError):
+    """User input is malformed; names the field and the expected form."""
+
+    http_status = 400
+
+    def __init__(self, message: str, *, field: str | None = None, hint: str | None = None) -> None:
+        self.field = field
+        super().__init__(message, hint=hint)
+
+
+class NotFoundError(ShipError):
+    """A named thing (experiment, run, model, service, notebook) does not exist."""
+
+    http_status = 404
+
+    def __init__(self, kind: str, name: str, *, hint: str | None = None) -> None:
+        self.kind = kind
+        self.name = name
+        super().__init__(f"{kind} {name!r} not found.", hint=hint)
+
+
+class ConflictError(ShipError):
+    """The request contradicts the current state."""
+
+    http_status = 409
+
+
+class TrackingError(ShipError):
+    """A run record could not be captured, spooled or written to MLflow."""

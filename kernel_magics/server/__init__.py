@@ -1,0 +1,32 @@
+"""Jupyter server extension: the REST API under ``/ship/api/`` that the sidebar reads.
+
+Handlers adapt HTTP to the core stages; they hold no logic of their own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from jupyter_server.utils import url_path_join
+
+from .handlers import ROOT_DIR_SETTING, NotFoundHandler, WorkspaceHandler
+
+API_PREFIX = ("ship", "api")
+
+
+def load(server_app: Any) -> None:
+    """Register the Ship handlers on a running ``ServerApp``."""
+    web_app = server_app.web_app
+    base_url = web_app.settings["base_url"]
+    api = url_path_join(base_url, *API_PREFIX)
+    web_app.settings[ROOT_DIR_SETTING] = Path(server_app.root_dir).expanduser().resolve()
+    web_app.add_handlers(
+        ".*$",
+        [
+            (url_path_join(api, "workspace"), WorkspaceHandler),
+            # Last: anything else under /ship/api/ is an unknown endpoint, answered in JSON.
+            (url_path_join(api, "(.*)"), NotFoundHandler),
+        ],
+    )
+    server_app.log.info("Ship REST API at %s", api)

@@ -1,0 +1,194 @@
+"""The workspace: where `.ship/` lives, what `ship.toml` says, which MLflow store to use.
+
+The root is the nearest parent of the starting folder that has `.ship/`, else the
+nearest that has `.git`, else the starting folder itself (like git finds `.git`).
+Reading the workspace never imports MLflow: this runs on the kernel's critical path.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+SHIP_DIR = ".ship"
+CONFIG_FILE = "ship.toml"
+
+# Prices are on-demand list prices of a general-purpose cloud VM (memory included in
+# the vCPU price) and of one mid-range data-centre GPU. They are estimates: put your
+# own contract prices in .ship/ship.toml.
+DEFAULT_CONFIG: dict[str, dict[str, Any]] = {
+    "tracking": {
+        "uri": "",
+        "experiment": "",
+        "ui_url": "",
+        "max_metrics": 200,
+    },
+    "cost": {
+        "currency": "USD",
+        "cpu_core_hour": 0.048,
+        "memory_gb_hour": 0.0,
+        "gpu_hour": 2.50,
+    },
+}
+
+DEFAULT_TOML = """\
+# Ship workspace configuration. Every key is optional; these are the defaults.
+
+[tracking]
+# MLflow tracking URI. Empty: sqlite:///<workspace>/.ship/mlflow.db with artifacts in
+# .ship/artifacts/. MLFLOW_TRACKING_URI in the environment takes precedence.
+uri = ""
+# Experiment for %%ship track runs when --experiment is not given. Empty: the notebook's name.
+experiment = ""
+# Base URL of an MLflow UI, for run links in summaries (e.g. "http://127.0.0.1:5000").
+ui_url = ""
+# At most this many automatically collected metrics per run (the rest are listed, not logged).
+max_metrics = 200
+
+[cost]
+# Price table for cost estimates: money per hour of one CPU core, one GB of memory
+# and one GPU. Every cost Ship shows from these says it is an estimate.
+currency = "USD"
+cpu_core_hour = 0.048
+memory_gb_hour = 0.0
+gpu_hour = 2.50
+"""
+
+
+@dataclass(frozen=True)
+class PriceTable:
+    """Money per resource-hour, from `[cost]` in ship.toml."""
+
+    currency: str
+    cpu_core_hour: float
+    memory_gb_hour: float
+    gpu_hour: float
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """A project root holding `.ship/` and its parsed configuration."""
+
+    root: Path
+    config: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def ship_dir(self) -> Path:
+        return self.root / SHIP_DIR
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.ship_dir / "spool"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.ship_dir / "artifacts"
+
+    @property
+    def services_dir(self) -> Path:
+        return self.ship_dir / "services"
+
+    def setting(self, section: str, key: str) -> Any:
+        """A config value, falling back to the documented default."""
+        value = self.config.get(section, {}).get(key)
+        return DEFAULT_CONFIG[section][key] if value is None else value
+
+    def tracking_uri(self) -> str:
+        """MLFLOW_TRACKING_URI, else ship.toml's `tracking.uri`, else the workspace sqlite store."""
+        env = os.environ.get("MLFLOW_TRACKING_URI", "").strip()
+        if env:
+            return env
+        configured = str(self.setting("tracking", "uri")).strip()
+        if configured:
+            return configured
+        return f"sqlite:///{self.ship_dir / 'mlflow.db'}"
+
+    def uses_local_store(self) -> bool:
+        """True when runs go to the workspace's own sqlite store (artifacts under .ship/)."""
+        return self.tracking_uri() == f"sqlite:///{self.ship_dir / 'mlflow.db'}"
+
+    def ui_url(self) -> str | None:
+        """Base URL of an MLflow UI for links: ship.toml's `ui_url`, else an http(s) tracking URI."""
+        configured = str(self.setting("tracking", "ui_url")).strip()
+        if configured:
+            return configured.rstrip("/")
+        uri = self.tracking_uri()
+        if uri.startswith(("http://", "https://")):
+            return uri.rstrip("/")
+        return None
+
+    def prices(self) -> PriceTable:
+        """The `[cost]` price table, validated."""
+        values = {}
+        for key in ("cpu_core_hour", "memory_gb_hour", "gpu_hour"):
+            raw = self.setting("cost", key)
+            if not isinstance(raw, int | float) or isinstance(raw, bool) or raw < 0:
+                raise ConfigError(
+                    f"[cost] {key} must be a non-negative number, got {raw!r}.",
+                    path=str(self.ship_dir / CONFIG_FILE),
+                )
+            values[key] = float(raw)
+        return PriceTable(currency=str(self.setting("cost", "currency")), **values)
+
+
+def find_root(start: Path) -> Path:
+    """The nearest parent with `.ship/`, else with `.git`, else `start` itself."""
+    start = start.resolve()
+    if start.is_file():
+        start = start.parent
+    chain = [start, *start.parents]
+    for marker in (SHIP_DIR, ".git"):
+        for folder in chain:
+            if (folder / marker).exists():
+                return folder
+    return start
+
+
+def load_config(root: Path) -> dict[str, dict[str, Any]]:
+    """Parse `.ship/ship.toml`; a missing file means all defaults."""
+    path = root / SHIP_DIR / CONFIG_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML ({exc}).", path=str(path),
+                          hint="Fix the file or delete it to get the defaults back.") from exc
+    for section, values in data.items():
+        if section in DEFAULT_CONFIG and not isinstance(values, dict):
+            raise ConfigError(f"[{section}] must be a table.", path=str(path))
+    return data
+
+
+def find_workspace(start: Path | None = None) -> Workspace:
+    """The workspace containing `start` (default: the current directory)."""
+    root = find_root(start or Path.cwd())
+    return Workspace(root=root, config=load_config(root))
+
+
+def init_workspace(root: Path) -> Workspace:
+    """Create `.ship/` with a commented default ship.toml (idempotent)."""
+    ship_dir = root / SHIP_DIR
+    ship_dir.mkdir(parents=True, exist_ok=True)
+    config = ship_dir / CONFIG_FILE
+    if not config.exists():
+        config.write_text(DEFAULT_TOML, encoding="utf-8")
+    gitignore = ship_dir / ".gitignore"
+    if not gitignore.exists():
+        # Runs, artifacts and spooled records are data, not source.
+        gitignore.write_text("*\n!ship.toml\n!.gitignore\n", encoding="utf-8")
+    return Workspace(root=root.resolve(), config=load_config(root))
+
+
+def slug(name: str) -> str:
+    """A file-system-safe form of an experiment or service name."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")
+    return cleaned or "default"
