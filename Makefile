@@ -7,6 +7,9 @@ PIP := $(PY) -m pip
 # Every pip call goes through the constraints: torch stays at the local CPU wheel.
 PIP_INSTALL := $(PIP) install --quiet --constraint constraints.txt
 
+# The lab-extension build (hatch-jupyter-builder, no build isolation) runs jupyter-builder
+# from the venv.
+export PATH := $(abspath $(VENV))/bin:$(PATH)
 export MLFLOW_DISABLE_TELEMETRY := true
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
@@ -18,7 +21,7 @@ install: $(VENV)/.ship-installed
 $(VENV)/.ship-installed: pyproject.toml constraints.txt package.json
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP_INSTALL) torch==2.13.0
-	$(PIP_INSTALL) hatchling hatch-jupyter-builder jupyterlab jupyter-builder
+	$(PIP_INSTALL) hatchling hatch-jupyter-builder editables jupyterlab jupyter-builder
 	$(PIP_INSTALL) --no-build-isolation --editable ".[test,examples]"
 	touch $@
 
@@ -35,4 +38,4 @@ typecheck: install
 	$(VENV)/bin/mypy
 
 clean:
-	rm -rf $(VENV) node_modules kernel_magics/labextension extension/lib .ship examples/.ship
+	rm -rf $(VENV) node_modules kernel_magics/labextension lib .ship examples/.ship

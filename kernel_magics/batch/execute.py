@@ -23,7 +23,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parameters", default="{}", help="JSON object")
     parser.add_argument("--kernel", default=None)
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--result", type=Path, default=None,
+                        help="Write {'error': ...} here as JSON for the caller.")
     args = parser.parse_args(argv)
+
+    def fail(message: str, code: int) -> int:
+        print(message, file=sys.stderr)
+        if args.result is not None:
+            args.result.write_text(json.dumps({"error": message}), encoding="utf-8")
+        return code
 
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -34,11 +42,9 @@ def main(argv: list[str] | None = None) -> int:
             kernel_name=args.kernel, progress_bar=not args.no_progress,
             cwd=str(args.input.parent), extra_arguments=["--ext=kernel_magics"])
     except PapermillExecutionError as exc:
-        print(f"cell {exc.exec_count} failed: {exc.ename}: {exc.evalue}", file=sys.stderr)
-        return 1
+        return fail(f"cell {exc.exec_count} failed: {exc.ename}: {exc.evalue}", 1)
     except Exception as exc:  # noqa: BLE001 - reported to `ship run`, which explains it
-        print(f"could not run the notebook: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 2
+        return fail(f"could not run the notebook: {type(exc).__name__}: {exc}", 2)
     return 0
 
 

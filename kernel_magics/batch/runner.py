@@ -73,20 +73,27 @@ def _output_path(workspace: Workspace, notebook: Path, index: int, total: int) -
 def _execute(run: NotebookRun, workspace: Workspace, kernel: str | None, progress: bool) -> None:
     env = {**os.environ, "SHIP_NOTEBOOK": run.input, "SHIP_BATCH_ID": run.batch_id,
            "SHIP_OUTPUT_NOTEBOOK": run.output}
+    result_file = Path(run.output).with_suffix(".result.json")
+    result_file.unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "kernel_magics.batch.execute", run.input, run.output,
-           "--parameters", json.dumps(run.parameters)]
+           "--parameters", json.dumps(run.parameters), "--result", str(result_file)]
     if kernel:
         cmd += ["--kernel", kernel]
     if not progress:
         cmd.append("--no-progress")
     start = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=None if progress
-                          else subprocess.PIPE, text=True, check=False, cwd=workspace.root)
+    # stderr passes through when it shows papermill's per-cell progress bar.
+    proc = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL,
+                          stderr=None if progress else subprocess.DEVNULL, check=False,
+                          cwd=workspace.root)
     run.seconds = round(time.perf_counter() - start, 3)
     run.exit_code = proc.returncode
     if proc.returncode != 0:
-        lines = (proc.stderr or "").strip().splitlines()
-        run.error = lines[-1] if lines else f"papermill exited with {proc.returncode}"
+        try:
+            run.error = json.loads(result_file.read_text(encoding="utf-8"))["error"]
+        except (OSError, ValueError, KeyError):
+            run.error = f"the notebook runner exited with status {proc.returncode}"
+    result_file.unlink(missing_ok=True)
 
 
 def run_notebooks(notebook: Path, parameter_sets: list[dict[str, Any]], *,

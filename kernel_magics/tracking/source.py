@@ -140,8 +140,9 @@ class _Visitor(ast.NodeVisitor):
     def visit_comprehension(self, node: ast.comprehension) -> None:
         self.visit(node.iter)
         for name in _target_names(node.target):
+            # Local to the comprehension (Python 3): it never binds the cell's name, so it
+            # must not turn a same-named param (`lr = 0.1`, `{lr: ... for lr in grid}`) off.
             self.first_event.setdefault(name, "store")
-            self.loop_vars.add(name)
         for condition in node.ifs:
             self.visit(condition)
 
@@ -194,7 +195,9 @@ def analyse(source: str) -> CellAnalysis:
         bindings = visitor.literal[name]
         if name.startswith("_"):
             continue
-        if all(ok for ok, _ in bindings) and name not in visitor.loop_vars:
+        if name in visitor.loop_vars:
+            continue  # a loop variable is neither a param nor a metric, even if also assigned
+        if all(ok for ok, _ in bindings):
             params[name] = bindings[-1][1]
         else:
             assigned.append(name)

@@ -1,0 +1,93 @@
+"""A real kernel started the way JupyterLab starts one: magics loaded, notebook known."""
+
+from __future__ import annotations
+
+import os
+import queue
+from pathlib import Path
+
+import nbformat
+import pytest
+from jupyter_client.manager import start_new_kernel
+from mlflow.tracking import MlflowClient
+
+pytestmark = pytest.mark.slow
+
+
+def execute(client, code: str, timeout: float = 60) -> tuple[dict, list[dict]]:
+    """Run `code`; the execute reply and every iopub message it caused."""
+    msg_id = client.execute(code)
+    reply = client.get_shell_msg(timeout=timeout)
+    while reply["parent_header"].get("msg_id") != msg_id:
+        reply = client.get_shell_msg(timeout=timeout)
+    messages = []
+    while True:
+        try:
+            msg = client.get_iopub_msg(timeout=timeout)
+        except queue.Empty:
+            break
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        messages.append(msg)
+        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            break
+    return reply["content"], messages
+
+
+@pytest.fixture
+def lab_kernel(tmp_path: Path):
+    """A python3 kernel with JPY_SESSION_NAME set, as jupyter_server's session manager does."""
+    (tmp_path / ".ship").mkdir()
+    notebook = tmp_path / "analysis.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(), notebook)
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env.update(JPY_SESSION_NAME=str(notebook), SHIP_WRITER_IDLE_S="2",
+               MLFLOW_DISABLE_TELEMETRY="true")
+    manager, client = start_new_kernel(kernel_name="python3", cwd=str(tmp_path), env=env)
+    try:
+        yield client, tmp_path
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+
+
+def test_magics_are_loaded_and_track_the_notebook(lab_kernel):
+    client, root = lab_kernel
+    reply, _ = execute(client, "assert get_ipython().find_cell_magic('ship') is not None")
+    assert reply["status"] == "ok", reply
+    reply, messages = execute(client, "%%ship track\nalpha = 0.5\nscore = alpha * 3\nscore")
+    assert reply["status"] == "ok", reply
+    kinds = [m["msg_type"] for m in messages]
+    assert "execute_result" in kinds  # the cell's last expression is still its result
+    summaries = [m["content"] for m in messages if m["msg_type"] == "display_data"
+                 and "ship" in m["content"].get("metadata", {})]
+    assert len(summaries) == 1
+    data = summaries[0]["data"]
+    assert "application/vnd.jupyter.widget-view+json" in data  # the live summary widget
+    assert "score=1.5" in data["text/plain"]  # and its text fallback
+    # Wait for the background writer through `ship sync`'s core.
+    from kernel_magics.tracking import daemon
+    from kernel_magics.tracking.spool import Spool
+
+    reply, _ = execute(client, "from kernel_magics.tracking.capture import wait_for_background\n"
+                               "wait_for_background()")
+    with daemon.exclusive(root / ".ship" / "spool", timeout=60):
+        daemon.drain(Spool(root / ".ship" / "spool"), force=True)
+    store = MlflowClient(tracking_uri=f"sqlite:///{root / '.ship' / 'mlflow.db'}")
+    experiment = store.get_experiment_by_name("analysis")  # named after the notebook
+    (run,) = store.search_runs([experiment.experiment_id])
+    assert run.data.tags["mlflow.source.name"] == str(root / "analysis.ipynb")
+    assert run.data.tags["mlflow.source.type"] == "NOTEBOOK"
+    assert run.data.params == {"alpha": "0.5"}
+    assert run.data.metrics["score"] == 1.5
+
+
+def test_failing_cell_reports_the_users_error(lab_kernel):
+    client, _ = lab_kernel
+    reply, messages = execute(client, "%%ship track\nx = 1\n{}['missing']")
+    assert reply["status"] == "error"
+    assert reply["ename"] == "KeyError" and reply["evalue"] == "'missing'"
+    tb = "\n".join(reply["traceback"])
+    assert "kernel_magics" not in tb  # Ship's own frames are hidden
+    reply, _ = execute(client, "%%ship track\ny = 2")
+    assert reply["status"] == "ok"  # the next tracked cell starts cleanly
