@@ -5,7 +5,10 @@
     ├── ValidationError        user input is malformed (maps to HTTP 400)
     ├── NotFoundError          an experiment, run, model or service does not exist (404)
     ├── ConflictError          the request contradicts current state (409)
-    └── TrackingError          a run record could not be captured or written
+    ├── TrackingError          a run record could not be captured or written
+    └── ExportError            a model could not be converted to ONNX (400)
+        ├── ParityError        the ONNX model disagrees with the original: nothing registered (409)
+        └── QuantizationRefusedError  int8 costs more accuracy than the configured bound (409)
 
 Adapters map them in one place each: magics raise ``UsageError``, the CLI prints
 the message and exits 1, the server extension answers JSON with a status code.
@@ -64,3 +67,41 @@ class ConflictError(ShipError):
 
 class TrackingError(ShipError):
     """A run record could not be captured, spooled or written to MLflow."""
+
+
+class ExportError(ShipError):
+    """A model could not be exported to ONNX; names the exporter or the pipeline step at fault."""
+
+    http_status = 400
+
+    def __init__(self, message: str, *, exporter: str | None = None, step: str | None = None,
+                 hint: str | None = None) -> None:
+        self.exporter = exporter
+        self.step = step
+        super().__init__(message, hint=hint)
+
+
+class ParityError(ExportError):
+    """The exported model's outputs differ from the original's beyond the tolerances."""
+
+    http_status = 409
+
+    def __init__(self, message: str, *, exporter: str, output: str, row: int,
+                 abs_error: float, rel_error: float, hint: str | None = None) -> None:
+        self.output = output
+        self.row = row
+        self.abs_error = abs_error
+        self.rel_error = rel_error
+        super().__init__(message, exporter=exporter, hint=hint)
+
+
+class QuantizationRefusedError(ExportError):
+    """Dynamic int8 quantization changed accuracy beyond the configured bound (force overrides)."""
+
+    http_status = 409
+
+    def __init__(self, message: str, *, change: float, bound: float,
+                 hint: str | None = None) -> None:
+        self.change = change
+        self.bound = bound
+        super().__init__(message, hint=hint)

@@ -121,7 +121,8 @@ class ShipMagics(Magics):
             raise UsageError(str(exc)) from None
         # A leading newline keeps traceback line numbers equal to the cell's own.
         python_source = "\n" + shell.transform_cell(cell)
-        history = [h for h in shell.history_manager.input_hist_raw[1:]]
+        manager = shell.history_manager
+        history = list(manager.input_hist_raw[1:]) if manager is not None else [cell]
         context = CellContext(source=cell, python_source=python_source, history=history,
                               notebook=notebook, execution_count=shell.execution_count,
                               namespace=shell.user_ns)
@@ -154,7 +155,8 @@ class ShipMagics(Magics):
         ns = shell.user_ns
         exec(shell.compile(tree, filename, "exec"), shell.user_global_ns, ns)
         if last is not None:
-            value = eval(shell.compile(last, filename, "eval"), shell.user_global_ns, ns)
+            code = shell.compile(last, filename, "eval")  # type: ignore[arg-type]
+            value = eval(code, shell.user_global_ns, ns)
             if value is not None:
                 shell.displayhook(value)
 

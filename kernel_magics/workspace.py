@@ -35,6 +35,15 @@ DEFAULT_CONFIG: dict[str, dict[str, Any]] = {
         "memory_gb_hour": 0.0,
         "gpu_hour": 2.50,
     },
+    "export": {
+        "rtol": 1e-3,
+        "atol": 1e-5,
+        "max_accuracy_drop": 0.5,
+        "max_rmse_increase": 0.05,
+        "profile_repeats": 200,
+        "profile_threads": 1,
+        "experiment": "ship-export",
+    },
 }
 
 DEFAULT_TOML = """\
@@ -58,6 +67,23 @@ currency = "USD"
 cpu_core_hour = 0.048
 memory_gb_hour = 0.0
 gpu_hour = 2.50
+
+[export]
+# Parity gate: an exported value passes when |onnx - original| <= atol + rtol * |original|,
+# on the example rows plus the --eval rows. A failure registers nothing.
+rtol = 1e-3
+atol = 1e-5
+# int8 (dynamic quantization) is refused when it costs more than this many points of
+# accuracy (classifiers), or raises RMSE by more than this fraction (regressors);
+# `--force` registers it anyway.
+max_accuracy_drop = 0.5
+max_rmse_increase = 0.05
+# Latency profile: timed calls per figure (after a warm-up) and the thread count given to
+# both torch and onnxruntime, so the figures compare like with like.
+profile_repeats = 200
+profile_threads = 1
+# MLflow experiment for the run an export creates when it is not linked to a training run.
+experiment = "ship-export"
 """
 
 
@@ -114,7 +140,7 @@ class Workspace:
         return self.tracking_uri() == f"sqlite:///{self.ship_dir / 'mlflow.db'}"
 
     def ui_url(self) -> str | None:
-        """Base URL of an MLflow UI for links: ship.toml's `ui_url`, else an http(s) tracking URI."""
+        """MLflow UI base URL for links: ship.toml's `ui_url`, else an http(s) tracking URI."""
         configured = str(self.setting("tracking", "ui_url")).strip()
         if configured:
             return configured.rstrip("/")

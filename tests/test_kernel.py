@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import queue
+import time
 from pathlib import Path
 
 import nbformat
@@ -45,14 +46,14 @@ def lab_kernel(tmp_path: Path):
                MLFLOW_DISABLE_TELEMETRY="true")
     manager, client = start_new_kernel(kernel_name="python3", cwd=str(tmp_path), env=env)
     try:
-        yield client, tmp_path
+        yield client, tmp_path, manager
     finally:
         client.stop_channels()
         manager.shutdown_kernel(now=True)
 
 
 def test_magics_are_loaded_and_track_the_notebook(lab_kernel):
-    client, root = lab_kernel
+    client, root, _ = lab_kernel
     reply, _ = execute(client, "assert get_ipython().find_cell_magic('ship') is not None")
     assert reply["status"] == "ok", reply
     reply, messages = execute(client, "%%ship track\nalpha = 0.5\nscore = alpha * 3\nscore")
@@ -65,25 +66,51 @@ def test_magics_are_loaded_and_track_the_notebook(lab_kernel):
     data = summaries[0]["data"]
     assert "application/vnd.jupyter.widget-view+json" in data  # the live summary widget
     assert "score=1.5" in data["text/plain"]  # and its text fallback
-    # Wait for the background writer through `ship sync`'s core.
-    from kernel_magics.tracking import daemon
-    from kernel_magics.tracking.spool import Spool
-
-    reply, _ = execute(client, "from kernel_magics.tracking.capture import wait_for_background\n"
-                               "wait_for_background()")
-    with daemon.exclusive(root / ".ship" / "spool", timeout=60):
-        daemon.drain(Spool(root / ".ship" / "spool"), force=True)
-    store = MlflowClient(tracking_uri=f"sqlite:///{root / '.ship' / 'mlflow.db'}")
-    experiment = store.get_experiment_by_name("analysis")  # named after the notebook
-    (run,) = store.search_runs([experiment.experiment_id])
+    (run,) = written_runs(client, root)
     assert run.data.tags["mlflow.source.name"] == str(root / "analysis.ipynb")
     assert run.data.tags["mlflow.source.type"] == "NOTEBOOK"
     assert run.data.params == {"alpha": "0.5"}
     assert run.data.metrics["score"] == 1.5
 
 
+def written_runs(client, root: Path) -> list:
+    """Finish background work in the kernel, write the spool (as `ship sync` does), read back."""
+    from kernel_magics.tracking import daemon
+    from kernel_magics.tracking.spool import Spool
+
+    execute(client, "from kernel_magics.tracking.capture import wait_for_background\n"
+                    "wait_for_background()")
+    with daemon.exclusive(root / ".ship" / "spool", timeout=60):
+        daemon.drain(Spool(root / ".ship" / "spool"), force=True)
+    store = MlflowClient(tracking_uri=f"sqlite:///{root / '.ship' / 'mlflow.db'}")
+    experiment = store.get_experiment_by_name("analysis")  # named after the notebook
+    return store.search_runs([experiment.experiment_id], order_by=["attributes.start_time"])
+
+
+def test_interrupt_marks_the_run_killed(lab_kernel):
+    client, root, manager = lab_kernel
+    msg_id = client.execute("%%ship track\nimport time\nstarted = 1\ntime.sleep(60)")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # wait until the cell is really running
+        msg = client.get_iopub_msg(timeout=30)
+        if (msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "status"
+                and msg["content"]["execution_state"] == "busy"):
+            break
+    time.sleep(1.0)
+    manager.interrupt_kernel()
+    reply = client.get_shell_msg(timeout=30)
+    assert reply["content"]["status"] == "error"
+    assert reply["content"]["ename"] == "KeyboardInterrupt"
+    reply, _ = execute(client, "%%ship track\nafter = 2")
+    assert reply["status"] == "ok"
+    killed, after = written_runs(client, root)
+    assert killed.info.status == "KILLED"
+    assert killed.data.tags["ship.end_reason"] == "interrupted by the user"
+    assert after.info.status == "FINISHED"
+
+
 def test_failing_cell_reports_the_users_error(lab_kernel):
-    client, _ = lab_kernel
+    client, _, _ = lab_kernel
     reply, messages = execute(client, "%%ship track\nx = 1\n{}['missing']")
     assert reply["status"] == "error"
     assert reply["ename"] == "KeyError" and reply["evalue"] == "'missing'"

@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -43,7 +43,7 @@ log = logging.getLogger("kernel_magics.writer")
 
 def _try_lock(path: Path) -> IO[str] | None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fh = open(path, "a+", encoding="utf-8")
+    fh = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the writer's lifetime
     try:
         fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
@@ -172,10 +172,8 @@ def exclusive(spool_dir: Path, timeout: float = 30.0) -> Iterator[None]:
     while lock is None:
         pid = writer_pid(spool_dir)
         if pid:
-            try:
+            with suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
         if time.monotonic() > deadline:
             raise TimeoutError(f"the background writer (pid {pid}) did not stop; "
                                f"stop it with `kill {pid}` and run `ship sync` again.")

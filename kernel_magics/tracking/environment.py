@@ -57,7 +57,8 @@ def lock_text(packages: dict[str, str]) -> str:
 def gpus() -> list[str]:
     """Names of visible GPUs; never imports torch, asks nvidia-smi once per kernel."""
     if "gpus" in _cache:
-        return list(_cache["gpus"])  # type: ignore[call-overload]
+        cached: list[str] = _cache["gpus"]  # type: ignore[assignment]
+        return list(cached)
     names: list[str] = []
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_available():

@@ -47,10 +47,10 @@ def local_modules(repo: Path) -> list[Path]:
     return sorted(set(found))
 
 
-def _git(repo: Path, *args: str) -> str:
+def _git(repo: Path, *args: str, ok: tuple[int, ...] = (0,)) -> str:
     result = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True,
                             timeout=20, check=False)
-    if result.returncode != 0:
+    if result.returncode not in ok:
         raise RuntimeError(result.stderr.strip() or f"git {args[0]} failed")
     return result.stdout
 
@@ -77,20 +77,31 @@ def capture(start: Path, notebook: Path | None) -> tuple[GitState, str]:
         state.dirty = bool(state.changed_files)
         state.repo_url = _origin_url(repo)
         diff = ""
-        if state.dirty and state.commit:
+        if state.commit and (state.dirty or state.untracked_files):
             paths = [p for p in [notebook, *local_modules(repo)] if p is not None]
             rel = [str(p.resolve().relative_to(repo)) for p in paths
                    if _inside(p, repo)]
-            if rel:
-                diff = _git(repo, "diff", "HEAD", "--", *rel)
-                state.diffed_files = sorted({line[6:] for line in diff.splitlines()
-                                             if line.startswith("+++ b/")})
+            new = [r for r in rel if _untracked(r, state.untracked_files)]
+            changed = [r for r in rel if r not in new]
+            if changed and state.dirty:
+                diff = _git(repo, "diff", "HEAD", "--", *changed)
+            # An imported module nobody committed yet goes into the patch as a new file:
+            # without it, the commit plus the diff could not reproduce the run.
+            for path in new:
+                diff += _git(repo, "diff", "--no-index", "--", "/dev/null", path, ok=(0, 1))
+            state.diffed_files = sorted({line[6:] for line in diff.splitlines()
+                                         if line.startswith("+++ b/")})
         if len(diff) > MAX_DIFF_BYTES:
             diff = diff[:MAX_DIFF_BYTES] + "\n# diff truncated by Ship\n"
         return state, diff
     except (OSError, RuntimeError, subprocess.TimeoutExpired) as exc:
         state.error = str(exc)
         return state, ""
+
+
+def _untracked(path: str, untracked: list[str]) -> bool:
+    """Whether `path` is untracked (`git status` lists new folders as `folder/`)."""
+    return any(path == u or (u.endswith("/") and path.startswith(u)) for u in untracked)
 
 
 def _origin_url(repo: Path) -> str | None:

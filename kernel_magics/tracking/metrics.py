@@ -25,12 +25,9 @@ def as_scalar(value: Any) -> float | None:
     """`value` as a finite float when it is a real numeric scalar, else None."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, numbers.Real):
-        result = float(value)
-    else:
-        result = _array_scalar(value)
-        if result is None:
-            return None
+    result = float(value) if isinstance(value, numbers.Real) else _array_scalar(value)
+    if result is None:
+        return None
     return result if math.isfinite(result) else None
 
 
@@ -105,7 +102,8 @@ class StepLog:
             if self._closed:
                 raise ValidationError("ship.log() was called after its tracked cell ended.")
             if self._fh is None:
-                self._fh = open(self.path, "a", encoding="utf-8", buffering=1)
+                # Kept open across calls (closed by close()); line-buffered, no fsync.
+                self._fh = open(self.path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
             self._fh.write(line + "\n")
             self.count += 1
 

@@ -38,7 +38,7 @@ def save_model(model: Any, variable: str, folder: Path) -> ModelRef:
         torch = sys.modules["torch"]
         path = folder / "model.pth"
         torch.save(model, path, pickle_module=cloudpickle)
-        version = str(torch.__version__).split("+")[0]
+        version: str | None = str(torch.__version__).split("+")[0]
     else:
         path = folder / "model.pkl"
         with open(path, "wb") as fh:

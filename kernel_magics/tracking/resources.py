@@ -76,10 +76,7 @@ class ResourceMeter:
         times = os.times()
         cpu = times.user + times.system + times.children_user + times.children_system - self._cpu
         self._stop.set()
-        if self._hwm:
-            peak = _rss_bytes("VmHWM:")
-        else:
-            peak = max(self._peak, _rss_bytes("VmRSS:"))
+        peak = _rss_bytes("VmHWM:") if self._hwm else max(self._peak, _rss_bytes("VmRSS:"))
         gpus = _gpus_in_use()
         return Resources(wall_s=round(wall, 6), cpu_s=round(max(cpu, 0.0), 6),
                          gpu_s=round(wall * gpus, 6), peak_memory_bytes=peak,

@@ -190,6 +190,6 @@ def kernel_alive(record: RunRecord) -> bool:
 
     try:
         proc = psutil.Process(record.kernel_pid)
-        return abs(proc.create_time() - record.kernel_started) < 1.0
+        return bool(abs(proc.create_time() - record.kernel_started) < 1.0)
     except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
         return False

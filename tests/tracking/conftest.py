@@ -245,6 +245,12 @@ def write_notebook(path: Path, sources: list[str]) -> Path:
 
 
 @pytest.fixture
+def make_notebook() -> Any:
+    """`write_notebook(path, sources)`, for tests that write their own notebooks."""
+    return write_notebook
+
+
+@pytest.fixture
 def notebook_path(workspace: ShipWorkspace) -> Path:
     """The notebook the shell pretends to run (what Jupyter would tell the kernel)."""
     return write_notebook(workspace.root / "train.ipynb", ["# training notebook"])

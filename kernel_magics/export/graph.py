@@ -1,0 +1,73 @@
+"""An exported ONNX graph and how Ship runs it: one onnxruntime session per graph, fixed threads.
+
+Every exporter (torch dynamo, torch TorchScript, skl2onnx) returns an `OnnxGraph`;
+the parity gate, the quantizer and the profiler only ever see this type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import onnx
+    import onnxruntime
+
+# Exporter names recorded on every model version (tag `ship.export.exporter`).
+TORCH_DYNAMO = "torch-dynamo"
+TORCH_SCRIPT = "torch-torchscript"
+SKL2ONNX = "skl2onnx"
+
+
+@dataclass
+class OnnxGraph:
+    """One ONNX model in memory, with what produced it."""
+
+    model: onnx.ModelProto
+    exporter: str
+    input_name: str
+    output_names: list[str]
+    # Warnings the exporter raised that bear on correctness (e.g. TracerWarning).
+    warnings: list[str] = field(default_factory=list)
+
+    def to_bytes(self) -> bytes:
+        """The serialised model, as it would be written to model.onnx."""
+        return bytes(self.model.SerializeToString())
+
+    @property
+    def size_bytes(self) -> int:
+        return len(self.to_bytes())
+
+    @property
+    def opset(self) -> int:
+        return max((int(o.version) for o in self.model.opset_import if o.domain in ("", "ai.onnx")),
+                   default=0)
+
+    def op_types(self) -> list[str]:
+        """Operator types of the main graph, in order."""
+        return [str(node.op_type) for node in self.model.graph.node]
+
+
+def session(graph: OnnxGraph, threads: int = 1) -> onnxruntime.InferenceSession:
+    """An onnxruntime CPU session with a fixed thread count.
+
+    onnxruntime ignores OMP_NUM_THREADS and cgroup quotas, so an unset count means one
+    thread per visible core: latency figures would then depend on the machine's load.
+    """
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 3
+    return ort.InferenceSession(graph.to_bytes(), sess_options=options,
+                                providers=["CPUExecutionProvider"])
+
+
+def run(sess: onnxruntime.InferenceSession, input_name: str, rows: np.ndarray) -> list[np.ndarray]:
+    """All outputs of the session for one batch of rows, as numpy arrays."""
+    outputs: list[Any] = sess.run(None, {input_name: rows})
+    return [np.asarray(o) for o in outputs]
