@@ -171,6 +171,62 @@ def sync_cmd(as_json: bool) -> None:
     sys.exit(1 if result.failed else 0)
 
 
+# -- ship export / ship models -------------------------------------------------------------
+@main.command("export")
+@click.argument("ref", metavar="RUN_OR_MODEL")
+@click.option("--name", "-n", required=True, help="Registered model name.")
+@click.option("--example", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="Held-out input rows (.npy, .csv, .parquet, .pt) for the parity gate.")
+@click.option("--eval", "eval_files", nargs=2, type=click.Path(exists=True, dir_okay=False),
+              default=None, metavar="XFILE YFILE", help="More rows and their labels.")
+@click.option("--quantize", type=click.Choice(["int8"]), default=None)
+@click.option("--force", is_flag=True, help="Register int8 even past the accuracy bound.")
+@click.option("--rtol", type=float, default=None, help="Parity relative tolerance.")
+@click.option("--atol", type=float, default=None, help="Parity absolute tolerance.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def export_cmd(ref: str, name: str, example: str, eval_files: tuple[str, str] | None,
+               quantize: str | None, force: bool, rtol: float | None, atol: float | None,
+               as_json: bool) -> None:
+    """Export a model (run id, runs:/ or models:/ URI, .pt/.pkl file) to ONNX and register it."""
+    from .export.api import export_from
+    from .export.report import render_export
+    from .export.sources import load_rows
+
+    eval_x = eval_y = None
+    if eval_files:
+        eval_x, eval_y = load_rows(eval_files[0], "eval"), load_rows(eval_files[1], "eval")
+    result = export_from(ref, name, load_rows(example, "example"), eval_X=eval_x,
+                         eval_y=eval_y, quantize=quantize, force=force, rtol=rtol, atol=atol)
+    if as_json:
+        _emit_json(result.to_json())
+    else:
+        click.echo(render_export(result))
+
+
+@main.command("models", context_settings={"ignore_unknown_options": False})
+@click.argument("args", nargs=-1, metavar="[NAME | alias NAME VERSION ALIAS]")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def models_cmd(args: tuple[str, ...], as_json: bool) -> None:
+    """Registered models; with NAME its leaderboard; `alias NAME VERSION ALIAS` sets an alias."""
+    from .export.api import leaderboard, list_models, set_alias
+    from .export.report import render_alias, render_leaderboard, render_models
+
+    if args and args[0] == "alias":
+        if len(args) != 4:
+            raise click.UsageError("usage: ship models alias NAME VERSION ALIAS "
+                                   "(e.g. ship models alias digits 2 champion)")
+        change = set_alias(args[1], args[2], args[3])
+        _emit_json(change) if as_json else click.echo(render_alias(change))
+    elif len(args) == 1:
+        rows = leaderboard(args[0])
+        _emit_json(rows) if as_json else click.echo(render_leaderboard(args[0], rows))
+    elif not args:
+        models = list_models()
+        _emit_json(models) if as_json else click.echo(render_models(models))
+    else:
+        raise click.UsageError("ship models takes one NAME, or `alias NAME VERSION ALIAS`.")
+
+
 # -- ship demo ---------------------------------------------------------------------------
 @main.command("demo")
 @click.option("--examples", type=click.Path(path_type=Path, file_okay=False),
@@ -179,6 +235,8 @@ def sync_cmd(as_json: bool) -> None:
 def demo_cmd(examples: Path) -> None:
     """The loop on examples/: train with %%ship track through papermill, list the runs."""
     from .batch.runner import run_notebooks
+    from .export.api import leaderboard, set_alias
+    from .export.report import render_alias, render_leaderboard
     from .tracking.query import list_runs
     from .workspace import find_workspace
 
@@ -186,7 +244,7 @@ def demo_cmd(examples: Path) -> None:
     if not notebook.is_file():
         raise click.UsageError(f"{notebook} not found; run `ship demo` from the repository "
                                "root or pass --examples DIR.")
-    click.echo(f"1/2 training: ship run {notebook} (two learning rates)")
+    click.echo(f"1/3 training and exporting: ship run {notebook} (two learning rates)")
     result = run_notebooks(notebook, [{"lr": 0.05}, {"lr": 0.01}], progress=True)
     for nb_run in result.runs:
         click.echo(f"  lr={nb_run.parameters['lr']}: {'ok' if nb_run.ok else nb_run.error}, "
@@ -194,10 +252,19 @@ def demo_cmd(examples: Path) -> None:
     if not result.ok:
         _fail("the training notebook failed; open the output notebook above to see where.")
     workspace = find_workspace(notebook.parent.resolve())
-    click.echo("2/2 runs in MLflow:")
+    click.echo("2/3 runs in MLflow:")
     for row in list_runs(workspace, limit=5):
         metrics = ", ".join(f"{k}={v:.4g}" for k, v in list(row.metrics.items())[:4])
         click.echo(f"  {row.status:<9} {row.run_name:<30} {metrics}")
+    click.echo("3/3 exported models (fp32 and int8 of each run), best accuracy as champion:")
+    rows = leaderboard("digits", workspace=workspace)
+    scored = [r for r in rows if r.metric is not None]
+    if scored:
+        best = max(scored, key=lambda r: (r.metric or 0.0, -(r.p50_ms or 0.0)))
+        click.echo("  " + render_alias(set_alias("digits", best.version, "champion",
+                                                 workspace=workspace)))
+        rows = leaderboard("digits", workspace=workspace)
+    click.echo(render_leaderboard("digits", rows))
     db = workspace.ship_dir / "mlflow.db"
     click.echo("\nLook at the runs:")
     click.echo(f"  MLflow UI:   mlflow ui --backend-store-uri sqlite:///{db} "

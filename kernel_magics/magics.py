@@ -11,31 +11,33 @@ from __future__ import annotations
 import argparse
 import ast
 import functools
-import json
 import os
 import shlex
 import sys
-import threading
 import time
-import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
-from IPython.display import display, update_display
 
 from .errors import ShipError
 from .tracking.capture import CellContext, TrackedCell, TrackOptions
 from .tracking.daemon import ensure_writer
 from .tracking.record import RunRecord
 from .tracking.spool import Spool
-from .tracking.summary import render_html, render_text
+from .widgets import show_summary
 from .workspace import SHIP_DIR, Workspace, find_workspace, init_workspace
 
-SUBCOMMANDS = {"track": "%%ship track [--experiment E] [--name R] [--model VAR] "
-                        "[--metrics a,b] [--tag k=v]..."}
-SUMMARY_MIME = "application/vnd.ship.run-summary+json"
+SUBCOMMANDS = {
+    "track": "%%ship track [--experiment E] [--name R] [--model VAR] [--metrics a,b] "
+             "[--tag k=v]... [--export NAME --example X [--eval X [y]] [--quantize int8]]",
+    "export": "%ship export VAR --name NAME --example X [--eval X [y]] [--quantize int8] "
+              "[--force] [--rtol R] [--atol A]",
+}
+# How long `%ship export` waits for the run that produced the model to reach MLflow.
+RUN_LINK_TIMEOUT_S = 120.0
 
 
 class _Parser(argparse.ArgumentParser):
@@ -51,16 +53,68 @@ def _track_parser() -> _Parser:
     parser.add_argument("--model", "-m")
     parser.add_argument("--metrics")
     parser.add_argument("--tag", "-t", action="append", default=[])
+    parser.add_argument("--export", dest="export_name")
+    _add_export_options(parser)
     return parser
 
 
-def parse_track_args(line: str) -> TrackOptions:
+def _add_export_options(parser: _Parser) -> None:
+    parser.add_argument("--example")
+    parser.add_argument("--eval", nargs="+", metavar="X [y]")
+    parser.add_argument("--quantize", choices=["int8"])
+    parser.add_argument("--force", action="store_true")
+    parser.add_argument("--rtol", type=float)
+    parser.add_argument("--atol", type=float)
+
+
+@functools.cache
+def _export_parser() -> _Parser:
+    parser = _Parser(prog="%ship export", usage=SUBCOMMANDS["export"], add_help=False)
+    parser.add_argument("variable")
+    parser.add_argument("--name", "-n", required=True)
+    _add_export_options(parser)
+    return parser
+
+
+@dataclass
+class ExportRequest:
+    """`%ship export` (or `%%ship track --export`) options; expressions not yet evaluated."""
+
+    variable: str
+    name: str
+    example: str
+    eval_exprs: list[str]
+    quantize: str | None
+    force: bool
+    rtol: float | None
+    atol: float | None
+
+
+def _export_request(variable: str, name: str, args: argparse.Namespace,
+                    prog: str) -> ExportRequest:
+    if not variable.isidentifier():
+        raise UsageError(f"{prog} takes a variable name, got {variable!r}.")
+    if not args.example:
+        raise UsageError(f"{prog} needs --example ROWS: held-out input rows for the parity "
+                         "gate, e.g. --example X_test[:5]")
+    eval_exprs = list(args.eval or [])
+    if len(eval_exprs) > 2:
+        raise UsageError("--eval takes the rows and optionally their labels: --eval X_test "
+                         "y_test")
+    return ExportRequest(variable=variable, name=name, example=args.example,
+                         eval_exprs=eval_exprs, quantize=args.quantize, force=args.force,
+                         rtol=args.rtol, atol=args.atol)
+
+
+def parse_export_args(line: str) -> ExportRequest:
+    """`%ship export` options from the magic line."""
+    args = _export_parser().parse_args(_split(line))
+    return _export_request(args.variable, args.name, args, "%ship export")
+
+
+def parse_track_args(line: str) -> tuple[TrackOptions, ExportRequest | None]:
     """`%%ship track` options from the magic line; UsageError says what to type instead."""
-    try:
-        words = shlex.split(line)
-    except ValueError as exc:
-        raise UsageError(f"Could not parse {line!r}: {exc}. Quote values with spaces.") from exc
-    args = _track_parser().parse_args(words)
+    args = _track_parser().parse_args(_split(line))
     tags: dict[str, str] = {}
     for item in args.tag:
         key, sep, value = item.partition("=")
@@ -74,8 +128,23 @@ def parse_track_args(line: str) -> TrackOptions:
             raise UsageError("--metrics needs names, e.g. --metrics accuracy,loss")
     if args.model is not None and not args.model.isidentifier():
         raise UsageError(f"--model takes a variable name, got {args.model!r}.")
-    return TrackOptions(experiment=args.experiment, run_name=args.name, model=args.model,
-                        metrics=metrics, tags=tags, batch_id=os.environ.get("SHIP_BATCH_ID"))
+    export = None
+    if args.export_name is not None:
+        if args.model is None:
+            raise UsageError("--export needs --model VAR: the variable holding the model.")
+        export = _export_request(args.model, args.export_name, args, "--export")
+    elif args.example or args.eval or args.quantize:
+        raise UsageError("--example, --eval and --quantize go with --export NAME.")
+    options = TrackOptions(experiment=args.experiment, run_name=args.name, model=args.model,
+                           metrics=metrics, tags=tags, batch_id=os.environ.get("SHIP_BATCH_ID"))
+    return options, export
+
+
+def _split(line: str) -> list[str]:
+    try:
+        return shlex.split(line)
+    except ValueError as exc:
+        raise UsageError(f"Could not parse {line!r}: {exc}. Quote values with spaces.") from exc
 
 
 def notebook_path(user_ns: dict[str, Any]) -> Path | None:
@@ -104,10 +173,23 @@ class ShipMagics(Magics):
             if cell is None:
                 raise UsageError("track is a cell magic: put `%%ship track` on the first line "
                                  "of the cell to track.")
-            self._track(parse_track_args(rest), cell)
+            options, export = parse_track_args(rest)
+            record = self._track(options, cell)
+            if export is not None and record is not None and record.status == "FINISHED":
+                self._export(export, record_id=record.record_id)
+        elif command == "export":
+            if cell is not None:
+                raise UsageError("export is a line magic: `%ship export VAR --name NAME "
+                                 "--example X`.")
+            self._export(parse_export_args(rest))
+
+    def __init__(self, shell: Any = None) -> None:
+        super().__init__(shell)
+        # variable -> record id of the tracked cell that last bound it (export lineage)
+        self._producers: dict[str, str] = {}
 
     # -- %%ship track ----------------------------------------------------------------
-    def _track(self, options: TrackOptions, cell: str) -> None:
+    def _track(self, options: TrackOptions, cell: str) -> RunRecord | None:
         __tracebackhide__ = True
         shell = self.shell
         assert shell is not None
@@ -140,7 +222,11 @@ class ShipMagics(Magics):
             status, error = "FAILED", exc
             raise
         finally:
-            self._finish(workspace, tracked, status, error, reason)
+            record = self._finish(workspace, tracked, status, error, reason)
+        if record is not None:
+            for name in [*tracked.analysis.assigned, *tracked.analysis.params]:
+                self._producers[name] = record.record_id
+        return record
 
     def _run(self, source: str) -> None:
         __tracebackhide__ = True
@@ -161,7 +247,7 @@ class ShipMagics(Magics):
                 shell.displayhook(value)
 
     def _finish(self, workspace: Workspace, tracked: TrackedCell, status: Any,
-                error: BaseException | None, reason: str | None) -> None:
+                error: BaseException | None, reason: str | None) -> RunRecord | None:
         spool_dir = workspace.spool_dir
 
         def start_writer(_: RunRecord) -> None:
@@ -176,91 +262,66 @@ class ShipMagics(Magics):
         except Exception as exc:  # noqa: BLE001 - never mask the user's own outcome
             print(f"ship: this run could not be recorded completely ({exc!r}); it stays in "
                   f"{spool_dir} and `ship sync` reports it.", file=sys.stderr)
-            return
-        _show_summary(self.shell, workspace, record, tracked.warnings)
+            return None
+        show_summary(self.shell, workspace, record, tracked.warnings)
         tracked.complete(on_complete=start_writer)
+        return record
 
+    # -- %ship export ----------------------------------------------------------------
+    def _export(self, request: ExportRequest, record_id: str | None = None) -> None:
+        """Export a model variable to ONNX behind the parity gate and register it."""
+        __tracebackhide__ = True
+        shell = self.shell
+        assert shell is not None
+        ns = shell.user_ns
+        if request.variable not in ns:
+            raise UsageError(f"No variable {request.variable!r} in this kernel; train the "
+                             "model first, or check the name.")
+        example = self._evaluate(request.example, "--example")
+        eval_x = self._evaluate(request.eval_exprs[0], "--eval") if request.eval_exprs else None
+        eval_y = (self._evaluate(request.eval_exprs[1], "--eval")
+                  if len(request.eval_exprs) > 1 else None)
+        notebook = notebook_path(ns)
+        from .export.api import export_model
+        from .export.report import render_export
 
-def _bundle(record: RunRecord, written: Any, warnings: list[str]) -> dict[str, Any]:
-    return {"text/plain": render_text(record, written, warnings),
-            "text/html": render_html(record, written, warnings),
-            SUMMARY_MIME: {"record_id": record.record_id,
-                           "state": "written" if written else "pending"}}
-
-
-def _show_summary(shell: Any, workspace: Workspace, record: RunRecord,
-                  warnings: list[str]) -> None:
-    display_id = f"ship-{record.record_id}-{uuid.uuid4().hex[:6]}"
-    bundle = _bundle(record, None, warnings)
-    widget = None
-    if getattr(shell, "kernel", None) is not None:
         try:
-            import ipywidgets
+            workspace = find_workspace(notebook.parent if notebook else Path.cwd())
+            run_id = self._run_of(workspace, record_id or self._producers.get(request.variable))
+            result = export_model(ns[request.variable], request.name, example, eval_X=eval_x,
+                                  eval_y=eval_y, quantize=request.quantize, run_id=run_id,
+                                  workspace=workspace, force=request.force,
+                                  rtol=request.rtol, atol=request.atol)
+        except ShipError as exc:
+            raise UsageError(str(exc)) from None
+        print(render_export(result))
 
-            widget = ipywidgets.HTML(value=bundle["text/html"])
-            bundle["application/vnd.jupyter.widget-view+json"] = {
-                "model_id": widget.model_id, "version_major": 2, "version_minor": 0}
-        except ImportError:
-            widget = None
-    display(bundle, raw=True, display_id=display_id,
-            metadata={"ship": {"record_id": record.record_id}})
-    _watcher.watch(Spool(workspace.spool_dir), record, warnings, display_id, widget)
+    def _evaluate(self, expression: str, option: str) -> Any:
+        shell = self.shell
+        assert shell is not None
+        try:
+            return eval(expression, shell.user_global_ns, shell.user_ns)
+        except Exception as exc:
+            raise UsageError(f"{option} {expression!r} could not be evaluated: "
+                             f"{type(exc).__name__}: {exc}") from None
 
+    def _run_of(self, workspace: Workspace, record_id: str | None) -> str | None:
+        """The MLflow run id of a tracked cell, waiting for the writer if needed."""
+        if record_id is None:
+            return None
+        from .tracking.capture import wait_for_background
 
-class _SummaryWatcher:
-    """One long-lived thread per kernel that updates summaries when their runs are written."""
-
-    TIMEOUT_S = 900.0
-    POLL_S = 0.25
-
-    def __init__(self) -> None:
-        self._items: list[tuple[Spool, RunRecord, list[str], str, Any, float]] = []
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def watch(self, spool: Spool, record: RunRecord, warnings: list[str], display_id: str,
-              widget: Any) -> None:
-        with self._lock:
-            self._items.append((spool, record, warnings, display_id, widget, time.monotonic()))
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._loop, name="ship-summary",
-                                                daemon=True)
-                self._thread.start()
-        self._wake.set()
-
-    def _loop(self) -> None:
-        while True:
-            self._wake.wait()
-            time.sleep(self.POLL_S)
-            with self._lock:
-                items, self._items = self._items, []
-            keep = [item for item in items if not self._update(item)]
-            with self._lock:
-                self._items.extend(keep)
-                if not self._items:
-                    self._wake.clear()
-
-    def _update(self, item: tuple[Spool, RunRecord, list[str], str, Any, float]) -> bool:
-        """Refresh one summary if its run is written; True when it needs no more watching."""
-        spool, record, warnings, display_id, widget, since = item
-        written = spool.written(record.record_id)
-        if written is None:
-            return time.monotonic() - since > self.TIMEOUT_S
-        final = spool.written_record(record.record_id) or record
-        bundle = _bundle(final, written, warnings)
-        if widget is not None:
-            widget.value = bundle["text/html"]
-            bundle["application/vnd.jupyter.widget-view+json"] = {
-                "model_id": widget.model_id, "version_major": 2, "version_minor": 0}
-        update_display(bundle, raw=True, display_id=display_id,
-                       metadata={"ship": {"record_id": record.record_id}})
-        return True
+        wait_for_background()
+        spool = Spool(workspace.spool_dir)
+        deadline = time.monotonic() + RUN_LINK_TIMEOUT_S
+        while time.monotonic() < deadline:
+            written = spool.written(record_id)
+            if written is not None:
+                return str(written.run_id)
+            ensure_writer(workspace.spool_dir)
+            time.sleep(0.2)
+        print("ship: the run that produced this model is not in MLflow yet (see `ship sync`); "
+              "the export gets a run of its own.", file=sys.stderr)
+        return None
 
 
-_watcher = _SummaryWatcher()
-
-
-def summary_bundle_json(record: RunRecord, written: Any) -> str:
-    """The final summary as JSON (used by `ship run` to rewrite batch outputs)."""
-    return json.dumps(_bundle(record, written, []))

@@ -158,7 +158,7 @@ def complete_runs(workspace: Workspace, runs: list[NotebookRun]) -> dict[str, st
 
 
 def _finalise_summaries(output: Path, spool: Spool, written: list[WrittenRun]) -> None:
-    from ..magics import summary_bundle_json
+    from ..widgets import summary_bundle_json
 
     by_record = {w.record_id: w for w in written}
     nb = nbformat.read(output, as_version=4)

@@ -6,6 +6,7 @@ the parity gate, the quantizer and the profiler only ever see this type.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,9 @@ if TYPE_CHECKING:
 TORCH_DYNAMO = "torch-dynamo"
 TORCH_SCRIPT = "torch-torchscript"
 SKL2ONNX = "skl2onnx"
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_CLASS = re.compile(r"<class '(?:[\w.]+\.)?(\w+)'>")
 
 
 @dataclass
@@ -71,3 +75,15 @@ def run(sess: onnxruntime.InferenceSession, input_name: str, rows: np.ndarray) -
     """All outputs of the session for one batch of rows, as numpy arrays."""
     outputs: list[Any] = sess.run(None, {input_name: rows})
     return [np.asarray(o) for o in outputs]
+
+
+def failure_summary(exc: BaseException) -> str:
+    """One or two lines out of an exporter's (often page-long) error."""
+    text = _CLASS.sub(r"\1", _ANSI.sub("", str(exc)))
+    marker = "## Exception summary"
+    if marker in text:
+        after = [line.strip() for line in text.split(marker, 1)[1].splitlines() if line.strip()]
+        if after:
+            return f"{type(exc).__name__}: {after[0]}"[:600]
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return f"{type(exc).__name__}: {first}"[:600]

@@ -111,7 +111,8 @@ def default_experiment(workspace: Workspace, notebook: Path | None) -> str:
     configured = str(workspace.setting("tracking", "experiment")).strip()
     if configured:
         return configured
-    return notebook.stem if notebook is not None else "Default"
+    # Not MLflow's "Default": its artifact root is wherever the store was first created.
+    return notebook.stem if notebook is not None else workspace.root.name or "notebooks"
 
 
 class TrackedCell:

@@ -102,7 +102,10 @@ def drain(spool: Spool, *, force: bool = False,
         try:
             record = spool.load(record_id)
         except (FileNotFoundError, ValueError) as exc:
-            result.failed[record_id] = f"unreadable record: {exc}"
+            if _young(spool.record_dir(record_id)):
+                result.waiting.append(record_id)  # its kernel is writing it right now
+            else:
+                result.failed[record_id] = f"unreadable record: {exc}"
             continue
         if not spool.is_ready(record):
             result.waiting.append(record_id)
@@ -119,6 +122,13 @@ def drain(spool: Spool, *, force: bool = False,
         if on_record is not None:
             on_record(record_id)
     return result
+
+
+def _young(folder: Path, seconds: float = 10.0) -> bool:
+    try:
+        return time.time() - folder.stat().st_mtime < seconds
+    except FileNotFoundError:
+        return False
 
 
 def serve(spool_dir: Path) -> int:
@@ -164,7 +174,7 @@ def serve(spool_dir: Path) -> int:
 
 
 @contextmanager
-def exclusive(spool_dir: Path, timeout: float = 30.0) -> Iterator[None]:
+def exclusive(spool_dir: Path, timeout: float = 120.0) -> Iterator[None]:
     """Stop a running background writer and hold the spool lock (for `ship sync`)."""
     lock_path = spool_dir / LOCK_FILE
     deadline = time.monotonic() + timeout

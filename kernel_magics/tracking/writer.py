@@ -24,6 +24,10 @@ if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+# The spool retries a failed record with its own backoff and loses nothing. MLflow's own
+# HTTP retries (7, exponential: about 4 minutes per call to a server that is down) would
+# only hold `ship sync` up and keep the writer from stopping when `exclusive()` asks it to.
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
 
 MAX_BACKOFF_S = 60.0
 KERNEL_DIED = "the kernel exited before the cell finished (crash, restart or shutdown)"
@@ -62,7 +66,8 @@ def system_tags(record: RunRecord) -> dict[str, str]:
             tags["mlflow.source.git.branch"] = git.branch
         if git.repo_url:
             tags["mlflow.source.git.repoURL"] = git.repo_url
-        tags["ship.git.dirty"] = str(git.dirty).lower()
+        if git.root:
+            tags["ship.git.dirty"] = str(git.dirty).lower()
     env = record.environment
     if env is not None:
         tags["ship.env.python"] = env.python

@@ -269,8 +269,17 @@ def shell(ipython: Any, workspace: ShipWorkspace, notebook_path: Path,
         yield ipython
     finally:
         stop_writers(workspace.spool_dir)
+        _forget_summaries()
         ipython.reset(new_session=True)
         ipython.extension_manager.loaded.discard("kernel_magics")
+
+
+def _forget_summaries() -> None:
+    """Like a kernel restart: no summary of this test's runs is updated during the next test."""
+    from kernel_magics.widgets import _watcher
+
+    with _watcher._lock:
+        _watcher._items.clear()
 
 
 @pytest.fixture

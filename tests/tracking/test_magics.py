@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import time
 
 import mlflow
 import numpy as np
 import pytest
 from IPython.core.error import UsageError
+from IPython.utils.capture import capture_output
 
 from kernel_magics.tracking.fingerprint import fingerprint
+from kernel_magics.widgets import SUMMARY_MIME
 
 pytestmark = pytest.mark.slow  # every tracked cell starts the background writer process
 
@@ -39,20 +42,32 @@ label_counts = df["label"].value_counts()
 """
 
 
+def updates_of(captured, record_id: str) -> list:
+    return [o for o in captured.outputs
+            if o.data.get(SUMMARY_MIME, {}).get("record_id") == record_id]
+
+
 def user_metrics(run) -> dict[str, float]:
     return {k: v for k, v in run.data.metrics.items() if not k.startswith("ship.")}
 
 
 def test_tracked_cell_becomes_one_complete_run(nb, workspace, notebook_path):
     nb.run(SETUP)
-    out = nb.track(TRAIN)
-    assert out.result.success, out.stdout
-    assert "pending" in out.summary and "lr=0.01" in out.summary
-
-    # Zero configuration: the workspace is created, the background writer does the rest.
-    assert (workspace.ship_dir / "ship.toml").is_file()
-    workspace.wait_written(1)
+    with capture_output(display=True) as later:  # what is displayed after the cell returns
+        out = nb.track(TRAIN)
+        assert out.result.success, out.stdout
+        assert "pending" in out.summary and "lr=0.01" in out.summary
+        # Zero configuration: the workspace is created, the background writer does the rest.
+        assert (workspace.ship_dir / "ship.toml").is_file()
+        workspace.wait_written(1)
+        deadline = time.monotonic() + 30
+        while not updates_of(later, out.record_id) and time.monotonic() < deadline:
+            time.sleep(0.1)
     assert mlflow.active_run() is None
+    # The summary is updated in place once the run is written.
+    [update] = updates_of(later, out.record_id)
+    assert update.update and update.data[SUMMARY_MIME]["state"] == "written"
+    assert "written to MLflow" in update.data["text/plain"]
 
     run = workspace.only_run()
     client = workspace.client()
@@ -354,8 +369,9 @@ def test_unseen_notebook_with_pandas_sklearn_and_torch(nb, workspace):
     run = workspace.only_run()
     client = workspace.client()
     assert run.info.status == "FINISHED"
-    assert run.data.params == {"seed": "7", "test_size": "0.25", "area_edges": "[0, 500, 1000, 5000]",
-                               "epochs": "25", "hidden": "16", "learning_rate": "0.02"}
+    assert run.data.params == {"seed": "7", "test_size": "0.25",
+                               "area_edges": "[0, 500, 1000, 5000]", "epochs": "25",
+                               "hidden": "16", "learning_rate": "0.02"}
     metrics = user_metrics(run)
     assert 0.9 < metrics["forest_auc"] <= 1.0
     assert 0.9 < metrics["torch_auc"] <= 1.0
@@ -387,3 +403,64 @@ def test_environment_change_is_shown_against_the_previous_run(nb):
     assert "first run of experiment" in first.summary
     assert len(env_line) == 1 and "unchanged since last run" in env_line[0]
     assert "first run of experiment" in other.summary
+
+
+def test_papermill_and_notebook_parameters_are_params(nb, workspace, notebook_path,
+                                                     make_notebook):
+    # The saved notebook tags its defaults cell `parameters`, as papermill expects.
+    make_notebook(notebook_path, ["epochs = 3\nbatch_size = 16", "%%ship track\n..."])
+    notebook = json.loads(notebook_path.read_text())
+    notebook["cells"][0]["metadata"]["tags"] = ["parameters"]
+    notebook_path.write_text(json.dumps(notebook))
+    nb.run("epochs = 3\nbatch_size = 16")
+    nb.run("# Parameters\nalpha = 0.5\nepochs = 20\n")  # what papermill injects after it
+    assert nb.track("score = alpha * epochs * batch_size").result.success
+    workspace.sync()
+    run = workspace.only_run()
+    assert run.data.params == {"alpha": "0.5", "epochs": "20", "batch_size": "16"}
+    assert run.data.metrics["score"] == 160.0
+    record = json.loads(workspace.artifact_text(run.info.run_id, "ship/ship-record.json"))
+    assert record["papermill_params"] == {"alpha": "0.5", "epochs": "20"}
+
+
+def test_cost_uses_the_workspace_price_table(nb, workspace):
+    workspace.ship_dir.mkdir()
+    (workspace.ship_dir / "ship.toml").write_text(
+        '[cost]\ncurrency = "EUR"\ncpu_core_hour = 3600.0\n', encoding="utf-8")
+    out = nb.track("total = 0\nfor i in range(300_000):\n    total += i * i")
+    assert out.result.success
+    assert "EUR (estimate)" in out.summary
+    workspace.sync()
+    run = workspace.only_run()
+    metrics = run.data.metrics
+    assert metrics["ship.cpu_s"] > 0 and metrics["ship.wall_s"] > 0
+    assert metrics["ship.peak_memory_mb"] > 1
+    # 3600 EUR per core-hour is 1 EUR per CPU second; GPU and memory cost nothing here.
+    assert metrics["ship.cost_estimate"] == pytest.approx(metrics["ship.cpu_s"], rel=1e-3)
+    assert run.data.tags["ship.cost.currency"] == "EUR"
+    assert run.data.tags["ship.cost.basis"].startswith("estimate")
+
+
+def test_a_bad_price_table_stops_the_cell_before_it_runs(nb, workspace):
+    workspace.ship_dir.mkdir()
+    (workspace.ship_dir / "ship.toml").write_text('[cost]\ncpu_core_hour = "cheap"\n',
+                                                 encoding="utf-8")
+    out = nb.track("ran = 1")
+    assert isinstance(out.result.error_in_exec, UsageError)
+    assert "cpu_core_hour must be a non-negative number" in str(out.result.error_in_exec)
+    assert "ran" not in nb.ns
+    assert workspace.pending() == []
+
+
+def test_without_a_notebook_path_artifacts_stay_in_the_workspace(nb, workspace, monkeypatch):
+    monkeypatch.delenv("SHIP_NOTEBOOK")  # e.g. a terminal IPython: no notebook known
+    assert nb.track("q = 1 + 2").result.success
+    workspace.sync()
+    run = workspace.only_run()
+    assert run.data.tags["mlflow.runName"].startswith("cell-")
+    assert "mlflow.source.name" not in run.data.tags
+    # Named after the workspace, not MLflow's "Default" (whose artifacts live elsewhere).
+    experiment = workspace.client().get_experiment(run.info.experiment_id)
+    assert experiment.name == workspace.root.name
+    assert run.info.artifact_uri.startswith(workspace.ship_dir.as_uri())
+    assert not (workspace.root / "mlruns").exists()
