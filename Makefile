@@ -1,6 +1,6 @@
 # Ship: every target creates and fills .venv when it is missing.
 #   make demo   the whole loop on examples/ (sqlite MLflow in .ship/, local processes)
-#   make test   every test
+#   make test   every Python test; make test-ui the browser tests
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
@@ -14,7 +14,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo test lint typecheck clean
+.PHONY: install demo test test-ui lint typecheck clean
 
 install: $(VENV)/.ship-installed
 
@@ -30,6 +30,11 @@ demo: install
 
 test: install
 	$(PY) -m pytest
+
+# JupyterLab in Chromium through Galata; installs Chromium and the test's npm packages
+# when missing. Screenshots land in tests/ui/screenshots/.
+test-ui: install
+	VENV=$(abspath $(VENV)) tests/ui/run.sh
 
 lint: install
 	$(VENV)/bin/ruff check kernel_magics tests bench

@@ -84,7 +84,7 @@ def main() -> int:
         changed.loc[last, column] = changed.loc[last, column] + ("x" if column == "city" else 1.0)
         times: dict[str, float] = {}
         for name, fn in peers.items():
-            seconds, digest = best_of(lambda fn=fn: fn(df))
+            seconds, digest = best_of(lambda fn=fn, df=df: fn(df))
             notices = digest != fn(changed)
             times[name] = seconds
             print(f"  {name:<28} {seconds:8.3f} s  {size / seconds:6.2f} GB/s  "

@@ -6,11 +6,12 @@ command takes `--json` for scripts.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -118,13 +119,20 @@ def run_cmd(notebook: Path, parameters: tuple[tuple[str, str], ...], grid: tuple
 @click.option("--limit", default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
 def runs_cmd(experiment: str | None, limit: int, as_json: bool) -> None:
-    """List runs, newest first (records not yet written to MLflow first)."""
-    from .tracking.query import list_runs
+    """List runs, newest first; records not yet written to MLflow are marked *."""
+    from .errors import NotFoundError
+    from .tracking.catalog import list_experiments, list_runs
     from .workspace import find_workspace
 
-    rows = list_runs(find_workspace(), experiment, limit)
+    workspace = find_workspace()
+    if experiment and experiment not in {e.name for e in list_experiments(workspace)}:
+        raise NotFoundError("experiment", experiment,
+                            hint="`ship runs` without --experiment lists all of them.")
+    rows = list_runs(workspace, experiment=experiment, limit=limit).runs
     if as_json:
-        _emit_json([{**dataclasses.asdict(r), "duration_s": r.duration_s} for r in rows])
+        _emit_json([{**dataclasses.asdict(r), "duration_s": _duration(r.start_time_ms,
+                                                                      r.end_time_ms)}
+                    for r in rows])
         return
     if not rows:
         click.echo("No runs yet. Put `%%ship track` on a cell, or `ship run NOTEBOOK`.")
@@ -133,12 +141,21 @@ def runs_cmd(experiment: str | None, limit: int, as_json: bool) -> None:
     for r in rows:
         start = datetime.fromtimestamp(r.start_time_ms / 1000).strftime("%Y-%m-%d %H:%M")
         status = r.status if r.written else f"{r.status}*"
-        took = f"{r.duration_s:.1f}s" if r.duration_s is not None else "-"
-        metrics = ", ".join(f"{k}={v:.4g}" for k, v in list(r.metrics.items())[:4])
-        click.echo(f"{start:<17} {status:<9} {r.experiment[:18]:<18} {r.run_name[:28]:<28} "
-                   f"{took:>7}  {metrics}")
+        took = _duration(r.start_time_ms, r.end_time_ms)
+        metrics = _metrics_text(r.metrics)
+        click.echo(f"{start:<17} {status:<9} {r.experiment[:18]:<18} {r.name[:28]:<28} "
+                   f"{'-' if took is None else f'{took:.1f}s':>7}  {metrics}")
     if any(not r.written for r in rows):
         click.echo("* pending: not yet written to MLflow (`ship sync` writes them now)")
+
+
+def _duration(start_ms: int, end_ms: int | None) -> float | None:
+    return None if end_ms is None else (end_ms - start_ms) / 1000
+
+
+def _metrics_text(metrics: dict[str, float | None], count: int = 4) -> str:
+    shown = [(k, v) for k, v in metrics.items() if v is not None and not k.startswith("ship.")]
+    return ", ".join(f"{k}={v:.4g}" for k, v in shown[:count])
 
 
 # -- ship sync ---------------------------------------------------------------------------
@@ -227,50 +244,137 @@ def models_cmd(args: tuple[str, ...], as_json: bool) -> None:
         raise click.UsageError("ship models takes one NAME, or `alias NAME VERSION ALIAS`.")
 
 
+# -- ship build ----------------------------------------------------------------------------
+@main.command("build")
+@click.argument("notebook", type=click.Path(path_type=Path))
+@click.option("--name", "-n", required=True, help="Service name (also the model's, by default).")
+@click.option("--model", "model_name", default=None,
+              help="Registered model to serve (default: the service name).")
+@click.option("--model-version", default=None,
+              help="Model version (default: the `champion` alias, else the newest).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def build_cmd(notebook: Path, name: str, model_name: str | None, model_version: str | None,
+              as_json: bool) -> None:
+    """Build a service bundle from NOTEBOOK's serve cells and a registered model version."""
+    from .bundle.build import build_service, describe
+
+    result = build_service(notebook, name, model_name=model_name, model_version=model_version)
+    if as_json:
+        _emit_json(result)
+    else:
+        click.echo(describe(result))
+
+
+# -- ship serve / ship score / ship logs -------------------------------------------------
+@contextlib.contextmanager
+def _runtime_errors() -> Iterator[None]:
+    """The serving runtime cannot import ShipError (it ships inside bundles): map its errors."""
+    from .serving.errors import RuntimeServingError
+
+    try:
+        yield
+    except RuntimeServingError as exc:
+        raise ShipError(exc.message) from None
+
+
+def _service(name_or_bundle: str) -> tuple[Path, Path]:
+    """(bundle folder, prediction log folder) for a service name or a bundle folder."""
+    from .errors import NotFoundError
+    from .workspace import find_workspace
+
+    path = Path(name_or_bundle)
+    if (path / "ship.yaml").is_file():
+        return path, path.resolve().parent / "log"
+    folder = find_workspace().services_dir / name_or_bundle
+    versions = [p for p in folder.glob("*") if (p / "ship.yaml").is_file()]
+    if not versions:
+        raise NotFoundError("service", name_or_bundle,
+                            hint="Build it with `ship build NOTEBOOK --name NAME`.")
+    latest = max(versions, key=lambda p: (p.name.isdigit(), int(p.name) if p.name.isdigit()
+                                          else 0, p.stat().st_mtime))
+    return latest, folder / "log"
+
+
+@main.command("serve")
+@click.argument("name_or_bundle")
+@click.option("--port", default=8080, show_default=True)
+@click.option("--workers", default=1, show_default=True, help="Worker processes.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Interface to bind; 0.0.0.0 exposes the service to the network.")
+@click.option("--log-level", default="warning", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"]))
+def serve_cmd(name_or_bundle: str, port: int, workers: int, host: str, log_level: str) -> None:
+    """Serve a built service (latest version) or a bundle folder until Ctrl-C."""
+    from .serving.server import serve
+
+    bundle, log_dir = _service(name_or_bundle)
+    click.echo(f"serving {bundle} on http://{host}:{port} (V2: /v2, MLflow: /invocations); "
+               f"prediction log: {log_dir}", err=True)
+    with _runtime_errors():
+        serve(bundle, host=host, port=port, workers=workers, log_dir=str(log_dir),
+              log_level=log_level)
+
+
+@main.command("score")
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path, exists=True))
+@click.argument("output_path", metavar="OUTPUT", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def score_cmd(bundle: Path, input_path: Path, output_path: Path, as_json: bool) -> None:
+    """Score a Parquet or CSV file with a bundle (or a service name's latest bundle)."""
+    from .serving.batch import score_file
+
+    folder, _ = _service(str(bundle))
+    with _runtime_errors():
+        result = score_file(folder, input_path, output_path)
+    if as_json:
+        _emit_json(result)
+    else:
+        click.echo(f"{result.rows} rows scored in {result.seconds:.2f}s -> {result.output}")
+
+
+@main.command("logs")
+@click.argument("name")
+@click.option("--since", default=None, metavar="T",
+              help="15m, 2h, 1d or an ISO time (UTC unless it says otherwise).")
+@click.option("--limit", default=50, show_default=True, help="The most recent N requests.")
+@click.option("--errors", "errors_only", is_flag=True, help="Only failed requests.")
+@click.option("--json", "as_json", is_flag=True, help="Print the requests as JSON.")
+def logs_cmd(name: str, since: str | None, limit: int, errors_only: bool,
+             as_json: bool) -> None:
+    """Recent predictions and errors of a service, oldest first."""
+    from .serving.logread import read_log
+
+    _, log_dir = _service(name)
+    with _runtime_errors():
+        entries = read_log(log_dir, since=since, limit=limit, errors_only=errors_only)
+    if as_json:
+        _emit_json(entries)
+        return
+    if not entries:
+        click.echo(f"No requests logged in {log_dir}" + (f" since {since}." if since else "."))
+        return
+    click.echo(f"{'TIME (UTC)':<23} {'VERSION':<8} {'ENDPOINT':<12} {'STATUS':>6} {'MS':>7} "
+               f"{'ROWS':>5}  {'REQUEST ID':<24}  OUTPUT / ERROR")
+    for e in entries:
+        detail = e.error or (e.outputs or "")
+        detail = detail if len(detail) <= 60 else detail[:57] + "..."
+        truth = f"  (truth: {e.ground_truth})" if e.ground_truth is not None else ""
+        click.echo(f"{e.time:%Y-%m-%d %H:%M:%S.%f}"[:23] + f" {e.version:<8} {e.endpoint:<12} "
+                   f"{e.status:>6} {e.latency_ms:>7.2f} {e.rows:>5}  {e.request_id:<24}  "
+                   f"{detail}{truth}")
+
+
 # -- ship demo ---------------------------------------------------------------------------
 @main.command("demo")
 @click.option("--examples", type=click.Path(path_type=Path, file_okay=False),
               default=Path("examples"), show_default=True,
               help="Folder holding the example notebooks.")
 def demo_cmd(examples: Path) -> None:
-    """The loop on examples/: train with %%ship track through papermill, list the runs."""
-    from .batch.runner import run_notebooks
-    from .export.api import leaderboard, set_alias
-    from .export.report import render_alias, render_leaderboard
-    from .tracking.query import list_runs
-    from .workspace import find_workspace
+    """The loop on examples/: train, export, build, serve, predict, read the log."""
+    from .demo import run_demo
 
-    notebook = examples / "train.ipynb"
-    if not notebook.is_file():
-        raise click.UsageError(f"{notebook} not found; run `ship demo` from the repository "
-                               "root or pass --examples DIR.")
-    click.echo(f"1/3 training and exporting: ship run {notebook} (two learning rates)")
-    result = run_notebooks(notebook, [{"lr": 0.05}, {"lr": 0.01}], progress=True)
-    for nb_run in result.runs:
-        click.echo(f"  lr={nb_run.parameters['lr']}: {'ok' if nb_run.ok else nb_run.error}, "
-                   f"output {nb_run.output}")
-    if not result.ok:
-        _fail("the training notebook failed; open the output notebook above to see where.")
-    workspace = find_workspace(notebook.parent.resolve())
-    click.echo("2/3 runs in MLflow:")
-    for row in list_runs(workspace, limit=5):
-        metrics = ", ".join(f"{k}={v:.4g}" for k, v in list(row.metrics.items())[:4])
-        click.echo(f"  {row.status:<9} {row.run_name:<30} {metrics}")
-    click.echo("3/3 exported models (fp32 and int8 of each run), best accuracy as champion:")
-    rows = leaderboard("digits", workspace=workspace)
-    scored = [r for r in rows if r.metric is not None]
-    if scored:
-        best = max(scored, key=lambda r: (r.metric or 0.0, -(r.p50_ms or 0.0)))
-        click.echo("  " + render_alias(set_alias("digits", best.version, "champion",
-                                                 workspace=workspace)))
-        rows = leaderboard("digits", workspace=workspace)
-    click.echo(render_leaderboard("digits", rows))
-    db = workspace.ship_dir / "mlflow.db"
-    click.echo("\nLook at the runs:")
-    click.echo(f"  MLflow UI:   mlflow ui --backend-store-uri sqlite:///{db} "
-               f"--port 5000   (then open http://127.0.0.1:5000)")
-    click.echo(f"  JupyterLab:  jupyter lab {notebook}   (the Ship sidebar)")
-    click.echo("  Terminal:    ship runs")
+    run_demo(examples, echo=click.echo)
 
 
 if __name__ == "__main__":

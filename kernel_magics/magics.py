@@ -1,4 +1,4 @@
-"""`%%ship` / `%ship`: parse arguments, run the cell, call the tracking core.
+"""`%%ship` / `%ship`: parse arguments, run the cell, call the stages.
 
 This is a thin adapter: `tracking.capture.TrackedCell` does the work. The cell
 body runs like `%%time` runs it (compiled in the user's namespace, the last
@@ -35,6 +35,8 @@ SUBCOMMANDS = {
              "[--tag k=v]... [--export NAME --example X [--eval X [y]] [--quantize int8]]",
     "export": "%ship export VAR --name NAME --example X [--eval X [y]] [--quantize int8] "
               "[--force] [--rtol R] [--atol A]",
+    "serve": "%%ship serve   (a cell whose definitions go into the service)",
+    "build": "%ship build NAME [--model-version V]",
 }
 # How long `%ship export` waits for the run that produced the model to reach MLflow.
 RUN_LINK_TIMEOUT_S = 120.0
@@ -182,6 +184,14 @@ class ShipMagics(Magics):
                 raise UsageError("export is a line magic: `%ship export VAR --name NAME "
                                  "--example X`.")
             self._export(parse_export_args(rest))
+        elif command == "serve":
+            if cell is None or rest.strip():
+                raise UsageError("serve is a cell magic without options: put `%%ship serve` "
+                                 "on the first line of a cell defining preprocess/postprocess.")
+            # Runs like any cell; `ship build` reads it from the saved notebook.
+            self._run("\n" + self.shell.transform_cell(cell))  # type: ignore[union-attr]
+        elif command == "build":
+            self._build(rest)
 
     def __init__(self, shell: Any = None) -> None:
         super().__init__(shell)
@@ -295,6 +305,29 @@ class ShipMagics(Magics):
         except ShipError as exc:
             raise UsageError(str(exc)) from None
         print(render_export(result))
+
+    # -- %ship build -----------------------------------------------------------------
+    def _build(self, line: str) -> None:
+        """Build the service bundle from this (saved) notebook."""
+        words = _split(line)
+        version = None
+        if len(words) == 3 and words[1] == "--model-version":
+            version = words[2]
+        elif len(words) != 1:
+            raise UsageError(f"Usage: {SUBCOMMANDS['build']}")
+        shell = self.shell
+        assert shell is not None
+        notebook = notebook_path(shell.user_ns)
+        if notebook is None:
+            raise UsageError("This kernel does not know its notebook; run `ship build "
+                             "NOTEBOOK --name NAME` in a terminal instead.")
+        from .bundle.build import build_service, describe
+
+        try:
+            result = build_service(notebook, words[0], model_version=version)
+        except ShipError as exc:
+            raise UsageError(str(exc)) from None
+        print(describe(result))
 
     def _evaluate(self, expression: str, option: str) -> Any:
         shell = self.shell

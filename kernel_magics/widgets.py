@@ -47,8 +47,8 @@ def show_summary(shell: Any, workspace: Workspace, record: RunRecord,
             widget = None
     display(bundle, raw=True, display_id=display_id,
             metadata={"ship": {"record_id": record.record_id}})
-    if getattr(shell, "kernel", None) is not None:
-        # A front end can update a display in place; a terminal would print it again.
+    if type(shell).__name__ != "TerminalInteractiveShell":
+        # A front end updates a display in place; a terminal would print it all again.
         _watcher.watch(Spool(workspace.spool_dir), record, warnings, display_id, widget)
 
 

@@ -32,6 +32,7 @@ async def test_workspace_answers_root_and_tracking_uri(
     assert body == {
         "root": str(jp_root_dir.resolve()),
         "tracking_uri": f"sqlite:///{jp_root_dir.resolve() / '.ship' / 'mlflow.db'}",
+        "ui_url": None,
         "version": __version__,
     }
 
@@ -47,6 +48,8 @@ async def test_workspace_is_found_from_a_parent_of_the_root(
 
     assert body["root"] == str(jp_root_dir.parent.resolve())
     assert body["tracking_uri"] == "http://mlflow.example:5000"
+    # An MLflow server is also where its UI lives, for run links.
+    assert body["ui_url"] == "http://mlflow.example:5000"
 
 
 async def test_a_bad_ship_toml_is_a_400_that_names_the_file(

@@ -1,7 +1,16 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
-import { IErrorBody, IWorkspaceInfo } from './tokens';
+import {
+  IErrorBody,
+  IExperimentList,
+  INotebookSnapshot,
+  IRunComparison,
+  IRunDetail,
+  IRunPage,
+  IRunQuery,
+  IWorkspaceInfo
+} from './tokens';
 
 /**
  * An error answer from the Ship REST API.
@@ -17,6 +26,9 @@ export class ShipAPIError extends Error {
   }
 }
 
+/** Query arguments; null and undefined values are left out. */
+type Query = { [key: string]: string | number | null | undefined };
+
 /**
  * Call the Ship server extension at `/ship/api/<endPoint>` and parse its JSON.
  *
@@ -25,17 +37,112 @@ export class ShipAPIError extends Error {
 export async function requestAPI<T>(
   endPoint = '',
   init: RequestInit = {},
-  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+  query: Query = {}
 ): Promise<T> {
-  const url = URLExt.join(settings.baseUrl, 'ship', 'api', endPoint);
+  const { response, url } = await send(endPoint, init, query);
+  return parse<T>(response, url);
+}
 
-  let response: Response;
+/** A conditional answer: `changed` is false when the server said 304. */
+export interface IConditional<T> {
+  data: T;
+  changed: boolean;
+}
+
+// The last answer and its ETag per URL, for conditional requests of polling panels.
+const lastAnswers = new Map<string, { etag: string; data: unknown }>();
+
+/**
+ * Like `requestAPI`, but sends the ETag of the previous answer to the same URL:
+ * a server that has nothing new answers 304 without a body.
+ */
+async function requestConditional<T>(
+  endPoint: string,
+  query: Query
+): Promise<IConditional<T>> {
+  const key = endPoint + URLExt.objectToQueryString(clean(query));
+  const previous = lastAnswers.get(key);
+  const headers: HeadersInit = previous ? { 'If-None-Match': previous.etag } : {};
+  const { response, url } = await send(endPoint, { headers }, query);
+  if (response.status === 304 && previous) {
+    return { data: previous.data as T, changed: false };
+  }
+  const data = await parse<T>(response, url);
+  const etag = response.headers.get('ETag');
+  if (etag) {
+    lastAnswers.set(key, { etag, data });
+  } else {
+    lastAnswers.delete(key);
+  }
+  return { data, changed: true };
+}
+
+/**
+ * The workspace the server resolved: from a notebook's folder, or from its root.
+ */
+export function getWorkspace(notebook: string | null = null): Promise<IWorkspaceInfo> {
+  return requestAPI<IWorkspaceInfo>('workspace', {}, { notebook });
+}
+
+/**
+ * The runs of a notebook, newest first (`changed` is false when nothing changed
+ * since the last call with the same query).
+ */
+export function listRuns(query: IRunQuery): Promise<IConditional<IRunPage>> {
+  return requestConditional<IRunPage>('runs', {
+    notebook: query.notebook,
+    experiment: query.experiment,
+    limit: query.limit
+  });
+}
+
+/** One run in full: MLflow run id or spool record id. */
+export function getRun(id: string, notebook: string | null): Promise<IRunDetail> {
+  return requestAPI<IRunDetail>(`runs/${encodeURIComponent(id)}`, {}, { notebook });
+}
+
+/** The notebook snapshot captured with a run. */
+export function getRunNotebook(
+  id: string,
+  notebook: string | null
+): Promise<INotebookSnapshot> {
+  return requestAPI<INotebookSnapshot>(
+    `runs/${encodeURIComponent(id)}/notebook`,
+    {},
+    { notebook }
+  );
+}
+
+/** Two or more runs side by side. */
+export function compareRuns(
+  ids: string[],
+  notebook: string | null
+): Promise<IRunComparison> {
+  return requestAPI<IRunComparison>('compare', {}, { ids: ids.join(','), notebook });
+}
+
+/** The experiments of the notebook's workspace. */
+export function listExperiments(notebook: string | null): Promise<IExperimentList> {
+  return requestAPI<IExperimentList>('experiments', {}, { notebook });
+}
+
+async function send(
+  endPoint: string,
+  init: RequestInit,
+  query: Query
+): Promise<{ response: Response; url: string }> {
+  const settings = ServerConnection.makeSettings();
+  const url =
+    URLExt.join(settings.baseUrl, 'ship', 'api', endPoint) +
+    URLExt.objectToQueryString(clean(query));
   try {
-    response = await ServerConnection.makeRequest(url, init, settings);
+    return { response: await ServerConnection.makeRequest(url, init, settings), url };
   } catch (error) {
     throw new ServerConnection.NetworkError(error as TypeError);
   }
+}
 
+async function parse<T>(response: Response, url: string): Promise<T> {
   const text = await response.text();
   let data: unknown = undefined;
   if (text.length > 0) {
@@ -45,25 +152,26 @@ export async function requestAPI<T>(
       data = undefined;
     }
   }
-
   if (!response.ok) {
     const body = isErrorBody(data) ? data : null;
     // Every answer of the server extension, 404s included, carries {"error": …};
     // a 404 without it comes from Jupyter itself: the extension is not loaded.
     const missing = response.status === 404 && body === null;
     const message =
-      body?.error ??
-      `${response.status} ${response.statusText || 'error'} from ${url}`;
+      body?.error ?? `${response.status} ${response.statusText || 'error'} from ${url}`;
     throw new ShipAPIError(message, response.status, missing);
   }
   return data as T;
 }
 
-/**
- * The workspace the server resolved from its root directory.
- */
-export function getWorkspace(): Promise<IWorkspaceInfo> {
-  return requestAPI<IWorkspaceInfo>('workspace');
+function clean(query: Query): { [key: string]: string } {
+  const out: { [key: string]: string } = {};
+  for (const [key, value] of Object.entries(query)) {
+    if (value !== null && value !== undefined && value !== '') {
+      out[key] = String(value);
+    }
+  }
+  return out;
 }
 
 function isErrorBody(data: unknown): data is IErrorBody {

@@ -11,3 +11,14 @@ export const shipIcon = new LabIcon({
   name: 'kernel-magics:ship',
   svgstr: shipSvg
 });
+
+// Material Design "dns" (Apache-2.0): a server, for cells whose code goes into the service.
+const serveSvg = `<svg xmlns="http://www.w3.org/2000/svg" width="16" viewBox="0 0 24 24">
+  <path class="jp-icon3" fill="#616161" d="M20 13H4c-.55 0-1 .45-1 1v6c0 .55.45 1 1 1h16c.55 0 1-.45 1-1v-6c0-.55-.45-1-1-1zM7 19c-1.1 0-2-.9-2-2s.9-2 2-2 2 .9 2 2-.9 2-2 2zM20 3H4c-.55 0-1 .45-1 1v6c0 .55.45 1 1 1h16c.55 0 1-.45 1-1V4c0-.55-.45-1-1-1zM7 9c-1.1 0-2-.9-2-2s.9-2 2-2 2 .9 2 2-.9 2-2 2z"/>
+</svg>`;
+
+/** Serve cells: the cell toolbar's ship:serve toggle. */
+export const serveIcon = new LabIcon({
+  name: 'kernel-magics:serve',
+  svgstr: serveSvg
+});

@@ -3,31 +3,129 @@ import {
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
+import { ICommandPalette, MainAreaWidget } from '@jupyterlab/apputils';
+import { IDocumentManager } from '@jupyterlab/docmanager';
+import { INotebookTracker, NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 
+import { compareRuns } from './api';
+import { addCellCommands } from './commands';
+import { shipIcon } from './icons';
+import { describeError, longAction } from './notify';
+import { CompareView } from './panels/compare';
+import { ExperimentsPanel } from './panels/experiments';
+import { WorkspacePanel } from './panels/workspace';
 import { ShipSidebar } from './sidebar';
+import { openSnapshot, SnapshotDrive } from './snapshots';
+import { IShipSidebar } from './tokens';
 
 /**
- * The Ship sidebar, backed by the kernel_magics server extension.
+ * The Ship sidebar with its Experiments and Workspace panels, backed by the
+ * kernel_magics server extension. Later stages add their panels through
+ * `IShipSidebar`.
  */
-const plugin: JupyterFrontEndPlugin<void> = {
+const sidebarPlugin: JupyterFrontEndPlugin<IShipSidebar> = {
   id: 'kernel-magics:plugin',
-  description: 'The Ship sidebar: experiments, models, services, drift and cost.',
+  description: 'The Ship sidebar: experiments now; models, services, drift and cost as they land.',
   autoStart: true,
+  requires: [INotebookTracker, IDocumentManager],
   optional: [ITranslator, ILayoutRestorer],
+  provides: IShipSidebar,
   activate: (
     app: JupyterFrontEnd,
+    tracker: INotebookTracker,
+    docManager: IDocumentManager,
     translator: ITranslator | null,
     restorer: ILayoutRestorer | null
-  ): void => {
-    const sidebar = new ShipSidebar({
-      translator: translator ?? nullTranslator
-    });
+  ): IShipSidebar => {
+    const trans = (translator ?? nullTranslator).load('kernel_magics');
+    const sidebar = new ShipSidebar({ translator: translator ?? nullTranslator });
     app.shell.add(sidebar, 'left', { rank: 850 });
     restorer?.add(sidebar, sidebar.id);
-    // Fire and forget: activation must not wait on the server.
-    void sidebar.refresh();
+
+    const drive = new SnapshotDrive(trans);
+    app.serviceManager.contents.addDrive(drive);
+
+    const experiments = new ExperimentsPanel({
+      trans,
+      openCompare: (ids, notebook) => {
+        const view = new CompareView(trans);
+        const widget = new MainAreaWidget({ content: view });
+        widget.id = `jp-ship-compare-${ids.join('-')}`.slice(0, 200);
+        widget.title.icon = shipIcon;
+        widget.title.closable = true;
+        app.shell.add(widget, 'main');
+        app.shell.activateById(widget.id);
+        const loading = longAction(
+          trans,
+          compareRuns(ids, notebook),
+          trans.__('Comparing %1 runs…', ids.length),
+          trans.__('Compared %1 runs.', ids.length)
+        );
+        loading.then(
+          comparison => view.showComparison(comparison),
+          error => view.showError(describeError(trans, error))
+        );
+      },
+      openSnapshot: (run, notebook) => {
+        void longAction(
+          trans,
+          openSnapshot(docManager, drive, run, notebook),
+          trans.__('Opening the notebook snapshot of %1…', run.name),
+          trans.__('Opened the notebook snapshot of %1 (read-only).', run.name)
+        ).catch(() => undefined); // the notification shows the error
+      }
+    });
+    const workspace = new WorkspacePanel(trans);
+    sidebar.addPanel(experiments, 100);
+    sidebar.addPanel(workspace, 900);
+
+    const follow = (panel: NotebookPanel | null): void => {
+      const path = panel?.context.path ?? null;
+      // Notebooks outside Jupyter's file tree (run snapshots, other drives) have no runs.
+      if (path !== null && app.serviceManager.contents.driveName(path) !== '') {
+        return;
+      }
+      experiments.setNotebook(path);
+      void workspace.refresh(path);
+    };
+    tracker.currentChanged.connect((_, panel) => follow(panel));
+    tracker.widgetAdded.connect((_, panel) => {
+      panel.context.pathChanged.connect(() => {
+        if (tracker.currentWidget === panel) {
+          follow(panel);
+        }
+      });
+    });
+    NotebookActions.executed.connect((_, { notebook }) => {
+      if (notebook === tracker.currentWidget?.content) {
+        experiments.cellExecuted();
+      }
+    });
+    // Activation never waits on the server: the panels load in the background.
+    app.restored.then(() => follow(tracker.currentWidget)).catch(() => undefined);
+    return sidebar;
   }
 };
 
-export default plugin;
+/**
+ * Cell commands (palette and cell toolbar): track a cell, mark a serve cell.
+ */
+const commandsPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'kernel-magics:commands',
+  description: 'Track a cell with %%ship track; toggle the ship:serve cell tag.',
+  autoStart: true,
+  requires: [INotebookTracker],
+  optional: [ITranslator, ICommandPalette],
+  activate: (
+    app: JupyterFrontEnd,
+    tracker: INotebookTracker,
+    translator: ITranslator | null,
+    palette: ICommandPalette | null
+  ): void => {
+    const trans = (translator ?? nullTranslator).load('kernel_magics');
+    addCellCommands(app.commands, tracker, trans, palette);
+  }
+};
+
+export default [sidebarPlugin, commandsPlugin];

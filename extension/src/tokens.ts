@@ -1,19 +1,42 @@
 /**
- * Shapes of the data the Ship REST API (`/ship/api/…`) answers.
+ * Shapes of the data the Ship REST API (`/ship/api/…`) answers, and the token
+ * stage plugins use to add their panel to the Ship sidebar.
  *
- * Field names match the JSON on the wire, so a response can be typed without
- * a mapping layer that could drift from the Python side.
+ * Field names match the JSON on the wire (kernel_magics/tracking/catalog.py and
+ * compare.py), so a response can be typed without a mapping layer that could
+ * drift from the Python side.
  */
+import { Token } from '@lumino/coreutils';
+import { Widget } from '@lumino/widgets';
 
 /**
- * The workspace the server extension resolved from Jupyter's root directory
- * (`GET /ship/api/workspace`).
+ * The Ship sidebar. Each stage of the loop adds one panel: Experiments now;
+ * Models, Services, Drift and Cost from their own plugins as those stages land.
+ */
+export interface IShipSidebar {
+  /**
+   * Add a stage panel; lower ranks come first (Experiments 100, Models 200,
+   * Services 300, Drift 400, Cost 500, Workspace 900).
+   */
+  addPanel(panel: Widget, rank: number): void;
+}
+
+/** The token of the Ship sidebar. */
+export const IShipSidebar = new Token<IShipSidebar>(
+  'kernel-magics:IShipSidebar',
+  'The Ship sidebar, to which stage plugins add their panels.'
+);
+
+/**
+ * The workspace the server extension resolved (`GET /ship/api/workspace`).
  */
 export interface IWorkspaceInfo {
   /** Absolute path of the project root that holds (or will hold) `.ship/`. */
   root: string;
   /** The MLflow tracking URI runs of this workspace are written to. */
   tracking_uri: string;
+  /** Base URL of the MLflow UI, when one is configured or the store is a server. */
+  ui_url: string | null;
   /** Version of the `kernel_magics` package serving the API. */
   version: string;
 }
@@ -24,4 +47,193 @@ export interface IWorkspaceInfo {
 export interface IErrorBody {
   /** What went wrong and, where known, what to do about it. */
   error: string;
+}
+
+/** A data fingerprint: full-content digest and shape of data a run read. */
+export interface IDataInput {
+  name: string;
+  digest: string;
+  shape: number[] | null;
+  context: string | null;
+}
+
+/** Resources a run used and their price; money is always an estimate. */
+export interface IRunCost {
+  wall_s: number | null;
+  cpu_s: number | null;
+  gpu_s: number | null;
+  peak_memory_mb: number | null;
+  amount: number | null;
+  currency: string | null;
+  basis: string | null;
+  estimated: boolean;
+}
+
+/** One run in a list (`GET /ship/api/runs`). */
+export interface IRun {
+  /** The MLflow run id once written, else the spool record id. */
+  id: string;
+  run_id: string | null;
+  record_id: string | null;
+  name: string;
+  experiment: string;
+  experiment_id: string | null;
+  status: string;
+  start_time_ms: number;
+  end_time_ms: number | null;
+  /** False while the record waits in the spool for the background writer. */
+  written: boolean;
+  notebook: string | null;
+  params: { [key: string]: string };
+  metrics: { [key: string]: number | null };
+  data: IDataInput[];
+  cost: IRunCost | null;
+  error: string | null;
+  pending_reason: string | null;
+  /** The run in the MLflow UI, when one is configured. */
+  url: string | null;
+}
+
+/** `GET /ship/api/runs`: newest first. */
+export interface IRunPage {
+  runs: IRun[];
+  /** Every match, beyond `limit` too; null when the store cannot say cheaply. */
+  total: number | null;
+  truncated: boolean;
+  workspace: string;
+  notebook: string | null;
+  experiment: string | null;
+  ui_url: string | null;
+}
+
+/** The query of `GET /ship/api/runs`. */
+export interface IRunQuery {
+  /** Notebook path relative to the server root; its workspace is used. */
+  notebook: string | null;
+  experiment?: string | null;
+  limit?: number;
+}
+
+/** Packages added, removed or changed since the experiment's previous run. */
+export interface IEnvironmentChange {
+  previous_record: string | null;
+  added: { [name: string]: string };
+  removed: { [name: string]: string };
+  changed: { [name: string]: [string, string] };
+  python_changed: boolean;
+}
+
+/** The interpreter and packages a run used. */
+export interface IEnvironmentInfo {
+  python: string | null;
+  platform: string | null;
+  gpus: string | null;
+  lock_digest: string | null;
+  package_count: number | null;
+  change: IEnvironmentChange | null;
+}
+
+/** Where the code came from. */
+export interface IGitInfo {
+  commit: string | null;
+  branch: string | null;
+  dirty: boolean | null;
+  repo_url: string | null;
+}
+
+/** `GET /ship/api/runs/{id}`: one run in full. */
+export interface IRunDetail extends IRun {
+  tags: { [key: string]: string };
+  artifact_uri: string | null;
+  environment: IEnvironmentInfo | null;
+  git: IGitInfo | null;
+  cell_source: string | null;
+  has_snapshot: boolean;
+}
+
+/** An experiment (`GET /ship/api/experiments`). */
+export interface IExperiment {
+  experiment_id: string | null;
+  name: string;
+  run_count: number | null;
+  pending_count: number;
+  last_start_time_ms: number | null;
+}
+
+/** `GET /ship/api/experiments`. */
+export interface IExperimentList {
+  workspace: string;
+  experiments: IExperiment[];
+}
+
+/** `GET /ship/api/runs/{id}/notebook`: the notebook saved when the run's cell ran. */
+export interface INotebookSnapshot {
+  id: string;
+  run_id: string | null;
+  run_name: string;
+  /** The notebook's file name. */
+  name: string;
+  /** nbformat JSON. */
+  content: { [key: string]: unknown };
+}
+
+/** One key across compared runs: a value per run (null: absent). */
+export interface IValueRow<T> {
+  key: string;
+  values: (T | null)[];
+  differs: boolean;
+}
+
+/** A package whose version differs between compared runs. */
+export interface IPackageRow {
+  name: string;
+  versions: (string | null)[];
+}
+
+/** One dataset name across compared runs. */
+export interface IDataRow {
+  name: string;
+  values: (IDataInput | null)[];
+  differs: boolean;
+}
+
+/** The compared runs' environments. */
+export interface IEnvironmentComparison {
+  python: IValueRow<string>;
+  platform: IValueRow<string>;
+  packages: IPackageRow[];
+  same_count: number;
+  locked: boolean[];
+}
+
+/** The compared runs' cells. */
+export interface ICodeComparison {
+  sources: (string | null)[];
+  /** Unified diff of each run's cell against the first run's. */
+  diffs: (string | null)[];
+  /** 1-based numbers of each run's lines that differ. */
+  changed_lines: number[][];
+  identical: boolean;
+}
+
+/** A compared run's header. */
+export interface IRunHeader {
+  id: string;
+  name: string;
+  experiment: string;
+  status: string;
+  start_time_ms: number;
+  written: boolean;
+}
+
+/** `GET /ship/api/compare?ids=a,b,…`: one column per run, in the order asked. */
+export interface IRunComparison {
+  runs: IRunHeader[];
+  params: IValueRow<string>[];
+  metrics: IValueRow<number>[];
+  cost: IValueRow<number>[];
+  environment: IEnvironmentComparison;
+  data: IDataRow[];
+  code: ICodeComparison;
+  notes: string[];
 }

@@ -10,7 +10,17 @@ from typing import Any
 
 from jupyter_server.utils import url_path_join
 
-from .handlers import ROOT_DIR_SETTING, NotFoundHandler, WorkspaceHandler
+from .handlers import (
+    ROOT_DIR_AS_GIVEN_SETTING,
+    ROOT_DIR_SETTING,
+    CompareHandler,
+    ExperimentsHandler,
+    NotFoundHandler,
+    RunHandler,
+    RunNotebookHandler,
+    RunsHandler,
+    WorkspaceHandler,
+)
 
 API_PREFIX = ("ship", "api")
 
@@ -20,11 +30,18 @@ def load(server_app: Any) -> None:
     web_app = server_app.web_app
     base_url = web_app.settings["base_url"]
     api = url_path_join(base_url, *API_PREFIX)
-    web_app.settings[ROOT_DIR_SETTING] = Path(server_app.root_dir).expanduser().resolve()
+    root = Path(server_app.root_dir).expanduser()
+    web_app.settings[ROOT_DIR_SETTING] = root.resolve()
+    web_app.settings[ROOT_DIR_AS_GIVEN_SETTING] = root.absolute()
     web_app.add_handlers(
         ".*$",
         [
             (url_path_join(api, "workspace"), WorkspaceHandler),
+            (url_path_join(api, "experiments"), ExperimentsHandler),
+            (url_path_join(api, "runs"), RunsHandler),
+            (url_path_join(api, "runs", "([^/]+)", "notebook"), RunNotebookHandler),
+            (url_path_join(api, "runs", "([^/]+)"), RunHandler),
+            (url_path_join(api, "compare"), CompareHandler),
             # Last: anything else under /ship/api/ is an unknown endpoint, answered in JSON.
             (url_path_join(api, "(.*)"), NotFoundHandler),
         ],

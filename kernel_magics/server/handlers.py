@@ -7,20 +7,32 @@ logged, never sent.
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import hashlib
 import json
+import os
+import re
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import tornado.web
 from jupyter_server.base.handlers import APIHandler
 
 from .._version import __version__
-from ..errors import NotFoundError, ShipError
-from ..workspace import find_workspace
+from ..errors import NotFoundError, ShipError, ValidationError
+from ..tracking import catalog, compare, detail
+from ..workspace import Workspace, find_workspace
 
-# Key in the tornado settings holding the server's root directory as a Path.
+# Keys in the tornado settings: the server's root directory resolved, and as configured
+# (kernels see the configured spelling, which may go through a symbolic link).
 ROOT_DIR_SETTING = "kernel_magics_root_dir"
+ROOT_DIR_AS_GIVEN_SETTING = "kernel_magics_root_dir_as_given"
+RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+T = TypeVar("T")
 
 
 class ShipAPIHandler(APIHandler):
@@ -31,6 +43,42 @@ class ShipAPIHandler(APIHandler):
         """Jupyter's root directory: where the workspace search starts."""
         root: Path = self.settings[ROOT_DIR_SETTING]
         return root
+
+    def notebook_arg(self) -> tuple[str | None, tuple[str, ...], Workspace]:
+        """The ``notebook`` query argument (a path relative to Jupyter's root), every
+        spelling the kernel may have recorded for it, and the workspace it belongs to.
+
+        Without it: no notebook, and the workspace of Jupyter's root directory.
+        """
+        raw = self.get_query_argument("notebook", "").strip()
+        if not raw:
+            return None, (), find_workspace(self.root_dir)
+        relative = raw.lstrip("/")
+        roots = [self.root_dir, Path(self.settings.get(ROOT_DIR_AS_GIVEN_SETTING, self.root_dir))]
+        paths = [Path(os.path.normpath(root / relative)) for root in roots]
+        if Path(relative).is_absolute() or not paths[0].is_relative_to(self.root_dir):
+            raise ValidationError(f"notebook {raw!r} is outside the server's root directory.",
+                                  field="notebook")
+        # The same rule as the magic: the workspace is found from the notebook's folder.
+        return relative, catalog.notebook_spellings(*paths), find_workspace(paths[0].parent)
+
+    def int_arg(self, name: str, default: int, low: int, high: int) -> int:
+        raw = self.get_query_argument(name, "").strip()
+        if not raw:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValidationError(f"{name} must be an integer, got {raw!r}.", field=name) from None
+        if not low <= value <= high:
+            raise ValidationError(f"{name} must be between {low} and {high}, got {value}.",
+                                  field=name)
+        return value
+
+    async def blocking(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a core call (file and database reads) off the server's event loop."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, functools.partial(fn, *args))
 
     def write_json(self, payload: Any, status: int = 200) -> None:
         """Answer ``payload`` as JSON."""
@@ -67,18 +115,91 @@ class ShipAPIHandler(APIHandler):
 
 
 class WorkspaceHandler(ShipAPIHandler):
-    """``GET /ship/api/workspace``: the workspace Jupyter's root directory belongs to."""
+    """``GET /ship/api/workspace[?notebook=PATH]``: the workspace of Jupyter's root directory,
+    or of a notebook."""
 
     @tornado.web.authenticated
     def get(self) -> None:
-        workspace = find_workspace(self.root_dir)
+        _, _, workspace = self.notebook_arg()
         self.write_json(
             {
                 "root": str(workspace.root),
                 "tracking_uri": workspace.tracking_uri(),
+                "ui_url": workspace.ui_url(),
                 "version": __version__,
             }
         )
+
+
+class ExperimentsHandler(ShipAPIHandler):
+    """``GET /ship/api/experiments[?notebook=PATH]``: experiments of the workspace."""
+
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        _, _, workspace = self.notebook_arg()
+        found = await self.blocking(catalog.list_experiments, workspace)
+        self.write_json({"workspace": str(workspace.root),
+                         "experiments": [e.to_json() for e in found]})
+
+
+class RunsHandler(ShipAPIHandler):
+    """``GET /ship/api/runs?notebook=PATH&experiment=E&limit=N``: runs, newest first."""
+
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        notebook, spellings, workspace = self.notebook_arg()
+        experiment = self.get_query_argument("experiment", "").strip() or None
+        limit = self.int_arg("limit", 100, 1, catalog.MAX_LIMIT)
+        # A panel polls: when neither the store nor the spool changed, say so in one stat.
+        version = catalog.listing_version(workspace)
+        if version is not None:
+            query = json.dumps([notebook, experiment, limit]).encode()
+            etag = f'"{version[:20]}-{hashlib.sha1(query).hexdigest()[:12]}"'
+            if self.request.headers.get("If-None-Match") == etag:
+                self.set_status(304)
+                self.finish()
+                return
+            self.set_header("ETag", etag)
+        page = await self.blocking(catalog.list_runs, workspace, spellings, experiment, limit)
+        page.notebook = notebook
+        self.write_json(page.to_json())
+
+
+def _run_id(raw: str) -> str:
+    if not RUN_ID.match(raw):
+        raise ValidationError(f"{raw!r} is not a run id.", field="run_id")
+    return raw
+
+
+class RunHandler(ShipAPIHandler):
+    """``GET /ship/api/runs/{id}``: one run in full (MLflow run id or spool record id)."""
+
+    @tornado.web.authenticated
+    async def get(self, run_id: str) -> None:
+        _, _, workspace = self.notebook_arg()
+        run = await self.blocking(detail.get_run, workspace, _run_id(run_id))
+        self.write_json(run.to_json())
+
+
+class RunNotebookHandler(ShipAPIHandler):
+    """``GET /ship/api/runs/{id}/notebook``: the notebook snapshot captured with the run."""
+
+    @tornado.web.authenticated
+    async def get(self, run_id: str) -> None:
+        _, _, workspace = self.notebook_arg()
+        snapshot = await self.blocking(detail.notebook_snapshot, workspace, _run_id(run_id))
+        self.write_json(snapshot.to_json())
+
+
+class CompareHandler(ShipAPIHandler):
+    """``GET /ship/api/compare?ids=a,b[,c…]``: runs side by side."""
+
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        _, _, workspace = self.notebook_arg()
+        ids = [_run_id(i) for i in compare.parse_ids(self.get_query_argument("ids", ""))]
+        result = await self.blocking(compare.compare, workspace, ids)
+        self.write_json(result.to_json())
 
 
 class NotFoundHandler(ShipAPIHandler):

@@ -120,7 +120,7 @@ def test_metrics_option_narrows_the_metrics(nb, workspace):
     assert nb.track("a = 1.5\nb = 2 * 3\nc = 7 / 2", args="--metrics a,c").result.success
     assert nb.track("d = 4 * 2", args="--metrics typo").result.success  # the cell still runs
     result = workspace.sync()
-    assert len(result.written) == 2 and not result.failed
+    assert not result.failed and not workspace.pending(), result.failed
     narrowed, typo = workspace.runs()
     assert user_metrics(narrowed) == {"a": 1.5, "c": 3.5}
     assert user_metrics(typo) == {}
@@ -215,8 +215,8 @@ def test_interrupted_cell_is_killed_and_the_next_cell_works(nb, workspace, inter
     out = nb.track("again = 5 - 1")
     assert out.result.success
 
-    result = workspace.sync()
-    assert len(result.written) == 3 and not result.failed
+    result = workspace.sync()  # the background writer may have written some already
+    assert not result.failed and not workspace.pending()
     killed, after, again = workspace.runs()
     assert killed.info.status == "KILLED"
     assert killed.data.tags["ship.end_reason"] == "interrupted by the user"
@@ -262,7 +262,7 @@ with torch.no_grad():
 def test_sklearn_model_is_logged_and_loadable(nb, workspace):
     assert nb.track(SKLEARN_MODEL, args="--model clf").result.success
     result = workspace.sync()
-    assert len(result.written) == 1, result.failed
+    assert not result.failed and not workspace.pending(), result.failed
     run = workspace.only_run()
     assert run.data.params["C"] == "0.5"
     assert run.data.metrics["train_acc"] == pytest.approx(nb.ns["train_acc"])
@@ -279,7 +279,7 @@ def test_torch_module_defined_in_the_cell_is_logged_and_loadable(nb, workspace):
 
     assert nb.track(TORCH_MODEL, args="--model net").result.success
     result = workspace.sync()
-    assert len(result.written) == 1, result.failed
+    assert not result.failed and not workspace.pending(), result.failed
     run = workspace.only_run()
     assert run.data.params["hidden"] == "8"
     assert run.data.tags["ship.model.class"].endswith("TinyNet")
@@ -365,7 +365,7 @@ def test_unseen_notebook_with_pandas_sklearn_and_torch(nb, workspace):
     out = nb.track(NOTEBOOK_TRAIN, args="--experiment cancer --model model")
     assert out.result.success, out.stdout
     result = workspace.sync()
-    assert len(result.written) == 1, result.failed
+    assert not result.failed and not workspace.pending(), result.failed
     run = workspace.only_run()
     client = workspace.client()
     assert run.info.status == "FINISHED"

@@ -1,0 +1,278 @@
+"""Benchmark: `ship serve` against `mlflow models serve` on the same model, same load.
+
+    .venv/bin/python bench/serving.py [--requests 20000] [--concurrency 16] [--workers 1]
+
+One model (LogisticRegression on sklearn's digits, 64 features): Ship serves its ONNX
+conversion from a bundle, MLflow serves the sklearn model saved with mlflow.sklearn,
+`--env-manager local`. Both get the same `POST /invocations` body (dataframe_split, one
+row) from the same load generator: a minimal HTTP/1.1 keep-alive client on asyncio
+(uvloop when installed), ``concurrency`` connections each sending its next request
+when the previous answer arrived, a fixed number of requests after a warm-up. Servers
+are pinned to core 0 and the generator to core 1 when the machine has two or more.
+
+Ship runs twice, with the prediction log on and off. Prints req/s, p50 and p99 per
+server, the ratios, and the goals next to them. The numbers are measured on whatever
+else the machine is doing: run it when `uptime` shows little load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+
+
+@dataclass
+class Result:
+    """One load run."""
+
+    label: str
+    requests: int
+    errors: int
+    seconds: float
+    latencies: list[float]
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
+
+    def quantile(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def http_request(port: int, path: str, body: bytes) -> bytes:
+    head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
+    return head.encode() + body
+
+
+async def _worker(port: int, payload: bytes, count: list[int], latencies: list[float],
+                  errors: list[int]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        while count[0] > 0:
+            count[0] -= 1
+            started = time.perf_counter()
+            writer.write(payload)
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            await reader.readexactly(length)
+            latencies.append(time.perf_counter() - started)
+            if not head.startswith(b"HTTP/1.1 200"):
+                errors[0] += 1
+    finally:
+        writer.close()
+
+
+async def _drive(port: int, payload: bytes, requests: int, concurrency: int) -> Result:
+    count, latencies, errors = [requests], [], [0]
+    started = time.perf_counter()
+    await asyncio.gather(*(_worker(port, payload, count, latencies, errors)
+                           for _ in range(concurrency)))
+    return Result("", len(latencies), errors[0], time.perf_counter() - started, latencies)
+
+
+def drive(label: str, port: int, body: bytes, requests: int, concurrency: int) -> Result:
+    """Warm up, then send ``requests`` requests over ``concurrency`` connections."""
+    try:
+        import uvloop
+
+        runner: Any = uvloop.run
+    except ImportError:
+        runner = asyncio.run
+    payload = http_request(port, "/invocations", body)
+    runner(_drive(port, payload, min(2000, requests // 5), concurrency))
+    result: Result = runner(_drive(port, payload, requests, concurrency))
+    result.label = label
+    return result
+
+
+def wait_http(port: int, path: str, timeout: float = 120.0) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}{path}", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"port {port} not ready")
+
+
+def prepare(workdir: Path) -> tuple[Path, Path, bytes, Any]:
+    """Train once; write the Ship bundle and the MLflow model; one request body."""
+    import mlflow.sklearn
+    import numpy as np
+    import orjson
+    from skl2onnx import to_onnx
+    from skl2onnx.common.data_types import FloatTensorType
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import LogisticRegression
+
+    sys.path.insert(0, str(ROOT))
+    from kernel_magics.serving.bundle import Manifest, write_bundle
+    from kernel_magics.serving.schema import Feature, Schema, TensorSpec
+
+    x, y = load_digits(return_X_y=True)
+    x = x.astype(np.float32)
+    model = LogisticRegression(max_iter=300).fit(x, y)
+    onx = to_onnx(model, initial_types=[("float_input", FloatTensorType([None, 64]))],
+                  options={id(model): {"zipmap": False}}, target_opset=17)
+    names = [f"pixel_{i}" for i in range(64)]
+    bundle = workdir / "services" / "digits" / "1"
+    write_bundle(bundle, manifest=Manifest(name="digits", version="1"),
+                 schema=Schema(features=tuple(Feature(n) for n in names),
+                               inputs=(TensorSpec("float_input", "FP32", (-1, 64)),),
+                               outputs=(TensorSpec("label", "INT64", (-1,)),
+                                        TensorSpec("probabilities", "FP32", (-1, -1)))),
+                 model=onx.SerializeToString())
+    mlflow_model = workdir / "mlflow-model"
+    mlflow.sklearn.save_model(model, str(mlflow_model), input_example=x[:1].astype(float))
+    body = orjson.dumps({"dataframe_split": {"columns": names, "data": x[7:8].tolist()}})
+    return bundle, mlflow_model, body, x
+
+
+def pinned(cmd: list[str], core: int | None) -> list[str]:
+    return (["taskset", "-c", str(core)] if core is not None and shutil.which("taskset")
+            else []) + cmd
+
+
+class Server:
+    """A server subprocess, stopped with SIGTERM (then SIGKILL)."""
+
+    def __init__(self, cmd: list[str], port: int, ready: str) -> None:
+        # mlflow execs `uvicorn` from PATH: put this interpreter's bin first.
+        path = f"{Path(PY).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+        env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "PYTHONPATH": str(ROOT),
+               "PATH": path}
+        self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, start_new_session=True)
+        self.port = port
+        try:
+            wait_http(port, ready)
+        except TimeoutError:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+def summarize(label: str, rounds: list[Result]) -> Result:
+    """The round with the median throughput (its latencies), for one server."""
+    ordered = sorted(rounds, key=lambda r: r.rps)
+    chosen = ordered[len(ordered) // 2]
+    chosen.label = label
+    return chosen
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--requests", type=int, default=20000, help="per round, Ship")
+    parser.add_argument("--mlflow-requests", type=int, default=1500, help="per round, MLflow")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+    two_cores = len(os.sched_getaffinity(0)) >= 2
+    server_core, client_core = (0, 1) if two_cores else (None, None)
+    if client_core is not None:
+        os.sched_setaffinity(0, {client_core})
+    print(f"load average before: {os.getloadavg()[0]:.2f}; servers on core {server_core}, "
+          f"load generator on core {client_core}; concurrency {args.concurrency}, "
+          f"{args.workers} worker(s); {args.rounds} interleaved rounds")
+    rounds: dict[str, list[Result]] = {"ship, log on": [], "ship, log off": [], "mlflow": []}
+    with tempfile.TemporaryDirectory(prefix="ship-bench-") as tmp:
+        workdir = Path(tmp)
+        bundle, mlflow_model, body, _ = prepare(workdir)
+        servers: dict[str, Server] = {}
+        try:
+            for label, flags in (("ship, log on", ["--log-dir", str(workdir / "log")]),
+                                 ("ship, log off", ["--no-log"])):
+                port = free_port()
+                servers[label] = Server(pinned(
+                    [PY, "-m", "kernel_magics.serving", "serve", str(bundle), "--port",
+                     str(port), "--workers", str(args.workers), *flags], server_core),
+                    port, "/v2/health/ready")
+            port = free_port()
+            servers["mlflow"] = Server(pinned(
+                [PY, "-m", "mlflow", "models", "serve", "-m", str(mlflow_model),
+                 "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port),
+                 "-w", str(args.workers)], server_core), port, "/ping")
+            # Interleaved rounds: load from other processes hits every server alike.
+            for i in range(args.rounds):
+                for label, server in servers.items():
+                    count = args.mlflow_requests if label == "mlflow" else args.requests
+                    result = drive(label, server.port, body, count, args.concurrency)
+                    rounds[label].append(result)
+                    print(f"  round {i + 1} {label:<14} {result.rps:7.0f} req/s  "
+                          f"p99 {result.quantile(0.99):7.2f} ms  errors {result.errors}",
+                          flush=True)
+        finally:
+            for server in servers.values():
+                server.stop()
+        logged = pq_rows(workdir / "log")
+    results = {label: summarize(label, rs) for label, rs in rounds.items()}
+    print(f"\nmedian round per server:\n{'server':<16}{'requests':>10}{'errors':>8}"
+          f"{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'best req/s':>12}")
+    for label, r in results.items():
+        best = max(x.rps for x in rounds[label])
+        print(f"{r.label:<16}{r.requests:>10}{r.errors:>8}{r.rps:>10.0f}"
+              f"{r.quantile(0.5):>9.2f}{r.quantile(0.99):>9.2f}{best:>12.0f}")
+    on, off, ml = results["ship, log on"], results["ship, log off"], results["mlflow"]
+    speed = on.rps / ml.rps
+    p99 = on.quantile(0.99) / ml.quantile(0.99)
+    cost = 1 - on.rps / off.rps
+    best_cost = 1 - max(x.rps for x in rounds["ship, log on"]) / max(
+        x.rps for x in rounds["ship, log off"])
+    print(f"\nship (log on) / mlflow req/s: {speed:6.1f}x   goal >= 10x   "
+          f"{'met' if speed >= 10 else 'NOT met'}")
+    print(f"ship (log on) / mlflow p99:   {p99:6.3f}    goal <= 0.2   "
+          f"{'met' if p99 <= 0.2 else 'NOT met'}")
+    print(f"ship req/s with the log on:   {on.rps:6.0f}    goal >= 3000  "
+          f"{'met' if on.rps >= 3000 else 'NOT met'}")
+    print(f"throughput cost of the log:   {cost * 100:5.1f}%    goal <= 5%    "
+          f"{'met' if cost <= 0.05 else 'NOT met'}   (best rounds: {best_cost * 100:.1f}%)")
+    print(f"(rows in the prediction log: {logged}; load average after: "
+          f"{os.getloadavg()[0]:.2f})")
+
+
+def pq_rows(folder: Path) -> int:
+    """Rows in the Parquet segments under ``folder``."""
+    import pyarrow.parquet as pq
+
+    return sum(pq.ParquetFile(p).metadata.num_rows for p in folder.rglob("*.parquet"))
+
+
+if __name__ == "__main__":
+    main()

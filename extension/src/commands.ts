@@ -1,0 +1,124 @@
+import { ICommandPalette } from '@jupyterlab/apputils';
+import { ICellModel } from '@jupyterlab/cells';
+import { INotebookTracker } from '@jupyterlab/notebook';
+import { TranslationBundle } from '@jupyterlab/translation';
+import { CommandRegistry } from '@lumino/commands';
+
+import { serveIcon, shipIcon } from './icons';
+
+/**
+ * Command ids. `kernel-magics:build-service` (a service from this notebook)
+ * belongs to the Services stage and is registered by it, not here.
+ */
+export namespace CommandIDs {
+  export const trackCell = 'kernel-magics:track-cell';
+  export const toggleServeCell = 'kernel-magics:toggle-serve-cell';
+}
+
+/** The first line that makes a cell a tracked run. */
+export const TRACK_MAGIC = '%%ship track';
+/** The cell tag that puts a cell's definitions into the service. */
+export const SERVE_TAG = 'ship:serve';
+
+/** Whether a cell's source starts with `%%ship track` (any options after it). */
+export function isTracked(source: string): boolean {
+  const first = source.split('\n', 1)[0].trim();
+  return first === TRACK_MAGIC || first.startsWith(`${TRACK_MAGIC} `);
+}
+
+/** The source with `%%ship track` added as its first line, or removed if present. */
+export function toggleTrack(source: string): string {
+  if (isTracked(source)) {
+    const newline = source.indexOf('\n');
+    return newline === -1 ? '' : source.slice(newline + 1);
+  }
+  return source.length ? `${TRACK_MAGIC}\n${source}` : `${TRACK_MAGIC}\n`;
+}
+
+/** The tags with `ship:serve` added, or removed if present. */
+export function toggleServeTag(tags: readonly string[]): string[] {
+  return tags.includes(SERVE_TAG) ? tags.filter(t => t !== SERVE_TAG) : [...tags, SERVE_TAG];
+}
+
+function cellTags(model: ICellModel): string[] {
+  const tags: unknown = model.getMetadata('tags');
+  return Array.isArray(tags) ? tags.filter((t): t is string => typeof t === 'string') : [];
+}
+
+/**
+ * Register the cell commands in the registry and the palette. The cell toolbar
+ * shows them through the settings schema (extension/schema/commands.json).
+ */
+export function addCellCommands(
+  commands: CommandRegistry,
+  tracker: INotebookTracker,
+  trans: TranslationBundle,
+  palette: ICommandPalette | null
+): void {
+  const activeCode = (): ICellModel | null => {
+    const model = tracker.activeCell?.model ?? null;
+    return model?.type === 'code' ? model : null;
+  };
+  const notify = (): void => {
+    commands.notifyCommandChanged(CommandIDs.trackCell);
+    commands.notifyCommandChanged(CommandIDs.toggleServeCell);
+  };
+  tracker.activeCellChanged.connect(notify);
+
+  commands.addCommand(CommandIDs.trackCell, {
+    label: args =>
+      args.toolbar ? '' : trans.__('Track This Cell as an MLflow Run (%1)', TRACK_MAGIC),
+    caption: () =>
+      activeCode() && isTracked(activeCode()!.sharedModel.getSource())
+        ? trans.__('Stop tracking this cell: remove %1', TRACK_MAGIC)
+        : trans.__('Track this cell: each run becomes an MLflow run (%1)', TRACK_MAGIC),
+    icon: args => (args.toolbar ? shipIcon : undefined),
+    isEnabled: () => activeCode() !== null,
+    isVisible: () => activeCode() !== null,
+    isToggled: () => {
+      const model = activeCode();
+      return model !== null && isTracked(model.sharedModel.getSource());
+    },
+    execute: () => {
+      const model = activeCode();
+      if (model) {
+        model.sharedModel.setSource(toggleTrack(model.sharedModel.getSource()));
+        notify();
+      }
+    }
+  });
+
+  commands.addCommand(CommandIDs.toggleServeCell, {
+    label: args => (args.toolbar ? '' : trans.__('Mark as Serve Cell (ship:serve tag)')),
+    caption: () =>
+      activeCode() && cellTags(activeCode()!).includes(SERVE_TAG)
+        ? trans.__('Unmark serve cell: remove the ship:serve tag')
+        : trans.__('Mark as serve cell: its definitions go into the service (ship:serve tag)'),
+    icon: args => (args.toolbar ? serveIcon : undefined),
+    isEnabled: () => activeCode() !== null,
+    isVisible: () => activeCode() !== null,
+    isToggled: () => {
+      const model = activeCode();
+      return model !== null && cellTags(model).includes(SERVE_TAG);
+    },
+    execute: () => {
+      const model = activeCode();
+      if (!model) {
+        return;
+      }
+      const tags = toggleServeTag(cellTags(model));
+      if (tags.length) {
+        model.setMetadata('tags', tags);
+      } else {
+        model.deleteMetadata('tags');
+      }
+      notify();
+    }
+  });
+
+  if (palette) {
+    const category = trans.__('Ship');
+    palette.addItem({ command: CommandIDs.trackCell, category });
+    palette.addItem({ command: CommandIDs.toggleServeCell, category });
+  }
+}

@@ -1,0 +1,219 @@
+"""`ship build`: a notebook and a registered model version become a service bundle.
+
+    .ship/services/NAME/<n>/
+        ship.yaml  model.onnx  handler.py  schema.json       what the runtime serves
+        requirements.txt  ship_runtime/                      runs without Ship, Jupyter,
+                                                             torch or MLflow
+        Dockerfile  k8s/  kserve.yaml  rayserve.py           deployment
+
+Steps: the serve cells become handler.py (nbconvert exporter ``ship``), checked for
+undefined names; the model version (given, else the ``champion`` alias, else the
+newest) is downloaded from MLflow; the schema comes from the ONNX graph and the
+training data the run tracked; the bundle is written, then loaded and warmed up by
+its own runtime in a separate process; finally it is logged to MLflow next to its
+model version. A bundle is immutable: each build is a new numbered folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .._version import __version__
+from ..errors import NotFoundError, ValidationError
+from ..workspace import Workspace, find_workspace, init_workspace, slug
+from .deploy import write_deployment
+from .serve_cells import undefined_names
+
+RUNTIME_PACKAGE = "ship_runtime"
+
+
+class BuildError(ValidationError):
+    """A bundle that could not work; the message says what to fix."""
+
+
+@dataclass
+class BuildResult:
+    """Where the bundle is and what went into it."""
+
+    name: str
+    version: str
+    path: str
+    model_name: str
+    model_version: str
+    run_id: str | None
+    serve_cells: int
+    features: list[str]
+    artifact_uri: str | None
+
+
+def build_service(notebook: Path, name: str, *, model_name: str | None = None,
+                  model_version: str | None = None,
+                  workspace: Workspace | None = None) -> BuildResult:
+    """Build the bundle for service `name` from `notebook` and a registered model version."""
+    notebook = notebook.resolve()
+    if not notebook.is_file():
+        raise NotFoundError("notebook", str(notebook), hint="Check the path.")
+    if slug(name) != name:
+        raise ValidationError(f"service name {name!r} may use letters, digits, '.', '_' and "
+                              f"'-' only; try {slug(name)!r}.", field="name")
+    workspace = workspace or find_workspace(notebook.parent)
+    if not workspace.ship_dir.is_dir():
+        workspace = init_workspace(workspace.root)
+    handler, cells = handler_source(notebook)
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=workspace.tracking_uri())
+    version = _model_version(client, model_name or name, model_version)
+    folder = _next_folder(workspace, name)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            onnx_file = _download_onnx(version, workspace, Path(tmp))
+            from .schema import schema_for
+
+            schema = schema_for(onnx_file, client, version)
+            _write(folder, name, version, onnx_file, schema, handler)
+        _check(folder)
+        artifact_uri = _log_bundle(client, version, name, folder)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return BuildResult(name=name, version=folder.name, path=str(folder),
+                       model_name=version.name, model_version=str(version.version),
+                       run_id=version.run_id, serve_cells=cells,
+                       features=[f.name for f in schema.features], artifact_uri=artifact_uri)
+
+
+def handler_source(notebook: Path) -> tuple[str | None, int]:
+    """handler.py from the notebook's serve cells (None when there are none), and their count."""
+    from .exporter import ShipExporter
+
+    body, resources = ShipExporter().from_filename(str(notebook))
+    count = int(resources.get("ship", {}).get("serve_cells", 0))
+    if count == 0:
+        return None, 0
+    try:
+        missing = undefined_names(body)
+    except SyntaxError as exc:
+        raise BuildError(f"the serve cells do not parse: {exc.msg} (line {exc.lineno} of "
+                         "handler.py).", field="handler") from None
+    if missing:
+        where = "; ".join(f"{fn} uses {', '.join(names)}" for fn, names in missing.items())
+        raise BuildError(f"serve cells refer to undefined names: {where}. Define them (or "
+                         "import them) in a serve cell.", field="handler")
+    return body, count
+
+
+def _model_version(client: Any, name: str, requested: str | None) -> Any:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        if requested is not None:
+            return client.get_model_version(name, requested)
+        try:
+            return client.get_model_version_by_alias(name, "champion")
+        except MlflowException:
+            versions = client.search_model_versions(f"name='{name}'")
+    except MlflowException:
+        versions = []
+    if requested is None and versions:
+        return max(versions, key=lambda v: int(v.version))
+    what = f"version {requested} of model {name!r}" if requested else f"model {name!r}"
+    raise NotFoundError("registered", what, hint="Export one first: `%ship export MODEL --name "
+                        f"{name} --example ROWS`, or pass --model-version.")
+
+
+def _next_folder(workspace: Workspace, name: str) -> Path:
+    service = workspace.services_dir / name
+    service.mkdir(parents=True, exist_ok=True)
+    taken = [int(p.name) for p in service.iterdir() if p.is_dir() and p.name.isdigit()]
+    folder = service / str(max(taken, default=0) + 1)
+    folder.mkdir()
+    return folder
+
+
+def _download_onnx(version: Any, workspace: Workspace, tmp: Path) -> Path:
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    import mlflow.artifacts
+
+    local = Path(mlflow.artifacts.download_artifacts(
+        artifact_uri=version.source, dst_path=str(tmp), tracking_uri=workspace.tracking_uri()))
+    found = sorted(local.rglob("*.onnx"))
+    if not found:
+        raise BuildError(f"model {version.name} version {version.version} has no ONNX file; "
+                         "re-export it with `%ship export`.", field="model")
+    return found[0]
+
+
+def _write(folder: Path, name: str, version: Any, onnx_file: Path, schema: Any,
+           handler: str | None) -> None:
+    from ..serving.bundle import Lineage, Manifest, write_bundle
+    from ..serving.requirements import runtime_requirements
+
+    manifest = Manifest(name=name, version=folder.name, lineage=Lineage(
+        registered_model=version.name, model_version=str(version.version),
+        run_id=version.run_id))
+    bundle = write_bundle(folder, manifest=manifest, schema=schema, model=onnx_file,
+                          handler_source=handler)
+    runtime_src = Path(__file__).resolve().parents[1] / "serving"
+    shutil.copytree(runtime_src, folder / RUNTIME_PACKAGE,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    (folder / "requirements.txt").write_text(
+        "# The service runtime only: no Jupyter, torch or MLflow.\n"
+        + "\n".join(runtime_requirements(pandas=bundle.needs_pandas)) + "\n", encoding="utf-8")
+    write_deployment(folder, name=name, version=folder.name, ship_version=__version__,
+                     python_version=".".join(platform.python_version_tuple()[:2]))
+
+
+def _check(folder: Path) -> None:
+    """Load and warm the bundle up with its own runtime, in a process that has only it."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PYTHONPATH"] = str(folder)
+    result = subprocess.run([sys.executable, "-I", "-c",
+                             f"import sys; sys.path.insert(0, {str(folder)!r}); "
+                             f"from {RUNTIME_PACKAGE}.__main__ import main; "
+                             f"sys.exit(main(['check', {str(folder)!r}]))"],
+                            capture_output=True, text=True, env=env, timeout=300, check=False)
+    if result.returncode != 0:
+        lines = (result.stderr or result.stdout).strip().splitlines()
+        reason = lines[-1] if lines else f"exit status {result.returncode}"
+        raise BuildError(f"the bundle does not work: {reason.removeprefix('error: ')}",
+                         field="bundle")
+
+
+def _log_bundle(client: Any, version: Any, name: str, folder: Path) -> str | None:
+    """Log the bundle with its model version's run; tag the version with where it went."""
+    if not version.run_id:
+        return None
+    path = f"bundles/{name}/{folder.name}"
+    client.log_artifacts(version.run_id, str(folder), path)
+    client.set_model_version_tag(version.name, str(version.version), f"ship.bundle.{name}",
+                                 folder.name)
+    return f"runs:/{version.run_id}/{path}"
+
+
+def describe(result: BuildResult) -> str:
+    """What `ship build` prints."""
+    lines = [f"built service {result.name} version {result.version}: {result.path}",
+             f"  model     {result.model_name} version {result.model_version}"
+             + (f" (run {result.run_id})" if result.run_id else ""),
+             f"  handler   {result.serve_cells} serve cell(s)"
+             if result.serve_cells else "  handler   none (features go to the model as is)",
+             f"  features  {len(result.features)}: {', '.join(result.features[:6])}"
+             + (" ..." if len(result.features) > 6 else "")]
+    if result.artifact_uri:
+        lines.append(f"  logged    {result.artifact_uri}")
+    lines.append(f"  serve it  ship serve {result.name}")
+    return "\n".join(lines)
+
+
+def to_json(result: BuildResult) -> str:
+    return json.dumps(result.__dict__, indent=2)

@@ -1,0 +1,359 @@
+"""The Starlette app: V2 and MLflow endpoints over a Router, logging every request.
+
+Request path of an inference: read the body (413 past max_body_bytes), decode the wire
+format into validated Inputs (400 naming the field), run handler + model on the event
+loop (batches over inline_max_rows in a thread), encode with orjson, then count it in
+/metrics and append it to the prediction log: a deque append, the only logging work on
+the request path. Every response carries ``x-request-id``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
+from typing import Any, NamedTuple
+
+import anyio.to_thread
+import orjson
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from .errors import HandlerError, InputError, RuntimeServingError, UnknownError
+from .inputs import Inputs
+from .metrics import Metrics, SharedMetrics, render
+from .mlflow_codec import parse_csv, parse_invocation
+from .openapi import build_openapi
+from .predlog import PredictionLog, RequestIndex
+from .requirements import RUNTIME_VERSION
+from .router import Deployment, Router
+from .v2_codec import encode_infer, parse_infer
+from .wire import error_response, json_response, loads, logged_body, new_request_id, read_body
+
+logger = logging.getLogger(__name__)
+
+
+class Outcome(NamedTuple):
+    """What an endpoint answered, and what the prediction log keeps of it."""
+
+    response: Response
+    deployment: Deployment
+    inputs: Inputs | None = None
+    outputs: Any = None
+    client_id: str | None = None
+
+
+def _numpy_default(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if hasattr(value, "to_dict"):  # pandas DataFrame from a postprocess
+        return value.to_dict(orient="records")
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+class Service:
+    """A service's state (router, log, metrics) and its endpoints."""
+
+    def __init__(self, router: Router, log: PredictionLog, *, workers: int = 1,
+                 metrics_dir: str | None = None, freeze_gc: bool = False) -> None:
+        self.router = router
+        self.log = log
+        self.index = RequestIndex(log)
+        self.metrics = Metrics()
+        self.shared = SharedMetrics(metrics_dir)
+        self.workers = workers
+        self.freeze_gc = freeze_gc
+        self.limit = router.champion.bundle.manifest.runtime.max_body_bytes
+        self._openapi: bytes | None = None
+        for d in router.deployments.values():
+            log.register(d.name, d.version, d.bundle.schema,
+                         identity="preprocess" not in d.bundle.handler_functions)
+
+    # -- the common path of every logged endpoint ---------------------------------------
+    async def _serve(self, request: Request, endpoint: str,
+                     work: Callable[[str], Awaitable[Outcome]]) -> Response:
+        started = time.perf_counter()
+        request_id = new_request_id()
+        try:
+            outcome = await work(request_id)
+            error = None
+        except RuntimeServingError as exc:
+            if exc.status >= 500:
+                logger.error("request %s: %s", request_id, exc.message, exc_info=exc)
+            else:
+                logger.info("request %s: %d %s", request_id, exc.status, exc.message)
+            outcome = Outcome(error_response(exc, request_id), self.router.champion)
+            error = exc.message
+        except Exception as exc:  # a bug; answer, log, keep serving
+            logger.exception("request %s failed", request_id)
+            wrapped = HandlerError(f"internal error: {type(exc).__name__}: {exc}")
+            outcome = Outcome(error_response(wrapped, request_id), self.router.champion)
+            error = wrapped.message
+        seconds = time.perf_counter() - started
+        target = outcome.deployment
+        status = outcome.response.status_code
+        self.metrics.observe(target.name, target.version, endpoint, status, seconds)
+        if endpoint != "feedback":
+            self.index.add(request_id)
+            self.log.record(request_id, time.time(), target.name, target.version, endpoint,
+                            status, seconds * 1000.0, outcome.client_id, outcome.inputs,
+                            logged_body(request) if error else None, outcome.outputs, error)
+        return outcome.response
+
+    async def _compute(self, deployment: Deployment, inputs: Inputs,
+                       fn: Callable[[], Any]) -> Any:
+        if inputs.rows > deployment.bundle.manifest.runtime.inline_max_rows:
+            return await anyio.to_thread.run_sync(fn)
+        return fn()
+
+    # -- MLflow scoring protocol ------------------------------------------------------
+    async def invocations(self, request: Request) -> Response:
+        """POST /invocations: dataframe_split, dataframe_records, instances, inputs, CSV."""
+        async def work(request_id: str) -> Outcome:
+            deployment = self.router.route()
+            pipeline = deployment.require()
+            body = await read_body(request, self.limit)
+            schema = deployment.bundle.schema
+            ctype = request.headers.get("content-type", "application/json")
+            if ctype.startswith("text/csv"):
+                inputs = parse_csv(schema, body)
+            elif ctype.startswith("application/json") or not ctype:
+                inputs = parse_invocation(schema, loads(body), identity=pipeline.identity)
+            else:
+                raise InputError(f"unsupported content type {ctype!r}; send "
+                                 "application/json or text/csv.", field="content-type")
+            predictions = await self._compute(deployment, inputs,
+                                              partial(pipeline.predict, inputs))
+            content = orjson.dumps({"predictions": predictions}, default=_numpy_default,
+                                   option=orjson.OPT_SERIALIZE_NUMPY)
+            # the log keeps the predictions as the JSON already rendered for the answer
+            return Outcome(Response(content, media_type="application/json",
+                                    headers={"x-request-id": request_id}),
+                           deployment, inputs, content[len(b'{"predictions":'):-1])
+
+        return await self._serve(request, "invocations", work)
+
+    # -- Open Inference Protocol v2 -----------------------------------------------------
+    async def infer(self, request: Request) -> Response:
+        """POST /v2/models/{m}[/versions/{v}]/infer, JSON or binary tensors."""
+        async def work(request_id: str) -> Outcome:
+            params = request.path_params
+            name = params["model_name"]
+            version = params.get("model_version")
+            deployment = self.router.version(name, version) if version is not None \
+                else self.router.route(name)
+            pipeline = deployment.require()
+            body = await read_body(request, self.limit)
+            parsed = parse_infer(deployment.bundle.schema, body,
+                                 request.headers.get("inference-header-content-length"),
+                                 identity=pipeline.identity)
+            outputs = await self._compute(deployment, parsed.inputs,
+                                          partial(pipeline.infer, parsed.inputs,
+                                                  parsed.outputs))
+            content, header_length = encode_infer(
+                model=deployment.name, version=deployment.version, request_id=request_id,
+                request=parsed, outputs=outputs)
+            headers = {"x-request-id": request_id}
+            if header_length is None:
+                media = "application/json"
+            else:
+                media = "application/octet-stream"
+                headers["inference-header-content-length"] = str(header_length)
+            return Outcome(Response(content, media_type=media, headers=headers), deployment,
+                           parsed.inputs, outputs, parsed.client_id)
+
+        return await self._serve(request, "v2_infer", work)
+
+    async def feedback(self, request: Request) -> Response:
+        """POST /feedback or /v2/models/{m}/feedback: ground truth for request ids."""
+        async def work(request_id: str) -> Outcome:
+            name = request.path_params.get("model_name")
+            deployment = self.router.route(name)
+            doc = loads(await read_body(request, self.limit))
+            items = doc if isinstance(doc, list) else [doc]
+            if not items:
+                raise InputError("send an object (or a list of objects) with 'request_id' "
+                                 "and 'ground_truth'.", field="body")
+            for item in items:
+                if not isinstance(item, dict) or not isinstance(item.get("request_id"), str):
+                    raise InputError("each feedback needs a string 'request_id'.",
+                                     field="request_id")
+                if "ground_truth" not in item:
+                    raise InputError("each feedback needs 'ground_truth'.",
+                                     field="ground_truth")
+            for item in items:
+                rid = item["request_id"]
+                if not await anyio.to_thread.run_sync(self.index.known, rid):
+                    raise UnknownError(f"unknown request id {rid!r}.", field="request_id")
+            for item in items:
+                self.log.feedback(item["request_id"], deployment.name, item["ground_truth"])
+            content = orjson.dumps({"recorded": len(items), "request_id": request_id})
+            return Outcome(json_response(content, request_id), deployment)
+
+        return await self._serve(request, "feedback", work)
+
+    def _metadata(self, deployment: Deployment, versions: list[str]) -> dict[str, Any]:
+        schema = deployment.bundle.schema
+        lineage = deployment.bundle.manifest.lineage
+        return {"name": deployment.name, "versions": versions,
+                "platform": "onnxruntime_onnx",
+                "inputs": [s.to_dict() for s in schema.inputs],
+                "outputs": [s.to_dict() for s in schema.outputs],
+                "parameters": {"features": schema.to_dict()["features"], "task": schema.task,
+                               "registered_model": lineage.registered_model,
+                               "run_id": lineage.run_id}}
+
+    async def model_metadata(self, request: Request) -> Response:
+        """GET /v2/models/{m}[/versions/{v}]."""
+        params = request.path_params
+        try:
+            if "model_version" in params:
+                deployment = self.router.version(params["model_name"], params["model_version"])
+                versions = [deployment.version]
+            else:
+                deployment = self.router.route(params["model_name"])
+                versions = sorted(self.router.deployments)
+        except RuntimeServingError as exc:
+            return error_response(exc)
+        return json_response(orjson.dumps(self._metadata(deployment, versions)))
+
+    async def model_ready(self, request: Request) -> Response:
+        """GET /v2/models/{m}[/versions/{v}]/ready: 200 once warmed up, else 503."""
+        params = request.path_params
+        try:
+            deployment = self.router.version(params["model_name"], params["model_version"]) \
+                if "model_version" in params else self.router.route(params["model_name"])
+        except RuntimeServingError as exc:
+            return error_response(exc)
+        body = {"name": deployment.name, "version": deployment.version,
+                "ready": deployment.ready}
+        if deployment.error:
+            body["error"] = deployment.error
+        return json_response(orjson.dumps(body), None,
+                             200 if deployment.ready else 503)
+
+    # -- health, metadata, metrics --------------------------------------------------------
+    async def server_metadata(self, request: Request) -> Response:
+        """GET /v2."""
+        return json_response(orjson.dumps({"name": "ship", "version": RUNTIME_VERSION,
+                                           "extensions": ["binary_tensor_data"]}))
+
+    async def live(self, request: Request) -> Response:
+        """GET /v2/health/live: the process answers."""
+        return json_response(b'{"live":true}')
+
+    async def ready(self, request: Request) -> Response:
+        """GET /v2/health/ready, /ping, /health: 200 once every version warmed up."""
+        ok = self.router.ready
+        body: dict[str, Any] = {"ready": ok}
+        errors = [d.error for d in self.router.deployments.values() if d.error]
+        if errors:
+            body["error"] = "; ".join(errors)
+        return json_response(orjson.dumps(body), None,
+                             200 if ok else 503)
+
+    async def version(self, request: Request) -> Response:
+        """GET /version: runtime and model versions."""
+        return json_response(orjson.dumps({
+            "runtime": RUNTIME_VERSION, "model": self.router.name,
+            "versions": sorted(self.router.deployments),
+            "champion": self.router.champion.version}))
+
+    async def prometheus(self, request: Request) -> Response:
+        """GET /metrics: Prometheus text format, all workers added up."""
+        for d in self.router.deployments.values():
+            self.metrics.ready[(d.name, d.version)] = int(d.ready)
+        self.metrics.log_records, self.metrics.log_dropped = self.log.written, self.log.dropped
+        text = render(self.shared.collect(self.metrics))
+        return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8",
+                        headers={"x-request-id": new_request_id()})
+
+    async def openapi(self, request: Request) -> Response:
+        """GET /openapi.json."""
+        if self._openapi is None:
+            champion = self.router.champion
+            self._openapi = orjson.dumps(build_openapi(
+                champion.bundle.schema, model=self.router.name,
+                versions=sorted(self.router.deployments), runtime_version=RUNTIME_VERSION))
+        return json_response(self._openapi)
+
+    # -- lifecycle ------------------------------------------------------------------------
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        """Start the log writer and warm-up; on shutdown flush the log."""
+        self.log.start()
+        tasks = [asyncio.create_task(self._warm_up())]
+        if self.shared.folder is not None:
+            tasks.append(asyncio.create_task(self._publish_metrics()))
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            self.log.close()
+            self.shared.publish(self.metrics)
+
+    async def _warm_up(self) -> None:
+        for deployment in self.router.deployments.values():
+            await anyio.to_thread.run_sync(deployment.load, self.workers)
+        if self.freeze_gc:
+            # Objects alive after warm-up (modules, the model, the app) live as long as the
+            # process: out of the collector's sight, full collections stay cheap. Only when
+            # the process is ours (serve()), not when the app is embedded (tests).
+            gc.freeze()
+
+    async def _publish_metrics(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            self.metrics.log_records = self.log.written
+            self.shared.publish(self.metrics)
+
+    def routes(self) -> list[Route]:
+        """Hot routes first: Starlette tries them in order."""
+        v2 = "/v2/models/{model_name}"
+        ver = v2 + "/versions/{model_version}"
+        return [
+            Route("/invocations", self.invocations, methods=["POST"]),
+            Route(v2 + "/infer", self.infer, methods=["POST"]),
+            Route(ver + "/infer", self.infer, methods=["POST"]),
+            Route("/v2/health/live", self.live, methods=["GET"]),
+            Route("/v2/health/ready", self.ready, methods=["GET"]),
+            Route("/ping", self.ready, methods=["GET"]),
+            Route("/health", self.ready, methods=["GET"]),
+            Route("/v2", self.server_metadata, methods=["GET"]),
+            Route(v2, self.model_metadata, methods=["GET"]),
+            Route(v2 + "/ready", self.model_ready, methods=["GET"]),
+            Route(ver, self.model_metadata, methods=["GET"]),
+            Route(ver + "/ready", self.model_ready, methods=["GET"]),
+            Route(v2 + "/feedback", self.feedback, methods=["POST"]),
+            Route("/feedback", self.feedback, methods=["POST"]),
+            Route("/metrics", self.prometheus, methods=["GET"]),
+            Route("/openapi.json", self.openapi, methods=["GET"]),
+            Route("/version", self.version, methods=["GET"]),
+        ]
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    detail = exc.detail if isinstance(exc, HTTPException) else "internal error"
+    error = RuntimeServingError(str(detail))
+    error.status = status
+    response = error_response(error, None)
+    if isinstance(exc, HTTPException) and exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+def build_app(service: Service) -> Starlette:
+    """The ASGI app for a Service."""
+    return Starlette(routes=service.routes(), lifespan=service.lifespan,
+                     exception_handlers={HTTPException: _http_error, Exception: _http_error})

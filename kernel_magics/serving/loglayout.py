@@ -1,0 +1,82 @@
+"""How one model version's inputs become typed columns of the prediction log.
+
+Each logged request gets an ``inputs`` struct with one list per feature (one value per
+row of the request), so DuckDB reads ``inputs.age`` as numbers, not JSON.
+
+The writer builds the struct for a whole flush at once: when every record carries a
+matrix (all-numeric features, the common case) that is one concatenate and one
+transpose, then two Arrow calls per feature, whatever the number of requests.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from .inputs import Inputs, NDArray
+from .schema import Schema
+
+
+class FeatureLayout:
+    """The ``inputs`` struct type of one model version, and the row buffer feeding it."""
+
+    def __init__(self, schema: Schema, identity: bool, base: list[pa.Field]) -> None:
+        self.schema = schema
+        self.identity = identity
+        self.names = schema.feature_names
+        self.dtypes = [np.dtype(object) if not f.numeric else
+                       np.dtype(np.float64) if f.nullable and f.dtype[0] in "iub" else
+                       np.dtype(f.dtype) for f in schema.features]
+        types = [pa.from_numpy_dtype(d) if d.kind != "O" else pa.string() for d in self.dtypes]
+        self.struct = pa.struct([pa.field(n, pa.list_(t))
+                                 for n, t in zip(self.names, types, strict=True)])
+        self.arrow_schema = pa.schema([*base, pa.field("inputs", self.struct)])
+        self.uniform = len(set(self.dtypes)) == 1 and self.dtypes[0].kind in "fiu"
+
+    def matrix(self, inputs: Inputs) -> NDArray | None:
+        """The rows x features matrix of an input, when it has one."""
+        if inputs.matrix is not None:
+            return inputs.matrix
+        if inputs.tensors is not None and self.identity:
+            return next(iter(inputs.tensors.values()))
+        return None
+
+    def loggable(self, inputs: Inputs | None) -> bool:
+        """True when the input fits the typed feature columns."""
+        return inputs is not None and (inputs.tensors is None or self.identity)
+
+    def column(self, items: list[Inputs | None]) -> pa.StructArray:
+        """The struct column: per record, one list of values per feature (null if none)."""
+        kept = [x if x is not None and self.loggable(x) else None for x in items]
+        counts = np.array([0 if x is None else x.rows for x in kept], dtype=np.int32)
+        offsets = pa.array(np.concatenate([[0], np.cumsum(counts, dtype=np.int32)]))
+        mask = pa.array([x is None for x in kept], type=pa.bool_())
+        present = [x for x in kept if x is not None]
+        matrices = [m for m in map(self.matrix, present) if m is not None]
+        if self.uniform and len(matrices) == len(present):
+            rows = np.concatenate(matrices) if matrices else \
+                np.empty((0, len(self.names)), self.dtypes[0])
+            values = list(np.ascontiguousarray(rows.T, dtype=self.dtypes[0]))
+        else:
+            present = [x for x in items if isinstance(x, Inputs) and self.loggable(x)]
+            values = [np.concatenate([self._feature(x, j) for x in present]) if present
+                      else np.empty(0) for j in range(len(self.names))]
+        children = [pa.ListArray.from_arrays(offsets, self._arrow(v, d))
+                    for v, d in zip(values, self.dtypes, strict=True)]
+        return pa.StructArray.from_arrays(children, fields=list(self.struct), mask=mask)
+
+    def _feature(self, inputs: Inputs, j: int) -> NDArray:
+        m = self.matrix(inputs)
+        if m is not None:
+            return m[:, j]
+        assert inputs.columns is not None
+        return inputs.columns[self.names[j]]
+
+    @staticmethod
+    def _arrow(values: NDArray, dtype: np.dtype[Any]) -> pa.Array:
+        if dtype.kind == "O":
+            return pa.array([None if v is None else str(v) for v in values.tolist()],
+                            type=pa.string())
+        return pa.array(np.ascontiguousarray(values, dtype=dtype))

@@ -1,0 +1,154 @@
+"""Prometheus metrics: request counts, errors, latency histograms per model version.
+
+    ship_requests_total{model,version,endpoint,code}        counter
+    ship_request_errors_total{model,version,endpoint}       counter (status >= 400)
+    ship_request_duration_seconds{model,version}            histogram
+    ship_model_ready{model,version}                         gauge
+    ship_prediction_log_records_total / _dropped_total      counters
+
+Written by hand (the text format is small) so the hot path is a few dict updates.
+With several workers each process writes a snapshot to a shared folder every second
+and /metrics adds them up, so any worker answers for the whole service (counts from
+other workers lag by at most a second).
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import os
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+           5.0, 10.0)
+Snapshot = dict[str, Any]
+
+
+class Metrics:
+    """In-process counters and histograms."""
+
+    def __init__(self) -> None:
+        self.requests: dict[tuple[str, str, str, int], int] = defaultdict(int)
+        self.histograms: dict[tuple[str, str], list[float]] = {}
+        self.ready: dict[tuple[str, str], int] = {}
+        self.log_records = 0
+        self.log_dropped = 0
+
+    def observe(self, model: str, version: str, endpoint: str, status: int,
+                seconds: float) -> None:
+        """Count one request and its latency."""
+        self.requests[(model, version, endpoint, status)] += 1
+        hist = self.histograms.get((model, version))
+        if hist is None:
+            # one count per bucket, +Inf, then sum and count
+            hist = self.histograms[(model, version)] = [0.0] * (len(BUCKETS) + 3)
+        hist[bisect.bisect_left(BUCKETS, seconds)] += 1
+        hist[-2] += seconds
+        hist[-1] += 1
+
+    def snapshot(self) -> Snapshot:
+        """A JSON-able copy, for other workers to add up."""
+        return {
+            "requests": [[*k, v] for k, v in self.requests.items()],
+            "histograms": [[*k, v] for k, v in self.histograms.items()],
+            "ready": [[*k, v] for k, v in self.ready.items()],
+            "log": [self.log_records, self.log_dropped],
+        }
+
+
+def merge(snapshots: list[Snapshot]) -> Metrics:
+    """Add several workers' snapshots into one Metrics."""
+    total = Metrics()
+    for snap in snapshots:
+        for model, version, endpoint, code, count in snap["requests"]:
+            total.requests[(model, version, endpoint, int(code))] += count
+        for model, version, values in snap["histograms"]:
+            hist = total.histograms.setdefault((model, version), [0.0] * len(values))
+            for i, value in enumerate(values):
+                hist[i] += value
+        for model, version, value in snap["ready"]:
+            total.ready[(model, version)] = min(total.ready.get((model, version), 1), value)
+        total.log_records += snap["log"][0]
+        total.log_dropped += snap["log"][1]
+    return total
+
+
+class SharedMetrics:
+    """Snapshots of all workers in a folder (``SHIP_METRICS_DIR``), one file per pid."""
+
+    def __init__(self, folder: str | None) -> None:
+        self.folder = Path(folder) if folder else None
+
+    def publish(self, metrics: Metrics) -> None:
+        """Write this worker's snapshot (atomically)."""
+        if self.folder is None:
+            return
+        path = self.folder / f"{os.getpid()}.json"
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(metrics.snapshot()))
+        temporary.replace(path)
+
+    def collect(self, own: Metrics) -> Metrics:
+        """This worker's live metrics plus every other worker's latest snapshot."""
+        snapshots = [own.snapshot()]
+        if self.folder is not None:
+            mine = f"{os.getpid()}.json"
+            for path in sorted(self.folder.glob("*.json")):
+                if path.name == mine:
+                    continue
+                try:
+                    snapshots.append(json.loads(path.read_text()))
+                except (OSError, ValueError):
+                    continue
+        return merge(snapshots)
+
+
+def _labels(**labels: str) -> str:
+    inner = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
+    return "{" + inner + "}"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def render(metrics: Metrics) -> str:
+    """The Prometheus text exposition format (version 0.0.4)."""
+    lines = ["# HELP ship_requests_total Requests answered, by endpoint and status code.",
+             "# TYPE ship_requests_total counter"]
+    errors: dict[tuple[str, str, str], int] = defaultdict(int)
+    for (model, version, endpoint, code), count in sorted(metrics.requests.items()):
+        labels = _labels(model=model, version=version, endpoint=endpoint, code=str(code))
+        lines.append(f"ship_requests_total{labels} {count}")
+        if code >= 400:
+            errors[(model, version, endpoint)] += count
+    lines += ["# HELP ship_request_errors_total Requests answered with status >= 400.",
+              "# TYPE ship_request_errors_total counter"]
+    for (model, version, endpoint), count in sorted(errors.items()):
+        lines.append(f"ship_request_errors_total"
+                     f"{_labels(model=model, version=version, endpoint=endpoint)} {count}")
+    lines += ["# HELP ship_request_duration_seconds Request latency per model version.",
+              "# TYPE ship_request_duration_seconds histogram"]
+    for (model, version), hist in sorted(metrics.histograms.items()):
+        cumulative = 0.0
+        bounds = [repr(b) for b in BUCKETS] + ["+Inf"]
+        for le, bucket in zip(bounds, hist[:-2], strict=True):
+            cumulative += bucket
+            lines.append(f"ship_request_duration_seconds_bucket"
+                         f"{_labels(model=model, version=version, le=le)} {cumulative:.0f}")
+        base = _labels(model=model, version=version)
+        lines.append(f"ship_request_duration_seconds_sum{base} {hist[-2]:.6f}")
+        lines.append(f"ship_request_duration_seconds_count{base} {hist[-1]:.0f}")
+    lines += ["# HELP ship_model_ready 1 once the warm-up inference succeeded.",
+              "# TYPE ship_model_ready gauge"]
+    for (model, version), value in sorted(metrics.ready.items()):
+        lines.append(f"ship_model_ready{_labels(model=model, version=version)} {value}")
+    lines += ["# HELP ship_prediction_log_records_total Requests written to the log.",
+              "# TYPE ship_prediction_log_records_total counter",
+              f"ship_prediction_log_records_total {metrics.log_records}",
+              "# HELP ship_prediction_log_dropped_total Requests the log could not keep.",
+              "# TYPE ship_prediction_log_dropped_total counter",
+              f"ship_prediction_log_dropped_total {metrics.log_dropped}"]
+    return "\n".join(lines) + "\n"

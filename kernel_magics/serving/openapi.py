@@ -1,0 +1,163 @@
+"""/openapi.json: an OpenAPI 3.1 document of the runtime's endpoints, built from the schema.
+
+Feature names and types come from the bundle's schema.json, so clients (and fuzzers
+such as schemathesis) see what a valid body looks like for this very model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .schema import Schema, TensorSpec
+
+JSON = "application/json"
+_NUMERIC = {"bool": "boolean", "string": "string"}
+
+
+def _feature_type(dtype: str, nullable: bool) -> dict[str, Any]:
+    kind = _NUMERIC.get(dtype, "integer" if dtype[0] in "iu" else "number")
+    return {"type": [kind, "null"]} if nullable else {"type": kind}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description,
+            "content": {JSON: {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+def _ok(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {JSON: {"schema": schema}}}
+
+
+def _tensor_schema(specs: tuple[TensorSpec, ...]) -> dict[str, Any]:
+    return {"type": "array", "items": {
+        "type": "object", "required": ["name", "datatype", "shape"],
+        "properties": {"name": {"type": "string", "enum": [s.name for s in specs]},
+                       "datatype": {"type": "string"},
+                       "shape": {"type": "array", "items": {"type": "integer"}}}}}
+
+
+def build_openapi(schema: Schema, *, model: str, versions: list[str],
+                  runtime_version: str) -> dict[str, Any]:
+    """The OpenAPI document for a service serving ``model`` with this schema."""
+    names = schema.feature_names
+    record = {"type": "object", "additionalProperties": False, "required": names,
+              "properties": {f.name: _feature_type(f.dtype, f.nullable)
+                             for f in schema.features}}
+    row = {"type": "array", "minItems": len(names), "maxItems": len(names),
+           "items": {"type": ["number", "integer", "boolean", "string", "null"]}}
+    invocation = {"oneOf": [
+        {"type": "object", "required": ["dataframe_split"], "additionalProperties": False,
+         "properties": {"dataframe_split": {
+             "type": "object", "required": ["columns", "data"],
+             "properties": {"columns": {"type": "array", "items": {"enum": names}},
+                            "data": {"type": "array", "items": row}}},
+             "params": {"type": "object"}}},
+        {"type": "object", "required": ["dataframe_records"], "additionalProperties": False,
+         "properties": {"dataframe_records": {"type": "array", "items": record},
+                        "params": {"type": "object"}}},
+        {"type": "object", "required": ["instances"], "additionalProperties": False,
+         "properties": {"instances": {"type": "array", "items": {"oneOf": [row, record]}},
+                        "params": {"type": "object"}}},
+        {"type": "object", "required": ["inputs"], "additionalProperties": False,
+         "properties": {"inputs": {"oneOf": [
+             {"type": "array", "items": row},
+             {"type": "object", "properties": {n: {"type": "array"} for n in names}}]},
+             "params": {"type": "object"}}},
+    ]}
+    infer_request = {
+        "type": "object", "required": ["inputs"],
+        "properties": {
+            "id": {"type": "string"},
+            "parameters": {"type": "object",
+                           "properties": {"binary_data_output": {"type": "boolean"}}},
+            "inputs": {"type": "array", "minItems": 1, "items": {
+                "type": "object", "required": ["name", "shape", "datatype"],
+                "properties": {"name": {"type": "string"},
+                               "shape": {"type": "array", "items": {"type": "integer",
+                                                                    "minimum": 0}},
+                               "datatype": {"type": "string"},
+                               "parameters": {"type": "object"},
+                               "data": {"type": "array"}}}},
+            "outputs": {"type": "array", "items": {
+                "type": "object", "required": ["name"],
+                "properties": {"name": {"type": "string"}, "parameters": {"type": "object"}}}},
+        }}
+    infer_response = {"type": "object", "required": ["model_name", "outputs"], "properties": {
+        "model_name": {"type": "string"}, "model_version": {"type": "string"},
+        "id": {"type": "string"}, "outputs": {"type": "array"}}}
+    metadata = {"type": "object", "required": ["name", "versions", "platform", "inputs",
+                                               "outputs"],
+                "properties": {"name": {"type": "string"},
+                               "versions": {"type": "array", "items": {"type": "string"}},
+                               "platform": {"type": "string"},
+                               "inputs": _tensor_schema(schema.inputs),
+                               "outputs": _tensor_schema(schema.outputs)}}
+    feedback = {"type": "object", "required": ["request_id", "ground_truth"],
+                "properties": {"request_id": {"type": "string"}, "ground_truth": {}}}
+    m = {"name": "model_name", "in": "path", "required": True,
+         "schema": {"type": "string", "example": model}}
+    v = {"name": "model_version", "in": "path", "required": True,
+         "schema": {"type": "string", "example": versions[0]}}
+    bad = {"400": _error("Malformed input; `error` names the field."),
+           "404": _error("Unknown model or version."),
+           "413": _error("Body larger than max_body_bytes."),
+           "503": _error("Model still warming up.")}
+    infer_op = {"requestBody": {"required": True, "content": {JSON: {"schema": infer_request}}},
+                "responses": {"200": _ok(infer_response), **bad}}
+    ready_op = {"responses": {"200": _ok({"type": "object"}),
+                              "404": _error("Unknown model or version."),
+                              "503": _error("Not ready.")}}
+    meta_op = {"responses": {"200": _ok(metadata), "404": _error("Unknown model or version.")}}
+    feedback_op = {"requestBody": {"required": True, "content": {JSON: {"schema": feedback}}},
+                   "responses": {"200": _ok({"type": "object"}),
+                                 "400": _error("Malformed feedback."),
+                                 "404": _error("Unknown request id or model."),
+                                 "413": _error("Body larger than max_body_bytes.")}}
+    simple = {"responses": {"200": _ok({"type": "object"}), "503": _error("Not ready.")}}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": f"Ship service {model}", "version": runtime_version,
+                 "description": "Open Inference Protocol v2 and MLflow scoring protocol."},
+        "paths": {
+            "/v2": {"get": {"summary": "Server metadata",
+                            "responses": {"200": _ok({"type": "object"})}}},
+            "/v2/health/live": {"get": {"summary": "Liveness", **simple}},
+            "/v2/health/ready": {"get": {"summary": "Readiness", **simple}},
+            "/v2/models/{model_name}": {"get": {"summary": "Model metadata",
+                                                "parameters": [m], **meta_op}},
+            "/v2/models/{model_name}/ready": {"get": {"summary": "Model readiness",
+                                                      "parameters": [m], **ready_op}},
+            "/v2/models/{model_name}/infer": {"post": {"summary": "Inference",
+                                                       "parameters": [m], **infer_op}},
+            "/v2/models/{model_name}/versions/{model_version}": {
+                "get": {"summary": "Model version metadata", "parameters": [m, v], **meta_op}},
+            "/v2/models/{model_name}/versions/{model_version}/ready": {
+                "get": {"summary": "Model version readiness", "parameters": [m, v],
+                        **ready_op}},
+            "/v2/models/{model_name}/versions/{model_version}/infer": {
+                "post": {"summary": "Inference on a version", "parameters": [m, v],
+                         **infer_op}},
+            "/v2/models/{model_name}/feedback": {
+                "post": {"summary": "Ground truth for a request id", "parameters": [m],
+                         **feedback_op}},
+            "/feedback": {"post": {"summary": "Ground truth for a request id",
+                                   **feedback_op}},
+            "/invocations": {"post": {
+                "summary": "MLflow scoring protocol",
+                "requestBody": {"required": True, "content": {
+                    JSON: {"schema": invocation}, "text/csv": {"schema": {"type": "string"}}}},
+                "responses": {"200": _ok({"type": "object", "required": ["predictions"],
+                                          "properties": {"predictions": {}}}), **bad}}},
+            "/ping": {"get": {"summary": "MLflow health", **simple}},
+            "/health": {"get": {"summary": "MLflow health", **simple}},
+            "/version": {"get": {"summary": "Runtime version",
+                                 "responses": {"200": _ok({"type": "object"})}}},
+            "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {
+                "description": "Text exposition format",
+                "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+        },
+        "components": {"schemas": {"Error": {
+            "type": "object", "required": ["error"],
+            "properties": {"error": {"type": "string"}, "field": {"type": "string"},
+                           "request_id": {"type": "string"}}}}},
+    }

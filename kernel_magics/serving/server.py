@@ -1,0 +1,111 @@
+"""Run a bundle as a service on uvicorn (httptools + uvloop when installed).
+
+One worker: the app is built here and run in-process. Several: uvicorn's supervisor
+starts processes that each build the app from ``SHIP_*`` environment variables
+(:func:`app_from_env`), share the listening socket, and publish metrics snapshots to a
+shared temporary folder. SIGTERM/SIGINT shut down gracefully: in-flight requests finish,
+then each worker's lifespan flushes its prediction log.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import uvicorn
+from starlette.applications import Starlette
+
+from .app import Service, build_app
+from .bundle import Bundle
+from .predlog import PredictionLog
+from .router import Deployment, Router
+
+ENV_BUNDLE = "SHIP_BUNDLE"
+ENV_LOG_DIR = "SHIP_LOG_DIR"  # "" disables the log
+ENV_WORKERS = "SHIP_WORKERS"
+ENV_METRICS_DIR = "SHIP_METRICS_DIR"
+
+
+def default_log_dir(bundle_dir: str | Path) -> str:
+    """``SHIP_LOG_DIR``, else ``log/`` beside the bundle (.ship/services/NAME/log/)."""
+    env = os.environ.get(ENV_LOG_DIR)
+    if env is not None:
+        return env
+    return str(Path(bundle_dir).resolve().parent / "log")
+
+
+def create_service(bundle_dir: str | Path, *, log_dir: str | None = None, workers: int = 1,
+                   metrics_dir: str | None = None, freeze_gc: bool = False) -> Service:
+    """A Service for one bundle; ``log_dir`` None: :func:`default_log_dir`, "": no log."""
+    bundle = Bundle.load(bundle_dir)
+    location = default_log_dir(bundle_dir) if log_dir is None else log_dir
+    log = PredictionLog(location or None,
+                        flush_interval=bundle.manifest.runtime.log_flush_interval_s)
+    return Service(Router([Deployment(bundle)]), log, workers=workers,
+                   metrics_dir=metrics_dir, freeze_gc=freeze_gc)
+
+
+def create_app(bundle_dir: str | Path, *, log_dir: str | None = None, workers: int = 1,
+               metrics_dir: str | None = None, freeze_gc: bool = False) -> Starlette:
+    """The ASGI app serving ``bundle_dir`` (model loads and warms up at startup).
+
+    ``log_dir``: the prediction log's folder or URL; None: ``$SHIP_LOG_DIR``, else
+    ``log/`` beside the bundle; "": no log.
+    """
+    return build_app(create_service(bundle_dir, log_dir=log_dir, workers=workers,
+                                    metrics_dir=metrics_dir, freeze_gc=freeze_gc))
+
+
+def app_from_env() -> Starlette:
+    """uvicorn factory for worker processes: the app described by ``SHIP_*`` variables."""
+    configure_logging(os.environ.get("SHIP_LOG_LEVEL", "warning"))
+    return create_app(os.environ[ENV_BUNDLE], log_dir=os.environ.get(ENV_LOG_DIR),
+                      workers=int(os.environ.get(ENV_WORKERS, "1")),
+                      metrics_dir=os.environ.get(ENV_METRICS_DIR) or None, freeze_gc=True)
+
+
+def configure_logging(level: str) -> None:
+    """Send the runtime's own log records to stderr at ``level``."""
+    logger = logging.getLogger(__package__)
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: "
+                                               "%(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(level.upper())
+
+
+def uvicorn_options(log_level: str) -> dict[str, object]:
+    """The fastest protocol and loop installed; no access log (the prediction log has it)."""
+    return {
+        "http": "httptools" if importlib.util.find_spec("httptools") else "h11",
+        "loop": "uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
+        "lifespan": "on", "access_log": False, "server_header": False,
+        "log_level": log_level, "timeout_graceful_shutdown": 30,
+    }
+
+
+def serve(bundle_dir: str | Path, *, host: str = "127.0.0.1", port: int = 8080,
+          workers: int = 1, log_dir: str | None = None, log_level: str = "warning") -> None:
+    """Serve a bundle until SIGTERM/SIGINT; ``log_dir`` None means :func:`default_log_dir`."""
+    Bundle.load(bundle_dir)  # fail fast, before binding, on a broken bundle
+    log = default_log_dir(bundle_dir) if log_dir is None else log_dir
+    configure_logging(log_level)
+    options = uvicorn_options(log_level)
+    if workers <= 1:
+        app = create_app(bundle_dir, log_dir=log, freeze_gc=True)
+        uvicorn.Server(uvicorn.Config(app, host=host, port=port, **options)).run()  # type: ignore[arg-type]
+        return
+    shared = tempfile.mkdtemp(prefix="ship-metrics-")
+    os.environ.update({ENV_BUNDLE: str(Path(bundle_dir).resolve()), ENV_LOG_DIR: log,
+                       ENV_WORKERS: str(workers), ENV_METRICS_DIR: shared,
+                       "SHIP_LOG_LEVEL": log_level})
+    try:
+        uvicorn.run(f"{__package__}.server:app_from_env", factory=True, host=host, port=port,
+                    workers=workers, **options)  # type: ignore[arg-type]
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)

@@ -1,0 +1,102 @@
+"""HTTP plumbing shared by the endpoints: bounded body reads, JSON in and out, errors.
+
+Bodies are read against the bundle's ``max_body_bytes``: a larger Content-Length is
+refused before reading, a chunked body as soon as it grows past the limit, and a
+gzip/deflate body (tritonclient can compress) as soon as it inflates past it.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from .errors import InputError, PayloadTooLarge, RuntimeServingError
+
+BODY_KEY = "ship.body"  # where read_body leaves the raw body in the ASGI scope, for the log
+LOGGED_BODY_BYTES = 4096
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"request body exceeds max_body_bytes ({limit} bytes).",
+                           field="body")
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The (decompressed) body, or PayloadTooLarge / InputError."""
+    length = request.headers.get("content-length")
+    if length is not None:
+        if not length.isdigit():
+            raise InputError("Content-Length must be a number.", field="content-length")
+        if int(length) > limit:
+            raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    encoding = request.headers.get("content-encoding")
+    if encoding:
+        body = _inflate(body, encoding.strip().lower(), limit)
+    request.scope[BODY_KEY] = body
+    return body
+
+
+def _inflate(body: bytes, encoding: str, limit: int) -> bytes:
+    if encoding == "identity":
+        return body
+    if encoding not in ("gzip", "deflate"):
+        raise InputError(f"unsupported Content-Encoding {encoding!r}; use gzip or deflate.",
+                         field="content-encoding")
+    inflater = zlib.decompressobj(wbits=31 if encoding == "gzip" else 15)
+    try:
+        out = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise InputError(f"body is not valid {encoding}: {exc}", field="body") from None
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise _too_large(limit)
+    return out
+
+
+def logged_body(request: Request) -> dict[str, str] | None:
+    """The start of the raw body, for logging a request that failed to parse."""
+    body = request.scope.get(BODY_KEY)
+    if not isinstance(body, bytes):
+        return None
+    return {"raw_body": body[:LOGGED_BODY_BYTES].decode("utf-8", "replace")}
+
+
+def loads(body: bytes) -> Any:
+    """Parse JSON or raise InputError('malformed JSON ...')."""
+    if not body:
+        raise InputError("the body is empty; send JSON.", field="body")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InputError(f"malformed JSON: {exc}", field="body") from None
+
+
+def new_request_id() -> str:
+    """A fresh request id: 24 hex digits (96 random bits)."""
+    return os.urandom(12).hex()
+
+
+def json_response(content: bytes, request_id: str | None = None, status: int = 200,
+                  ) -> Response:
+    """A JSON response from already-encoded bytes, with an ``x-request-id`` header."""
+    return Response(content, status_code=status, media_type="application/json",
+                    headers={"x-request-id": request_id or new_request_id()})
+
+
+def error_response(exc: RuntimeServingError, request_id: str | None = None) -> Response:
+    """``{"error": ..., "field": ..., "request_id": ...}`` with the error's status."""
+    body: dict[str, Any] = exc.payload()
+    body["request_id"] = request_id = request_id or new_request_id()
+    return json_response(orjson.dumps(body), request_id, exc.status)

@@ -1,0 +1,181 @@
+"""Fixtures for the serving runtime: real bundles from tiny models, real servers on 127.0.0.1.
+
+- ``digits_bundle``: LogisticRegression on sklearn's bundled digits (64 float32 pixel
+  features), no handler.py: the identity handler stacks the features.
+- ``tabular_bundle``: a handler.py with preprocess(df)/postprocess over a nullable
+  numeric, a plain numeric and a string feature.
+- ``server`` / ``start_server``: uvicorn in a thread on a free port, stopped (and its
+  prediction log flushed) after the test.
+"""
+
+from __future__ import annotations
+
+import socket
+import textwrap
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+import uvicorn
+
+from kernel_magics.serving.bundle import Bundle, Lineage, Manifest, RuntimeSettings, write_bundle
+from kernel_magics.serving.schema import Feature, Schema, TensorSpec
+from kernel_magics.serving.server import create_app, uvicorn_options
+
+TABULAR_HANDLER = textwrap.dedent('''
+    import numpy as np
+
+    CITIES = ["paris", "lyon"]
+
+    def preprocess(df):
+        age = df["age"].fillna(30.0).to_numpy() / 100.0
+        income = df["income"].to_numpy() / 1000.0
+        paris = (df["city"] == "paris").to_numpy().astype(np.float32)
+        with np.errstate(over="ignore"):  # fuzzed incomes overflow float32: inf is fine
+            return np.stack([age, income, paris], axis=1).astype(np.float32)
+
+    def postprocess(outputs):
+        labels = outputs["label"]
+        probs = outputs["probabilities"][:, 1]
+        return [{"label": "yes" if l == 1 else "no", "p": round(float(p), 4)}
+                for l, p in zip(labels, probs)]
+''')
+
+
+def _onnx(model: Any, width: int) -> bytes:
+    from skl2onnx import to_onnx
+    from skl2onnx.common.data_types import FloatTensorType
+
+    onx = to_onnx(model, initial_types=[("float_input", FloatTensorType([None, width]))],
+                  options={id(model): {"zipmap": False}}, target_opset=17)
+    return onx.SerializeToString()  # type: ignore[no-any-return]
+
+
+def classifier_schema(features: list[Feature], width: int, **extra: Any) -> Schema:
+    """Schema of a skl2onnx classifier with ``width`` float inputs."""
+    return Schema(features=tuple(features),
+                  inputs=(TensorSpec("float_input", "FP32", (-1, width)),),
+                  outputs=(TensorSpec("label", "INT64", (-1,)),
+                           TensorSpec("probabilities", "FP32", (-1, -1))), **extra)
+
+
+@pytest.fixture(scope="session")
+def digits_data() -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    return x.astype(np.float32), y
+
+
+@pytest.fixture(scope="session")
+def digits_bundle(tmp_path_factory: pytest.TempPathFactory,
+                  digits_data: tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]) -> Bundle:
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = digits_data
+    model = LogisticRegression(max_iter=300).fit(x, y)
+    root = tmp_path_factory.mktemp("services") / "digits" / "3"
+    return write_bundle(
+        root,
+        manifest=Manifest(name="digits", version="3",
+                          lineage=Lineage("digits", "3", "run-abc"),
+                          runtime=RuntimeSettings(max_body_bytes=256 * 1024,
+                                                  log_flush_interval_s=0.2)),
+        schema=classifier_schema([Feature(f"pixel_{i}") for i in range(64)], 64),
+        model=_onnx(model, 64))
+
+
+@pytest.fixture(scope="session")
+def tabular_bundle(tmp_path_factory: pytest.TempPathFactory) -> Bundle:
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 3)).astype(np.float32)
+    y = (x[:, 0] + x[:, 2] > 0).astype(int)
+    root = tmp_path_factory.mktemp("services") / "churn" / "1"
+    features = [Feature("age", "float64", nullable=True), Feature("income", "float64"),
+                Feature("city", "string")]
+    return write_bundle(root, manifest=Manifest(name="churn", version="1"),
+                        schema=classifier_schema(features, 3),
+                        model=_onnx(LogisticRegression().fit(x, y), 3),
+                        handler_source=TABULAR_HANDLER)
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class RunningServer:
+    """A uvicorn server in a thread of the test process."""
+
+    url: str
+    port: int
+    log_dir: Path | None
+    server: uvicorn.Server
+    thread: threading.Thread
+
+    def stop(self) -> None:
+        """Graceful shutdown: lifespan runs, the prediction log flushes."""
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+    def client(self) -> httpx.Client:
+        """An httpx client for this server."""
+        return httpx.Client(base_url=self.url, timeout=10)
+
+
+def wait_ready(url: str, timeout: float = 30.0) -> None:
+    """Poll /v2/health/ready until 200."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            response = httpx.get(f"{url}/v2/health/ready", timeout=1)
+            if response.status_code == 200:
+                return
+            if "error" in response.json():
+                raise RuntimeError(response.json()["error"])
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"{url} not ready after {timeout}s")
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator[Callable[..., RunningServer]]:
+    started: list[RunningServer] = []
+
+    def start(bundle: Bundle, *, log: bool = True, log_dir: Path | None = None
+              ) -> RunningServer:
+        port = free_port()
+        if log_dir is None and log:
+            log_dir = tmp_path / f"log-{port}"
+        app = create_app(bundle.path, log_dir=str(log_dir) if log_dir else "")
+        config = uvicorn.Config(app, host="127.0.0.1", port=port,
+                                **uvicorn_options("warning"))  # type: ignore[arg-type]
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        running = RunningServer(f"http://127.0.0.1:{port}", port, log_dir, server, thread)
+        started.append(running)
+        wait_ready(running.url)
+        return running
+
+    yield start
+    for running in started:
+        running.stop()
+
+
+@pytest.fixture
+def server(start_server: Callable[..., RunningServer], digits_bundle: Bundle) -> RunningServer:
+    """The digits bundle, served with its prediction log under tmp_path."""
+    return start_server(digits_bundle)

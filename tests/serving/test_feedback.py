@@ -1,0 +1,47 @@
+"""Ground truth for a request id: recorded, joined in the log, unknown ids get 404."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kernel_magics.serving.logread import read_log
+
+ROW = [1.0] * 64
+
+
+def test_feedback_joins_by_request_id(server: Any) -> None:
+    with server.client() as client:
+        first = client.post("/invocations", json={"instances": [ROW]})
+        second = client.post("/invocations", json={"instances": [ROW]})
+        one, two = first.headers["x-request-id"], second.headers["x-request-id"]
+        ok = client.post("/feedback", json={"request_id": one, "ground_truth": 3})
+        assert ok.status_code == 200 and ok.json()["recorded"] == 1
+        ok = client.post("/v2/models/digits/feedback",
+                         json=[{"request_id": two, "ground_truth": [4]}])
+        assert ok.status_code == 200, ok.text
+        unknown = client.post("/feedback", json={"request_id": "nope", "ground_truth": 1})
+        assert unknown.status_code == 404
+        assert unknown.json()["field"] == "request_id" and "nope" in unknown.json()["error"]
+        assert client.post("/v2/models/cats/feedback", json={
+            "request_id": one, "ground_truth": 1}).status_code == 404
+        assert client.post("/feedback", json={"request_id": one}).status_code == 400
+        assert client.post("/feedback", json={"ground_truth": 1}).status_code == 400
+        assert client.post("/feedback", content=b"[").status_code == 400
+    server.stop()
+    truth = {e.request_id: e.ground_truth for e in read_log(server.log_dir)}
+    assert truth == {one: "3", two: "[4]"}
+
+
+def test_feedback_for_an_id_answered_before_a_restart(start_server: Any,
+                                                      digits_bundle: Any) -> None:
+    first = start_server(digits_bundle)
+    with first.client() as client:
+        rid = client.post("/invocations", json={"instances": [ROW]}).headers["x-request-id"]
+    first.stop()
+    # Another process (a restart, or another worker) finds the id in the log's segments.
+    second = start_server(digits_bundle, log_dir=first.log_dir)
+    with second.client() as client:
+        answer = client.post("/feedback", json={"request_id": rid, "ground_truth": 5})
+        assert answer.status_code == 200, answer.text
+    second.stop()
+    assert [e.ground_truth for e in read_log(first.log_dir)] == ["5"]

@@ -1,0 +1,31 @@
+"""schemathesis fuzzes every operation of /openapi.json: never a 5xx."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SCHEMATHESIS.exists() and not shutil.which("schemathesis"),
+                    reason="schemathesis is not installed (pip install -c constraints.txt "
+                           "schemathesis)")
+@pytest.mark.parametrize("bundle", ["digits_bundle", "tabular_bundle"])
+def test_no_server_errors(start_server: Any, request: pytest.FixtureRequest,
+                          bundle: str, tmp_path: Path) -> None:
+    running = start_server(request.getfixturevalue(bundle))
+    done = subprocess.run(
+        [str(SCHEMATHESIS if SCHEMATHESIS.exists() else "schemathesis"), "run",
+         f"{running.url}/openapi.json", "--checks", "not_a_server_error",
+         "--max-examples", "30", "--phases", "examples,coverage,fuzzing",
+         "--suppress-health-check", "all", "--request-timeout", "10", "--workers", "2",
+         "--no-color"],
+        capture_output=True, text=True, timeout=240, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]

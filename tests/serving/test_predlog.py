@@ -1,0 +1,155 @@
+"""The prediction log: flushed every interval, on graceful shutdown, and after kill -9 it
+has lost at most the last interval."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from kernel_magics.serving.bundle import Bundle, write_bundle
+from kernel_magics.serving.inputs import Inputs
+from kernel_magics.serving.logread import parse_since, read_log
+from kernel_magics.serving.predlog import PredictionLog
+
+ROOT = Path(__file__).resolve().parents[2]
+ROW = [2.0] * 64
+
+
+def with_interval(bundle: Bundle, dest: Path, seconds: float) -> Bundle:
+    manifest = bundle.manifest
+    runtime = replace(manifest.runtime, log_flush_interval_s=seconds)
+    return write_bundle(dest, manifest=replace(manifest, runtime=runtime),
+                        schema=bundle.schema, model=bundle.model_path)
+
+
+def serve_subprocess(bundle: Bundle, log_dir: Path, port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kernel_magics.serving", "serve", str(bundle.path),
+         "--port", str(port), "--log-dir", str(log_dir)],
+        cwd=ROOT, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/v2/health/ready", timeout=1).is_success:
+                return proc
+        except httpx.TransportError:
+            time.sleep(0.1)
+    proc.kill()
+    raise TimeoutError(proc.stderr.read().decode() if proc.stderr else "not ready")
+
+
+def send(port: int, count: int) -> list[str]:
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+        return [client.post("/invocations", json={"instances": [ROW]}).headers["x-request-id"]
+                for _ in range(count)]
+
+
+def test_unit_flushes_every_interval(tmp_path: Path, digits_bundle: Bundle) -> None:
+    log = PredictionLog(tmp_path, flush_interval=0.1)
+    log.register("digits", "3", digits_bundle.schema, identity=True)
+    log.start()
+    try:
+        log.record("r1", time.time(), "digits", "3", "invocations", 200, 1.5, None,
+                   Inputs(rows=2, matrix=np.ones((2, 64))), None, np.array([1, 2]), None)
+        time.sleep(0.4)
+        entries = read_log(tmp_path)  # written by the thread, no close()
+        assert [e.request_id for e in entries] == ["r1"]
+        assert entries[0].inputs is not None and entries[0].inputs["pixel_0"] == [1.0, 1.0]
+        assert entries[0].outputs == "[1,2]" and entries[0].rows == 2
+    finally:
+        log.close()
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_graceful_shutdown_flushes(tmp_path: Path, digits_bundle: Bundle,
+                                   free_port_: int) -> None:
+    # A 30 s interval: only the shutdown flush can have written these.
+    bundle = with_interval(digits_bundle, tmp_path / "slow" / "3", 30.0)
+    proc = serve_subprocess(bundle, tmp_path / "log", free_port_)
+    ids = send(free_port_, 25)
+    proc.send_signal(signal.SIGTERM)
+    # uvicorn shuts down gracefully, then re-raises the signal: -15 is its normal exit.
+    assert proc.wait(timeout=30) in (0, -signal.SIGTERM)
+    assert sorted(e.request_id for e in read_log(tmp_path / "log")) == sorted(ids)
+
+
+def test_kill_9_loses_at_most_the_last_interval(tmp_path: Path, digits_bundle: Bundle,
+                                                free_port_: int) -> None:
+    interval = digits_bundle.manifest.runtime.log_flush_interval_s  # 0.2 s
+    proc = serve_subprocess(digits_bundle, tmp_path / "log", free_port_)
+    ids = send(free_port_, 25)
+    time.sleep(interval * 5 + 0.5)  # several intervals (and the write itself) have passed
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert sorted(e.request_id for e in read_log(tmp_path / "log")) == sorted(ids)
+    assert not list((tmp_path / "log").rglob("*.tmp"))
+
+
+def test_read_log_since_and_limit(tmp_path: Path) -> None:
+    log = PredictionLog(tmp_path)
+    now = time.time()
+    for i, age in enumerate((7200, 60, 1)):
+        log.record(f"r{i}", now - age, "m", "1", "invocations", 200, 1.0, None, None,
+                   {"raw_body": "x"}, None, "boom" if i == 2 else None)
+    log.close()
+    assert [e.request_id for e in read_log(tmp_path)] == ["r0", "r1", "r2"]
+    assert [e.request_id for e in read_log(tmp_path, since="10m")] == ["r1", "r2"]
+    assert [e.request_id for e in read_log(tmp_path, limit=1)] == ["r2"]
+    assert [e.request_id for e in read_log(tmp_path, errors_only=True)] == ["r2"]
+    assert read_log(tmp_path / "nothing") == []
+    fixed = datetime(2026, 1, 2, 12, 0, tzinfo=UTC)
+    assert parse_since("2h", now=fixed) == fixed - timedelta(hours=2)
+    assert parse_since("2026-01-02T10:00") == datetime(2026, 1, 2, 10, 0, tzinfo=UTC)
+    with pytest.raises(Exception, match="duration"):
+        parse_since("yesterday")
+
+
+def test_failed_writes_are_retried(tmp_path: Path) -> None:
+    blocker = tmp_path / "log"
+    blocker.write_text("a file where the log folder should be")
+    log = PredictionLog(blocker)
+    log.record("r1", time.time(), "m", "1", "e", 200, 1.0, None, None, None, None, None)
+    assert log.flush() == 0 and log.dropped == 0
+    blocker.unlink()
+    assert log.flush() == 1
+    assert [e.request_id for e in read_log(blocker)] == ["r1"]
+
+
+@pytest.fixture
+def free_port_() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_typed_inputs_for_mixed_features(start_server: Any, tabular_bundle: Bundle) -> None:
+    running = start_server(tabular_bundle)
+    with running.client() as client:
+        client.post("/invocations", json={"dataframe_records": [
+            {"age": None, "income": 10.0, "city": "paris"},
+            {"age": 30.0, "income": 20.0, "city": "lyon"}]})
+        tensors = {"inputs": [{"name": "float_input", "datatype": "FP32", "shape": [1, 3],
+                               "data": [0.1, 0.2, 1.0]}]}
+        assert client.post("/v2/models/churn/infer", json=tensors).status_code == 200
+    running.stop()
+    first, second = read_log(running.log_dir)
+    assert first.inputs is not None
+    assert first.inputs["city"] == ["paris", "lyon"] and first.inputs["income"] == [10.0, 20.0]
+    assert first.rows == 2 and len(json.loads(first.outputs or "")) == 2
+    # model tensors of a bundle with preprocess are not features: kept as JSON
+    assert second.inputs is None
+    assert json.loads(second.raw_inputs or "")["float_input"][0][2] == 1.0

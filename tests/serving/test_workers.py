@@ -1,0 +1,56 @@
+"""Several worker processes: one socket, metrics added up, every worker's log flushed."""
+
+from __future__ import annotations
+
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from kernel_magics.serving.bundle import Bundle
+from kernel_magics.serving.logread import read_log
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+def test_two_workers(tmp_path: Path, digits_bundle: Bundle) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "kernel_magics.serving", "serve",
+                             str(digits_bundle.path), "--port", str(port), "--workers", "2",
+                             "--log-dir", str(tmp_path / "log")], cwd=ROOT,
+                            stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(url + "/v2/health/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        ids = []
+        for _ in range(40):  # a new connection each: the kernel spreads them over workers
+            answer = httpx.post(url + "/invocations", json={"instances": [[1.0] * 64]})
+            assert answer.status_code == 200
+            ids.append(answer.headers["x-request-id"])
+        time.sleep(1.5)  # other workers publish their metrics every second
+        text = httpx.get(url + "/metrics").text
+        count = re.search(r'ship_requests_total\{model="digits",version="3",'
+                          r'endpoint="invocations",code="200"\} (\d+)', text)
+        assert count is not None and int(count.group(1)) == 40, text[:600]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    entries = read_log(tmp_path / "log")
+    assert sorted(e.request_id for e in entries) == sorted(ids)
+    pids = {p.name.split("-")[2] for p in (tmp_path / "log").rglob("*.parquet")}
+    assert len(pids) >= 1

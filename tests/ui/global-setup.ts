@@ -1,0 +1,52 @@
+/**
+ * Seeds 1,000 runs of `many/runs.ipynb` in the server root before the tests, with
+ * bench/seed_runs.py (the runs Ship's writer would log; about half a minute).
+ */
+import { execFileSync } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+
+export const MANY_RUNS = 1000;
+
+export default function globalSetup(): void {
+  const root = process.env.SHIP_UI_ROOT!;
+  const folder = path.join(root, 'many');
+  fs.mkdirSync(folder, { recursive: true });
+  const notebook = {
+    cells: [
+      {
+        cell_type: 'code',
+        execution_count: null,
+        id: 'seeded',
+        metadata: {},
+        outputs: [],
+        source: '# 1,000 runs of this notebook were seeded by bench/seed_runs.py'
+      }
+    ],
+    metadata: {
+      kernelspec: { display_name: 'Python 3', language: 'python', name: 'python3' }
+    },
+    nbformat: 4,
+    nbformat_minor: 5
+  };
+  fs.writeFileSync(path.join(folder, 'runs.ipynb'), JSON.stringify(notebook));
+  if (fs.existsSync(path.join(folder, '.ship', 'mlflow.db'))) {
+    return;
+  }
+  const repo = path.resolve(__dirname, '..', '..');
+  const python = process.env.SHIP_PYTHON ?? path.join(repo, '.venv', 'bin', 'python');
+  execFileSync(
+    python,
+    [
+      path.join(repo, 'bench', 'seed_runs.py'),
+      folder,
+      '--notebook',
+      'runs.ipynb',
+      '--runs',
+      String(MANY_RUNS),
+      '--experiment',
+      'many'
+    ],
+    { stdio: 'inherit', env: { ...process.env, MLFLOW_DISABLE_TELEMETRY: 'true' } }
+  );
+}
