@@ -125,15 +125,17 @@ def serve_and_predict(root: Path, bundle: Path, echo: Echo) -> Path:
             answer = client.post("/invocations", json=body)
             echo(f"  POST /invocations (dataframe_split, 3 rows) -> {answer.status_code} "
                  f"{answer.json()['predictions']}   truth: {digits.target[:3].tolist()}")
-            rows = features.iloc[3:8].to_numpy(dtype=np.float32)
+            # V2 carries the model's own tensor: scaled already, as preprocess would.
+            rows = features.iloc[3:8].to_numpy(dtype=np.float32) / 16.0
             v2 = {"inputs": [{"name": "input", "datatype": "FP32", "shape": list(rows.shape),
                               "data": rows.ravel().tolist()}]}
             meta = client.get("/v2/models/digits").json()
             v2["inputs"][0]["name"] = meta["inputs"][0]["name"]
             answer = client.post("/v2/models/digits/infer", json=v2)
             logits = np.array(answer.json()["outputs"][0]["data"]).reshape(len(rows), -1)
-            echo(f"  POST /v2/models/digits/infer (5 rows, raw tensor) -> {answer.status_code} "
-                 f"argmax {logits.argmax(1).tolist()}")
+            echo(f"  POST /v2/models/digits/infer (5 rows, model tensor) -> "
+                 f"{answer.status_code} argmax {logits.argmax(1).tolist()}   "
+                 f"truth: {digits.target[3:8].tolist()}")
             bad = client.post("/invocations", json={"dataframe_split": {
                 "columns": ["pixel_0_0"], "data": [[1.0]]}})
             echo(f"  POST /invocations with missing features -> {bad.status_code} "
