@@ -252,13 +252,18 @@ def models_cmd(args: tuple[str, ...], as_json: bool) -> None:
               help="Registered model to serve (default: the service name).")
 @click.option("--model-version", default=None,
               help="Model version (default: the `champion` alias, else the newest).")
+@click.option("--reference", type=click.Path(path_type=Path), default=None,
+              help="Training data (.parquet or .csv) to profile for drift monitoring.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def build_cmd(notebook: Path, name: str, model_name: str | None, model_version: str | None,
-              as_json: bool) -> None:
+              reference: Path | None, as_json: bool) -> None:
     """Build a service bundle from NOTEBOOK's serve cells and a registered model version."""
     from .bundle.build import build_service, describe
+    from .monitor.reference import load_reference_data
 
-    result = build_service(notebook, name, model_name=model_name, model_version=model_version)
+    data = load_reference_data(reference) if reference is not None else None
+    result = build_service(notebook, name, model_name=model_name, model_version=model_version,
+                           reference=data)
     if as_json:
         _emit_json(result)
     else:

@@ -87,10 +87,13 @@ def choose_champion(workspace: Any, echo: Echo) -> None:
 
 
 def build(notebook: Path, echo: Echo) -> Path:
+    from sklearn.datasets import load_digits
+
     from .bundle.build import build_service, describe
 
-    echo(f"4/6 build: ship build {notebook} --name digits")
-    result = build_service(notebook, "digits")
+    echo(f"4/6 build: ship build {notebook} --name digits --reference <the digits features>")
+    training = load_digits(as_frame=True).frame.drop(columns="target")
+    result = build_service(notebook, "digits", reference=training)
     echo(describe(result))
     return Path(result.path)
 

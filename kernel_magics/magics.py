@@ -36,7 +36,7 @@ SUBCOMMANDS = {
     "export": "%ship export VAR --name NAME --example X [--eval X [y]] [--quantize int8] "
               "[--force] [--rtol R] [--atol A]",
     "serve": "%%ship serve   (a cell whose definitions go into the service)",
-    "build": "%ship build NAME [--model-version V]",
+    "build": "%ship build NAME [--model-version V] [--reference TRAINING_DATA]",
 }
 # How long `%ship export` waits for the run that produced the model to reach MLflow.
 RUN_LINK_TIMEOUT_S = 120.0
@@ -310,11 +310,15 @@ class ShipMagics(Magics):
     def _build(self, line: str) -> None:
         """Build the service bundle from this (saved) notebook."""
         words = _split(line)
-        version = None
-        if len(words) == 3 and words[1] == "--model-version":
-            version = words[2]
-        elif len(words) != 1:
+        if not words or words[0].startswith("-") or len(words) % 2 != 1:
             raise UsageError(f"Usage: {SUBCOMMANDS['build']}")
+        options = dict(zip(words[1::2], words[2::2], strict=True))
+        unknown = set(options) - {"--model-version", "--reference"}
+        if unknown:
+            raise UsageError(f"Unknown option {sorted(unknown)[0]}. Usage: {SUBCOMMANDS['build']}")
+        version = options.get("--model-version")
+        reference = (self._evaluate(options["--reference"], "--reference")
+                     if "--reference" in options else None)
         shell = self.shell
         assert shell is not None
         notebook = notebook_path(shell.user_ns)
@@ -324,7 +328,8 @@ class ShipMagics(Magics):
         from .bundle.build import build_service, describe
 
         try:
-            result = build_service(notebook, words[0], model_version=version)
+            result = build_service(notebook, words[0], model_version=version,
+                                   reference=reference)
         except ShipError as exc:
             raise UsageError(str(exc)) from None
         print(describe(result))

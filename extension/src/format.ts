@@ -98,3 +98,17 @@ export function formatPairs(
   const more = keys.length - limit;
   return shown.join('  ') + (more > 0 ? `  +${more}` : '');
 }
+
+/** An element with a class and, optionally, its text. */
+export function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  className: string,
+  text?: string
+): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  node.className = className;
+  if (text !== undefined) {
+    node.textContent = text;
+  }
+  return node;
+}

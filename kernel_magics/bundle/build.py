@@ -53,12 +53,17 @@ class BuildResult:
     serve_cells: int
     features: list[str]
     artifact_uri: str | None
+    reference_rows: int | None = None
 
 
 def build_service(notebook: Path, name: str, *, model_name: str | None = None,
-                  model_version: str | None = None,
+                  model_version: str | None = None, reference: Any = None,
                   workspace: Workspace | None = None) -> BuildResult:
-    """Build the bundle for service `name` from `notebook` and a registered model version."""
+    """Build the bundle for service `name` from `notebook` and a registered model version.
+
+    `reference` is the training data (a DataFrame with the service's feature columns,
+    or a 2-D array in feature order); its profile becomes reference.parquet for drift.
+    """
     notebook = notebook.resolve()
     if not notebook.is_file():
         raise NotFoundError("notebook", str(notebook), hint="Check the path.")
@@ -81,6 +86,7 @@ def build_service(notebook: Path, name: str, *, model_name: str | None = None,
 
             schema = schema_for(onnx_file, client, version)
             _write(folder, name, version, onnx_file, schema, handler)
+        reference_rows = _write_reference(folder, schema, reference)
         _check(folder)
         artifact_uri = _log_bundle(client, version, name, folder)
     except BaseException:
@@ -89,7 +95,8 @@ def build_service(notebook: Path, name: str, *, model_name: str | None = None,
     return BuildResult(name=name, version=folder.name, path=str(folder),
                        model_name=version.name, model_version=str(version.version),
                        run_id=version.run_id, serve_cells=cells,
-                       features=[f.name for f in schema.features], artifact_uri=artifact_uri)
+                       features=[f.name for f in schema.features], artifact_uri=artifact_uri,
+                       reference_rows=reference_rows)
 
 
 def handler_source(notebook: Path) -> tuple[str | None, int]:
@@ -173,6 +180,17 @@ def _write(folder: Path, name: str, version: Any, onnx_file: Path, schema: Any,
                      python_version=".".join(platform.python_version_tuple()[:2]))
 
 
+def _write_reference(folder: Path, schema: Any, data: Any) -> int | None:
+    """reference.parquet from the training data; the number of rows it summarises."""
+    if data is None:
+        return None
+    from ..monitor.reference import build_profile, write_reference
+
+    profiles = build_profile(data, [f.name for f in schema.features])
+    write_reference(profiles, folder / "reference.parquet")
+    return max((p.count + p.null_count for p in profiles), default=0)
+
+
 def _check(folder: Path) -> None:
     """Load and warm the bundle up with its own runtime, in a process that has only it."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
@@ -209,6 +227,11 @@ def describe(result: BuildResult) -> str:
              if result.serve_cells else "  handler   none (features go to the model as is)",
              f"  features  {len(result.features)}: {', '.join(result.features[:6])}"
              + (" ..." if len(result.features) > 6 else "")]
+    if result.reference_rows is not None:
+        lines.append(f"  reference profile of {result.reference_rows:,} training rows "
+                     "(reference.parquet)")
+    else:
+        lines.append("  reference none: pass the training data (--reference) to monitor drift")
     if result.artifact_uri:
         lines.append(f"  logged    {result.artifact_uri}")
     lines.append(f"  serve it  ship serve {result.name}")

@@ -71,11 +71,20 @@ def test_notebook_to_bundle_to_predictions(workspace: Path) -> None:
     nb = notebook(workspace / "iris.ipynb", TRAIN, SERVE)
     run = ship(workspace, "run", str(nb), "-o", str(workspace / "out.ipynb"))
     assert run.returncode == 0, run.stdout + run.stderr
-    built = ship(workspace, "build", str(nb), "--name", "iris", "--json")
+    from sklearn.datasets import load_iris
+
+    load_iris(as_frame=True).frame.drop(columns="target").to_parquet(workspace / "train.parquet")
+    built = ship(workspace, "build", str(nb), "--name", "iris", "--reference",
+                 str(workspace / "train.parquet"), "--json")
     assert built.returncode == 0, built.stderr
     result = json.loads(built.stdout)
     bundle = Path(result["path"])
     assert bundle == workspace / ".ship" / "services" / "iris" / "1"
+    assert result["reference_rows"] == 150
+    from kernel_magics.monitor.reference import read_reference
+
+    profile = read_reference(bundle / "reference.parquet")
+    assert [p.feature for p in profile][:1] == ["sepal length (cm)"]
     # The schema's features are the tracked training DataFrame's columns.
     schema = json.loads((bundle / "schema.json").read_text())
     assert [f["name"] for f in schema["features"]][:2] == ["sepal length (cm)",

@@ -1,21 +1,9 @@
 import { TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
-import { formatData, formatMoney, formatNumber, formatSeconds } from '../format';
+import { el, formatData, formatMoney, formatNumber, formatSeconds } from '../format';
 import { IRunComparison, IValueRow } from '../tokens';
 
-function el<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  className: string,
-  text?: string
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  node.className = className;
-  if (text !== undefined) {
-    node.textContent = text;
-  }
-  return node;
-}
 
 /**
  * Runs side by side, one column per run (the first is the baseline): params,

@@ -8,6 +8,7 @@
 import { TranslationBundle } from '@jupyterlab/translation';
 
 import {
+  el,
   formatCost,
   formatData,
   formatMoney,
@@ -23,18 +24,6 @@ export interface IRunActions {
   openSnapshot(run: IRun): void;
 }
 
-function el<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  className: string,
-  text?: string
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  node.className = className;
-  if (text !== undefined) {
-    node.textContent = text;
-  }
-  return node;
-}
 
 /** The key a selection survives by: the record id stays when a pending run is written. */
 export function selectionKey(run: IRun): string {

@@ -1,0 +1,288 @@
+"""The workspace's services: bundle versions, the local process serving one, its traffic.
+
+A service is `.ship/services/NAME/` with one folder per built version (`<n>/ship.yaml`)
+and its prediction log (`log/`). A local service is `ship serve NAME` started as a
+detached child (its own session, so a stop reaches its workers too); `run.json` next to
+the versions records `{pid, port, version, started}` so any process (the Jupyter server
+after a restart, the CLI) finds it. Traffic figures come from the prediction log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConflictError, NotFoundError, ShipError, ValidationError
+from ..workspace import Workspace, slug
+
+RUN_FILE = "run.json"
+SERVE_LOG = "serve.log"
+TRAFFIC_WINDOW_S = 300
+READY_TIMEOUT_S = 90.0
+STOP_TIMEOUT_S = 40.0
+
+
+@dataclass
+class ServiceVersion:
+    """One built bundle version."""
+
+    version: str
+    path: str
+    created: str | None
+    model: str | None
+    model_version: str | None
+
+
+@dataclass
+class LocalProcess:
+    """The local `ship serve` of a service, as `run.json` records it, and its health now."""
+
+    pid: int
+    port: int
+    version: str | None
+    started: str
+    alive: bool
+    ready: bool
+    url: str
+
+
+@dataclass
+class Traffic:
+    """Requests in the prediction log over the last `window_s` seconds."""
+
+    window_s: int
+    requests: int
+    rate_per_s: float
+    p50_ms: float | None
+    p99_ms: float | None
+    error_rate: float | None
+
+
+@dataclass
+class Service:
+    """A service of the workspace: its versions (newest first), local process and traffic."""
+
+    name: str
+    versions: list[ServiceVersion]
+    latest: str | None
+    running: LocalProcess | None
+    traffic: Traffic
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _version_key(path: Path) -> tuple[bool, int, float]:
+    return path.name.isdigit(), int(path.name) if path.name.isdigit() else 0, path.stat().st_mtime
+
+
+def _versions(folder: Path) -> list[ServiceVersion]:
+    import yaml
+
+    found = sorted((p for p in folder.glob("*") if (p / "ship.yaml").is_file()),
+                   key=_version_key, reverse=True)
+    versions = []
+    for path in found:
+        try:
+            manifest = yaml.safe_load((path / "ship.yaml").read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError):
+            manifest = {}
+        lineage = manifest.get("lineage") or {}
+        created = manifest.get("created")
+        versions.append(ServiceVersion(
+            version=path.name, path=str(path),
+            created=str(created) if created is not None else None,
+            model=_text(lineage.get("registered_model")),
+            model_version=_text(lineage.get("model_version"))))
+    return versions
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _folder(workspace: Workspace, name: str) -> Path:
+    if slug(name) != name:
+        raise ValidationError(f"{name!r} is not a service name.", field="name")
+    folder = workspace.services_dir / name
+    if not any(p.is_file() for p in folder.glob("*/ship.yaml")):
+        raise NotFoundError("service", name,
+                            hint="Build it with `ship build NOTEBOOK --name NAME`.")
+    return folder
+
+
+def _ready(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/health/ready",
+                                    timeout=0.5) as answer:
+            return bool(answer.status == 200)
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+def _alive(pid: int) -> bool:
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        if process.status() != psutil.STATUS_ZOMBIE:
+            return True
+    except psutil.Error:
+        return False
+    # A child of this process that exited: reap it, so the pid is not held.
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+    return False
+
+
+def local_process(folder: Path) -> LocalProcess | None:
+    """The service's local process from `run.json`, or None when none was started."""
+    try:
+        state = json.loads((folder / RUN_FILE).read_text(encoding="utf-8"))
+        pid, port = int(state["pid"]), int(state["port"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    alive = _alive(pid)
+    return LocalProcess(pid=pid, port=port, version=_text(state.get("version")),
+                        started=str(state.get("started", "")), alive=alive,
+                        ready=alive and _ready(port), url=f"http://127.0.0.1:{port}")
+
+
+def traffic(log_dir: Path, *, window_s: int = TRAFFIC_WINDOW_S) -> Traffic:
+    """Request count and rate, p50/p99 latency and error rate over the last `window_s`."""
+    from ..serving.logread import read_log
+
+    entries = read_log(log_dir, since=f"{window_s}s") if log_dir.is_dir() else []
+    if not entries:
+        return Traffic(window_s=window_s, requests=0, rate_per_s=0.0, p50_ms=None, p99_ms=None,
+                       error_rate=None)
+    latencies = sorted(e.latency_ms for e in entries)
+    errors = sum(1 for e in entries if e.status >= 400 or e.error is not None)
+    return Traffic(window_s=window_s, requests=len(entries),
+                   rate_per_s=len(entries) / window_s,
+                   p50_ms=_quantile(latencies, 0.5), p99_ms=_quantile(latencies, 0.99),
+                   error_rate=errors / len(entries))
+
+
+def _quantile(ordered: list[float], q: float) -> float:
+    """Nearest-rank quantile of sorted values."""
+    index = min(len(ordered) - 1, max(0, int(q * len(ordered) + 0.999999) - 1))
+    return float(ordered[index])
+
+
+def get_service(workspace: Workspace, name: str) -> Service:
+    """One service; NotFoundError when it has no built version."""
+    folder = _folder(workspace, name)
+    versions = _versions(folder)
+    return Service(name=name, versions=versions, latest=versions[0].version if versions else None,
+                   running=local_process(folder), traffic=traffic(folder / "log"))
+
+
+def list_services(workspace: Workspace) -> list[Service]:
+    """The workspace's services with at least one built version, by name."""
+    root = workspace.services_dir
+    if not root.is_dir():
+        return []
+    names = sorted(p.name for p in root.iterdir()
+                   if p.is_dir() and any(v.is_file() for v in p.glob("*/ship.yaml")))
+    return [get_service(workspace, name) for name in names]
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _ship_command() -> list[str]:
+    script = Path(sys.executable).with_name("ship")
+    if script.is_file():
+        return [str(script)]
+    return [sys.executable, "-c", "from kernel_magics.cli import main; main()"]
+
+
+def start_service(workspace: Workspace, name: str, *,
+                  ready_timeout_s: float = READY_TIMEOUT_S) -> LocalProcess:
+    """Start `ship serve NAME` (latest version) on a free port; return once it is ready."""
+    folder = _folder(workspace, name)
+    current = local_process(folder)
+    if current is not None and current.alive:
+        raise ConflictError(f"service {name!r} is already running on port {current.port} "
+                            f"(pid {current.pid}).", hint="Stop it first.")
+    version = _versions(folder)[0].version
+    port = _free_port()
+    with open(folder / SERVE_LOG, "ab") as output:
+        # Its own session: the Jupyter server's signals do not reach it, and a stop
+        # signals its whole process group (uvicorn workers included).
+        child = subprocess.Popen(
+            [*_ship_command(), "serve", name, "--port", str(port)], cwd=workspace.root,
+            stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
+            start_new_session=True)
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    (folder / RUN_FILE).write_text(json.dumps({"pid": child.pid, "port": port,
+                                               "version": version, "started": started}),
+                                   encoding="utf-8")
+    deadline = time.monotonic() + ready_timeout_s
+    while time.monotonic() < deadline:
+        if child.poll() is not None:
+            (folder / RUN_FILE).unlink(missing_ok=True)
+            raise ShipError(f"service {name!r} exited with status {child.returncode} while "
+                            f"starting: {_tail(folder / SERVE_LOG)}")
+        if _ready(port):
+            return LocalProcess(pid=child.pid, port=port, version=version, started=started,
+                                alive=True, ready=True, url=f"http://127.0.0.1:{port}")
+        time.sleep(0.2)
+    _terminate(child.pid)
+    (folder / RUN_FILE).unlink(missing_ok=True)
+    raise ShipError(f"service {name!r} was not ready after {ready_timeout_s:.0f} s: "
+                    f"{_tail(folder / SERVE_LOG)}")
+
+
+def stop_service(workspace: Workspace, name: str) -> LocalProcess:
+    """SIGTERM the service's process group and wait: the runtime flushes its log on exit."""
+    folder = _folder(workspace, name)
+    current = local_process(folder)
+    if current is None or not current.alive:
+        (folder / RUN_FILE).unlink(missing_ok=True)
+        raise ConflictError(f"service {name!r} is not running.")
+    _terminate(current.pid)
+    (folder / RUN_FILE).unlink(missing_ok=True)
+    current.alive = current.ready = False
+    return current
+
+
+def _terminate(pid: int) -> None:
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGTERM)
+    try:
+        process.wait(STOP_TIMEOUT_S)  # reaps it when it is our child
+    except psutil.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+        process.wait(5)
+
+
+def _tail(path: Path, lines: int = 5) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+    except OSError:
+        return "no output"
+    return " | ".join(text[-lines:]) or "no output"
