@@ -99,3 +99,23 @@ def test_track_export_options_need_model_and_export(nb):
         out = nb.track("a = 1", args)
         assert isinstance(out.result.error_in_exec, UsageError)
         assert message in str(out.result.error_in_exec)
+
+
+def test_build_from_the_notebook_with_a_reference(nb, workspace, notebook_path,
+                                                  make_notebook):
+    assert nb.track(TRAIN).result.success
+    nb.run("%ship export clf --name iris --example X[:5] --eval X y")
+    serve = ("%%ship serve\nNAMES = ['setosa', 'versicolor', 'virginica']\n"
+             "def postprocess(outputs):\n    return [NAMES[int(i)] for i in outputs['label']]")
+    make_notebook(notebook_path, [TRAIN, serve])  # what the lab saved
+    nb.run(serve)  # the serve cell runs like any cell in the kernel
+    assert nb.ns["NAMES"][0] == "setosa"
+    out = nb.run("%ship build iris --reference X")
+    bundle = workspace.root / ".ship" / "services" / "iris" / "1"
+    assert "built service iris version 1" in out.stdout
+    assert "reference profile of 150 training rows" in out.stdout
+    assert (bundle / "reference.parquet").is_file() and "NAMES" in (
+        bundle / "handler.py").read_text()
+    bad = nb.execute("%ship build iris --frobnicate 1")
+    assert isinstance(bad.result.error_in_exec, UsageError)
+    assert "Unknown option --frobnicate" in str(bad.result.error_in_exec)
