@@ -2,7 +2,13 @@ import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
 import {
+  IAliasChange,
+  IBuildResult,
   IErrorBody,
+  ILeaderboard,
+  ILocalProcess,
+  IModelList,
+  IServiceList,
   IExperimentList,
   INotebookSnapshot,
   IRunComparison,
@@ -124,6 +130,70 @@ export function compareRuns(
 /** The experiments of the notebook's workspace. */
 export function listExperiments(notebook: string | null): Promise<IExperimentList> {
   return requestAPI<IExperimentList>('experiments', {}, { notebook });
+}
+
+/** The registered models of the workspace. */
+export function listModels(notebook: string | null = null): Promise<IModelList> {
+  return requestAPI<IModelList>('models', {}, { notebook });
+}
+
+/** A registered model's versions side by side. */
+export function getLeaderboard(
+  name: string,
+  notebook: string | null = null
+): Promise<ILeaderboard> {
+  return requestAPI<ILeaderboard>(`models/${encodeURIComponent(name)}`, {}, { notebook });
+}
+
+/** Point an alias (`champion`, `challenger`) at a version of a model. */
+export function setAlias(
+  name: string,
+  alias: string,
+  version: string,
+  notebook: string | null = null
+): Promise<IAliasChange> {
+  return requestAPI<IAliasChange>(
+    `models/${encodeURIComponent(name)}/aliases/${encodeURIComponent(alias)}`,
+    { method: 'PUT', body: JSON.stringify({ version }) },
+    { notebook }
+  );
+}
+
+/** The workspace's services: versions, local process, traffic. */
+export function listServices(notebook: string | null = null): Promise<IServiceList> {
+  return requestAPI<IServiceList>('services', {}, { notebook });
+}
+
+/** Serve a service's latest version locally; resolves once it is ready. */
+export function startService(
+  name: string,
+  notebook: string | null = null
+): Promise<ILocalProcess> {
+  return requestAPI<ILocalProcess>(
+    `services/${encodeURIComponent(name)}/start`,
+    { method: 'POST' },
+    { notebook }
+  );
+}
+
+/** Stop a service's local process gracefully. */
+export function stopService(
+  name: string,
+  notebook: string | null = null
+): Promise<ILocalProcess> {
+  return requestAPI<ILocalProcess>(
+    `services/${encodeURIComponent(name)}/stop`,
+    { method: 'POST' },
+    { notebook }
+  );
+}
+
+/** Build a new version of service `name` from a notebook (path relative to the root). */
+export function buildService(notebook: string, name: string): Promise<IBuildResult> {
+  return requestAPI<IBuildResult>('services', {
+    method: 'POST',
+    body: JSON.stringify({ notebook, name })
+  });
 }
 
 async function send(

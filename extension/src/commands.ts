@@ -1,18 +1,22 @@
-import { ICommandPalette } from '@jupyterlab/apputils';
+import { ICommandPalette, InputDialog, Notification } from '@jupyterlab/apputils';
 import { ICellModel } from '@jupyterlab/cells';
 import { INotebookTracker } from '@jupyterlab/notebook';
 import { TranslationBundle } from '@jupyterlab/translation';
 import { CommandRegistry } from '@lumino/commands';
 
+import { buildService } from './api';
 import { serveIcon, shipIcon } from './icons';
+import { describeError } from './notify';
+import { IBuildResult } from './tokens';
 
 /**
- * Command ids. `kernel-magics:build-service` (a service from this notebook)
- * belongs to the Services stage and is registered by it, not here.
+ * Command ids. `buildService` is registered by the Services plugin
+ * (`addBuildServiceCommand`), the others by the commands plugin.
  */
 export namespace CommandIDs {
   export const trackCell = 'kernel-magics:track-cell';
   export const toggleServeCell = 'kernel-magics:toggle-serve-cell';
+  export const buildService = 'kernel-magics:build-service';
 }
 
 /** The first line that makes a cell a tracked run. */
@@ -120,5 +124,77 @@ export function addCellCommands(
     const category = trans.__('Ship');
     palette.addItem({ command: CommandIDs.trackCell, category });
     palette.addItem({ command: CommandIDs.toggleServeCell, category });
+  }
+}
+
+/** A notebook path's file name without `.ipynb`, as a service name. */
+export function notebookStem(path: string): string {
+  const file = path.split('/').pop() ?? path;
+  return file.replace(/\.ipynb$/i, '');
+}
+
+/**
+ * Register `kernel-magics:build-service`: save the notebook in focus, ask for the
+ * service name (default: the notebook's stem), build the bundle on the server, and
+ * call `onBuilt` with the result. Progress and errors are notifications.
+ */
+export function addBuildServiceCommand(
+  commands: CommandRegistry,
+  tracker: INotebookTracker,
+  trans: TranslationBundle,
+  palette: ICommandPalette | null,
+  onBuilt: (result: IBuildResult) => void
+): void {
+  commands.addCommand(CommandIDs.buildService, {
+    label: args => (args.toolbar ? '' : trans.__('Build a Service from This Notebook')),
+    caption: trans.__(
+      'Build a service bundle from this notebook: its serve cells and the registered model of the same name'
+    ),
+    icon: args => (args.toolbar ? serveIcon : undefined),
+    isEnabled: () => tracker.currentWidget !== null,
+    execute: async () => {
+      const panel = tracker.currentWidget;
+      if (!panel) {
+        return;
+      }
+      await panel.context.save();
+      const path = panel.context.path;
+      const answer = await InputDialog.getText({
+        title: trans.__('Build a service'),
+        label: trans.__('Service name (also the registered model it serves)'),
+        text: notebookStem(path),
+        okLabel: trans.__('Build')
+      });
+      const name = answer.value?.trim();
+      if (!answer.button.accept || !name) {
+        return;
+      }
+      // A build takes seconds (nbconvert, MLflow, a check run): show it from the start.
+      const id = Notification.emit(
+        trans.__('Building service %1 from %2…', name, path),
+        'in-progress',
+        { autoClose: false }
+      );
+      try {
+        const result = await buildService(path, name);
+        Notification.update({
+          id,
+          message: trans.__('Built service %1 version %2: %3', result.name, result.version, result.path),
+          type: 'success',
+          autoClose: 5000
+        });
+        onBuilt(result);
+      } catch (error) {
+        Notification.update({
+          id,
+          message: describeError(trans, error),
+          type: 'error',
+          autoClose: false
+        });
+      }
+    }
+  });
+  if (palette) {
+    palette.addItem({ command: CommandIDs.buildService, category: trans.__('Ship') });
   }
 }

@@ -9,11 +9,13 @@ import { INotebookTracker, NotebookActions, NotebookPanel } from '@jupyterlab/no
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 
 import { compareRuns } from './api';
-import { addCellCommands } from './commands';
+import { addBuildServiceCommand, addCellCommands } from './commands';
 import { shipIcon } from './icons';
 import { describeError, longAction } from './notify';
 import { CompareView } from './panels/compare';
 import { ExperimentsPanel } from './panels/experiments';
+import { ModelsPanel } from './panels/models';
+import { ServicesPanel } from './panels/services';
 import { WorkspacePanel } from './panels/workspace';
 import { ShipSidebar } from './sidebar';
 import { openSnapshot, SnapshotDrive } from './snapshots';
@@ -128,4 +130,66 @@ const commandsPlugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [sidebarPlugin, commandsPlugin];
+/** The notebook in focus, when it lives in Jupyter's file tree (not a snapshot drive). */
+function focusedNotebook(app: JupyterFrontEnd, panel: NotebookPanel | null): string | null | undefined {
+  const path = panel?.context.path ?? null;
+  return path !== null && app.serviceManager.contents.driveName(path) !== '' ? undefined : path;
+}
+
+/**
+ * The Models panel: registered models, versions, aliases and the leaderboard.
+ */
+const modelsPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'kernel-magics:models',
+  description: 'The Models panel of the Ship sidebar: leaderboard and champion alias.',
+  autoStart: true,
+  requires: [IShipSidebar, INotebookTracker],
+  optional: [ITranslator],
+  activate: (
+    app: JupyterFrontEnd,
+    sidebar: IShipSidebar,
+    tracker: INotebookTracker,
+    translator: ITranslator | null
+  ): void => {
+    const trans = (translator ?? nullTranslator).load('kernel_magics');
+    const panel = new ModelsPanel(trans);
+    sidebar.addPanel(panel, 200);
+    tracker.currentChanged.connect((_, current) => {
+      const path = focusedNotebook(app, current);
+      if (path !== undefined) {
+        panel.setNotebook(path);
+      }
+    });
+  }
+};
+
+/**
+ * The Services panel (start, stop, health, traffic) and the build-service command.
+ */
+const servicesPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'kernel-magics:services',
+  description: 'The Services panel of the Ship sidebar, and building a service from a notebook.',
+  autoStart: true,
+  requires: [IShipSidebar, INotebookTracker],
+  optional: [ITranslator, ICommandPalette],
+  activate: (
+    app: JupyterFrontEnd,
+    sidebar: IShipSidebar,
+    tracker: INotebookTracker,
+    translator: ITranslator | null,
+    palette: ICommandPalette | null
+  ): void => {
+    const trans = (translator ?? nullTranslator).load('kernel_magics');
+    const panel = new ServicesPanel(trans);
+    sidebar.addPanel(panel, 300);
+    tracker.currentChanged.connect((_, current) => {
+      const path = focusedNotebook(app, current);
+      if (path !== undefined) {
+        panel.setNotebook(path);
+      }
+    });
+    addBuildServiceCommand(app.commands, tracker, trans, palette, () => void panel.refresh());
+  }
+};
+
+export default [sidebarPlugin, commandsPlugin, modelsPlugin, servicesPlugin];

@@ -237,3 +237,115 @@ export interface IRunComparison {
   code: ICodeComparison;
   notes: string[];
 }
+
+/** A registered model (`GET /ship/api/models`). */
+export interface IModelSummary {
+  name: string;
+  versions: number;
+  latest_version: string | null;
+  /** Alias → version. */
+  aliases: { [alias: string]: string };
+  updated_ms: number;
+}
+
+/** `GET /ship/api/models`: most recently updated first. */
+export interface IModelList {
+  workspace: string;
+  models: IModelSummary[];
+}
+
+/** One model version on the leaderboard (kernel_magics/export/registry.py `LeaderboardRow`). */
+export interface ILeaderboardRow {
+  version: string;
+  aliases: string[];
+  created_ms: number;
+  precision: string | null;
+  exporter: string | null;
+  metric_name: string | null;
+  metric: number | null;
+  p50_ms: number | null;
+  p99_ms: number | null;
+  batch32_p50_ms: number | null;
+  size_bytes: number | null;
+  training_cost: number | null;
+  cost_currency: string | null;
+  parity: string;
+  parity_max_abs_error: number | null;
+  run_id: string | null;
+  int8_change: number | null;
+  int8_change_unit: string | null;
+}
+
+/** `GET /ship/api/models/{name}`: one row per version, oldest first. */
+export interface ILeaderboard {
+  name: string;
+  versions: ILeaderboardRow[];
+}
+
+/** `PUT /ship/api/models/{name}/aliases/{alias}`: the alias moved. */
+export interface IAliasChange {
+  name: string;
+  alias: string;
+  version: string;
+  previous: string | null;
+}
+
+/** A built bundle version of a service. */
+export interface IServiceVersion {
+  version: string;
+  path: string;
+  created: string | null;
+  model: string | null;
+  model_version: string | null;
+}
+
+/** The local `ship serve` of a service (kernel_magics/bundle/services.py `LocalProcess`). */
+export interface ILocalProcess {
+  pid: number;
+  port: number;
+  version: string | null;
+  started: string;
+  alive: boolean;
+  /** `GET /v2/health/ready` answered 200. */
+  ready: boolean;
+  url: string;
+}
+
+/** Requests in the prediction log over the last `window_s` seconds. */
+export interface ITraffic {
+  window_s: number;
+  requests: number;
+  rate_per_s: number;
+  p50_ms: number | null;
+  p99_ms: number | null;
+  error_rate: number | null;
+}
+
+/** A service of the workspace (`GET /ship/api/services`). */
+export interface IService {
+  name: string;
+  /** Newest first. */
+  versions: IServiceVersion[];
+  latest: string | null;
+  running: ILocalProcess | null;
+  traffic: ITraffic;
+}
+
+/** `GET /ship/api/services`. */
+export interface IServiceList {
+  workspace: string;
+  services: IService[];
+}
+
+/** `POST /ship/api/services`: the bundle built (kernel_magics/bundle/build.py `BuildResult`). */
+export interface IBuildResult {
+  name: string;
+  version: string;
+  path: string;
+  model_name: string;
+  model_version: string;
+  run_id: string | null;
+  serve_cells: number;
+  features: string[];
+  artifact_uri: string | null;
+}

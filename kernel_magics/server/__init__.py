@@ -21,6 +21,14 @@ from .handlers import (
     RunsHandler,
     WorkspaceHandler,
 )
+from .stage_handlers import (
+    AliasHandler,
+    ModelHandler,
+    ModelsHandler,
+    ServicesHandler,
+    ServiceStartHandler,
+    ServiceStopHandler,
+)
 
 API_PREFIX = ("ship", "api")
 
@@ -42,6 +50,12 @@ def load(server_app: Any) -> None:
             (url_path_join(api, "runs", "([^/]+)", "notebook"), RunNotebookHandler),
             (url_path_join(api, "runs", "([^/]+)"), RunHandler),
             (url_path_join(api, "compare"), CompareHandler),
+            (url_path_join(api, "models"), ModelsHandler),
+            (url_path_join(api, "models", "([^/]+)", "aliases", "([^/]+)"), AliasHandler),
+            (url_path_join(api, "models", "([^/]+)"), ModelHandler),
+            (url_path_join(api, "services"), ServicesHandler),
+            (url_path_join(api, "services", "([^/]+)", "start"), ServiceStartHandler),
+            (url_path_join(api, "services", "([^/]+)", "stop"), ServiceStopHandler),
             # Last: anything else under /ship/api/ is an unknown endpoint, answered in JSON.
             (url_path_join(api, "(.*)"), NotFoundHandler),
         ],

@@ -1,5 +1,5 @@
 /**
- * Seeds 1,000 runs of `many/runs.ipynb` in the server root before the tests, with
+ * Seeds the server root before the tests: 1,000 runs of `many/runs.ipynb` with
  * bench/seed_runs.py (the runs Ship's writer would log; about half a minute).
  */
 import { execFileSync } from 'child_process';
@@ -10,6 +10,7 @@ export const MANY_RUNS = 1000;
 
 export default function globalSetup(): void {
   const root = process.env.SHIP_UI_ROOT!;
+  seedModels(root);
   const folder = path.join(root, 'many');
   fs.mkdirSync(folder, { recursive: true });
   const notebook = {
@@ -49,4 +50,22 @@ export default function globalSetup(): void {
     ],
     { stdio: 'inherit', env: { ...process.env, MLFLOW_DISABLE_TELEMETRY: 'true' } }
   );
+}
+
+/**
+ * Seeds `models/`: two exported versions of the `churn` model and the `churn` service
+ * built from `models/churn.ipynb` (tests/ui/seed_models.py; about 15 seconds).
+ */
+function seedModels(root: string): void {
+  const folder = path.join(root, 'models');
+  if (fs.existsSync(path.join(folder, '.ship', 'services', 'churn', '1', 'ship.yaml'))) {
+    return;
+  }
+  fs.mkdirSync(folder, { recursive: true });
+  const repo = path.resolve(__dirname, '..', '..');
+  const python = process.env.SHIP_PYTHON ?? path.join(repo, '.venv', 'bin', 'python');
+  execFileSync(python, [path.join(__dirname, 'seed_models.py'), folder], {
+    stdio: 'inherit',
+    env: { ...process.env, MLFLOW_DISABLE_TELEMETRY: 'true' }
+  });
 }

@@ -240,3 +240,43 @@ test.describe('Cell commands', () => {
     expect(await page.notebook.getCellTextInput(0)).toMatch(/^def preprocess/);
   });
 });
+
+/** Open the seeded `models/churn.ipynb`: the Models and Services panels follow its workspace. */
+async function openSeededNotebook(page: IJupyterLabPageFixture): Promise<void> {
+  await page.evaluate(async () => {
+    const app = (window as unknown as { jupyterapp: IApp }).jupyterapp;
+    await app.commands.execute('docmanager:open', { path: 'models/churn.ipynb' });
+  });
+  await page.notebook.activate('churn.ipynb');
+  await openShip(page);
+}
+
+test.describe('Models and Services panels', () => {
+  test('the leaderboard of a registered model, and making a version the champion', async ({
+    page
+  }) => {
+    await openSeededNotebook(page);
+    const rows = page.locator('#jp-ship-models .jp-ship-leaderboard-row');
+    await expect(rows).toHaveCount(2);
+    const first = rows.filter({ has: page.locator('td', { hasText: 'v1' }) });
+    await first.locator('.jp-ship-champion-button').click();
+    await page.locator('.jp-Dialog .jp-mod-accept').click();
+    await expect(first.locator('.jp-ship-alias-champion')).toHaveText('champion');
+    await expect(first.locator('.jp-ship-champion-button')).toHaveCount(0);
+    await page.locator('#jp-ship-models').scrollIntoViewIfNeeded();
+    await shoot(page, 'models-panel');
+  });
+
+  test('start a service, see it ready, stop it', async ({ page }) => {
+    await openSeededNotebook(page);
+    const service = page.locator('#jp-ship-services .jp-ship-service[data-service="churn"]');
+    await expect(service.locator('.jp-ship-mod-stopped')).toBeVisible();
+    await service.locator('.jp-ship-service-start').click();
+    await expect(service.locator('.jp-ship-mod-ready')).toBeVisible({ timeout: 90_000 });
+    await expect(service).toContainText('port');
+    await page.locator('#jp-ship-services').scrollIntoViewIfNeeded();
+    await shoot(page, 'services-panel');
+    await service.locator('.jp-ship-service-stop').click();
+    await expect(service.locator('.jp-ship-mod-stopped')).toBeVisible({ timeout: 60_000 });
+  });
+});
