@@ -24,6 +24,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -128,6 +129,17 @@ def _json(value: Any) -> str | None:
         return orjson.dumps({"unrenderable": f"{type(exc).__name__}: {exc}"}).decode()
 
 
+def _outputs(outputs: tuple[Any, ...]) -> pa.Array:
+    """The outputs column: bytes (JSON rendered for the answer) go to Arrow as they are,
+    anything else is rendered as JSON (a ``str`` too: it becomes a JSON string)."""
+    if all(o is None or type(o) is bytes for o in outputs):
+        try:
+            return pa.array(outputs, pa.string())  # Arrow checks the UTF-8
+        except pa.ArrowInvalid:
+            pass
+    return pa.array([_json(o) for o in outputs], pa.string())
+
+
 class PredictionLog:
     """Buffers requests and feedback in memory; a thread writes them as Parquet segments."""
 
@@ -163,12 +175,16 @@ class PredictionLog:
     def record(self, request_id: str, started: float, model: str, version: str,
                endpoint: str, status: int, latency_ms: float, client_id: str | None,
                inputs: Inputs | None, raw: Any, outputs: Any, error: str | None) -> None:
-        """Queue one request for the next segment (no I/O, no serialization)."""
+        """Queue one request for the next segment (no I/O, no serialization).
+
+        A plain tuple in :class:`Prediction`'s field order, holding the request's objects
+        by reference (the decoded inputs, the already encoded outputs): the writer thread
+        builds every column."""
         if not self.enabled:
             return
-        self._pending.append(Prediction(request_id, started, model, version, endpoint, status,
-                                        latency_ms, 0 if inputs is None else inputs.rows,
-                                        client_id, inputs, raw, outputs, error))
+        self._pending.append((request_id, started, model, version, endpoint, status,  # type: ignore[arg-type]
+                              latency_ms, 0 if inputs is None else inputs.rows,
+                              client_id, inputs, raw, outputs, error))
 
     def feedback(self, request_id: str, model: str, ground_truth: Any) -> None:
         """Queue ground truth for a request id."""
@@ -248,12 +264,13 @@ class PredictionLog:
     def _prediction_tables(self, items: list[Prediction]) -> list[pa.Table]:
         """One table per model version (each has its own typed ``inputs`` struct)."""
         groups: dict[tuple[str, str], list[Prediction]] = {}
-        keys = {(item.model, item.version) for item in items}
+        key_of = itemgetter(2, 3)  # (model, version): records are plain tuples
+        keys = set(map(key_of, items))
         if len(keys) == 1:
             groups[keys.pop()] = items
         else:
             for item in items:
-                groups.setdefault((item.model, item.version), []).append(item)
+                groups.setdefault(key_of(item), []).append(item)
         # One table per group, not chunks: Python code yields the GIL to the event loop
         # every switch interval anyway, and each chunk would repeat 2 Arrow calls per feature.
         return [self._table(key, group) for key, group in groups.items()]
@@ -262,11 +279,15 @@ class PredictionLog:
         layout = self._layouts.get(key)
         (ids, times, models, versions, endpoints, statuses, latencies, rows, clients,
          inputs, raws, outputs, errors) = zip(*items, strict=True)
-        raw_json = [
-            _json(raw) if raw is not None else
-            _json(x.loggable(layout.schema if layout else None))
-            if x is not None and (layout is None or not layout.loggable(x)) else None
-            for raw, x in zip(raws, inputs, strict=True)]
+        if raws.count(None) == len(raws) and layout is not None and \
+                layout.identity and not any(x is None for x in inputs):
+            raw_json: list[str | None] | pa.Array = pa.nulls(len(items), pa.string())
+        else:
+            raw_json = [
+                _json(raw) if raw is not None else
+                _json(x.loggable(layout.schema if layout else None))
+                if x is not None and (layout is None or not layout.loggable(x)) else None
+                for raw, x in zip(raws, inputs, strict=True)]
         micros = (np.array(times, dtype=np.float64) * 1e6).astype(np.int64)
         arrays = [
             pa.array(ids, pa.string()), pa.array(micros, pa.timestamp("us", tz="UTC")),
@@ -274,7 +295,7 @@ class PredictionLog:
             pa.array(endpoints, pa.string()), pa.array(statuses, pa.int16()),
             pa.array(latencies, pa.float64()), pa.array(rows, pa.int32()),
             pa.array(clients, pa.string()), pa.array(raw_json, pa.string()),
-            pa.array([_json(o) for o in outputs], pa.string()),
+            _outputs(outputs),
             pa.array(errors, pa.string()), pa.nulls(len(items), pa.string()),
         ]
         if layout is None:
