@@ -284,20 +284,13 @@ def _runtime_errors() -> Iterator[None]:
 
 def _service(name_or_bundle: str) -> tuple[Path, Path]:
     """(bundle folder, prediction log folder) for a service name or a bundle folder."""
-    from .errors import NotFoundError
+    from .bundle.services import latest_bundle
     from .workspace import find_workspace
 
     path = Path(name_or_bundle)
     if (path / "ship.yaml").is_file():
         return path, path.resolve().parent / "log"
-    folder = find_workspace().services_dir / name_or_bundle
-    versions = [p for p in folder.glob("*") if (p / "ship.yaml").is_file()]
-    if not versions:
-        raise NotFoundError("service", name_or_bundle,
-                            hint="Build it with `ship build NOTEBOOK --name NAME`.")
-    latest = max(versions, key=lambda p: (p.name.isdigit(), int(p.name) if p.name.isdigit()
-                                          else 0, p.stat().st_mtime))
-    return latest, folder / "log"
+    return latest_bundle(find_workspace(), name_or_bundle)
 
 
 @main.command("serve")

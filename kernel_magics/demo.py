@@ -12,12 +12,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -39,8 +33,8 @@ def run_demo(examples: Path, echo: Echo = print) -> None:
     workspace = find_workspace(notebook.parent.resolve())
     show_runs(workspace, echo)
     choose_champion(workspace, echo)
-    bundle = build(notebook, echo)
-    log_dir = serve_and_predict(workspace.root, bundle, echo)
+    build(notebook, echo)
+    log_dir = serve_and_predict(workspace, echo)
     show_log(log_dir, echo)
     db = workspace.ship_dir / "mlflow.db"
     echo("\nLook further:")
@@ -98,31 +92,22 @@ def build(notebook: Path, echo: Echo) -> Path:
     return Path(result.path)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def serve_and_predict(root: Path, bundle: Path, echo: Echo) -> Path:
-    """Start `ship serve`, send real requests, stop it gracefully; the log folder."""
+def serve_and_predict(workspace: Any, echo: Echo) -> Path:
+    """Start the service, send real requests, stop it gracefully; the log folder."""
     import httpx
     import numpy as np
     from sklearn.datasets import load_digits
 
-    port = _free_port()
-    echo(f"5/6 serve: ship serve digits --port {port}")
-    ship = Path(sys.executable).with_name("ship")
-    server = subprocess.Popen([str(ship), "serve", "digits", "--port", str(port)], cwd=root,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                              start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
+    from .bundle.services import start_service, stop_service
+
+    echo("5/6 serve: ship serve digits (a free port, as the sidebar's Start does)")
+    running = start_service(workspace, "digits")
+    echo(f"  ready at {running.url}")
     try:
-        _wait_ready(base, server)
         digits = load_digits(as_frame=True)
         features = digits.frame.drop(columns="target")
         sample = features.iloc[:3]
-        with httpx.Client(base_url=base, timeout=10) as client:
+        with httpx.Client(base_url=running.url, timeout=10) as client:
             body = {"dataframe_split": {"columns": list(sample.columns),
                                         "data": sample.to_numpy().tolist()}}
             answer = client.post("/invocations", json=body)
@@ -130,10 +115,9 @@ def serve_and_predict(root: Path, bundle: Path, echo: Echo) -> Path:
                  f"{answer.json()['predictions']}   truth: {digits.target[:3].tolist()}")
             # V2 carries the model's own tensor: scaled already, as preprocess would.
             rows = features.iloc[3:8].to_numpy(dtype=np.float32) / 16.0
-            v2 = {"inputs": [{"name": "input", "datatype": "FP32", "shape": list(rows.shape),
+            name = client.get("/v2/models/digits").json()["inputs"][0]["name"]
+            v2 = {"inputs": [{"name": name, "datatype": "FP32", "shape": list(rows.shape),
                               "data": rows.ravel().tolist()}]}
-            meta = client.get("/v2/models/digits").json()
-            v2["inputs"][0]["name"] = meta["inputs"][0]["name"]
             answer = client.post("/v2/models/digits/infer", json=v2)
             logits = np.array(answer.json()["outputs"][0]["data"]).reshape(len(rows), -1)
             echo(f"  POST /v2/models/digits/infer (5 rows, model tensor) -> "
@@ -147,26 +131,8 @@ def serve_and_predict(root: Path, bundle: Path, echo: Echo) -> Path:
                 client.post("/invocations", json=body)
             echo("  50 more predictions sent")
     finally:
-        os.killpg(server.pid, signal.SIGTERM)  # graceful: the log is flushed on the way out
-        server.wait(timeout=30)
-    return root / ".ship" / "services" / "digits" / "log"
-
-
-def _wait_ready(base: str, server: subprocess.Popen[str], timeout: float = 60.0) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            said = server.stderr.read() if server.stderr else ""
-            raise ShipError(f"ship serve exited: {said[-500:]}")
-        try:
-            if httpx.get(f"{base}/v2/health/ready", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise ShipError(f"the service was not ready within {timeout:.0f} s")
+        stop_service(workspace, "digits")  # graceful: the log is flushed on the way out
+    return Path(workspace.services_dir) / "digits" / "log"
 
 
 def show_log(log_dir: Path, echo: Echo) -> None:

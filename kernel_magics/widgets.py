@@ -8,7 +8,6 @@ the text/HTML fallbacks, which `ship run` rewrites once the runs are written.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import uuid
@@ -106,6 +105,6 @@ class _SummaryWatcher:
 _watcher = _SummaryWatcher()
 
 
-def summary_bundle_json(record: RunRecord, written: Any) -> str:
-    """The final summary as JSON (used by `ship run` to rewrite batch outputs)."""
-    return json.dumps(_bundle(record, written, []))
+def summary_bundle(record: RunRecord, written: Any) -> dict[str, Any]:
+    """The final summary's mime bundle (`ship run` rewrites batch outputs with it)."""
+    return _bundle(record, written, [])

@@ -48,3 +48,11 @@ def test_kernels_load_the_magics() -> None:
     assert config.is_file(), f"{config} is not installed"
     data = json.loads(config.read_text(encoding="utf-8"))
     assert "kernel_magics" in data["InteractiveShellApp"]["extra_extensions"]
+
+
+def test_runtime_version_follows_the_package() -> None:
+    """The runtime (copied into bundles, so it cannot import the package) states its version."""
+    import kernel_magics
+    from kernel_magics.serving.requirements import RUNTIME_VERSION
+
+    assert kernel_magics.__version__ == RUNTIME_VERSION

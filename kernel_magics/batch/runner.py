@@ -158,7 +158,7 @@ def complete_runs(workspace: Workspace, runs: list[NotebookRun]) -> dict[str, st
 
 
 def _finalise_summaries(output: Path, spool: Spool, written: list[WrittenRun]) -> None:
-    from ..widgets import summary_bundle_json
+    from ..widgets import summary_bundle
 
     by_record = {w.record_id: w for w in written}
     nb = nbformat.read(output, as_version=4)
@@ -170,8 +170,7 @@ def _finalise_summaries(output: Path, spool: Spool, written: list[WrittenRun]) -
                 record = spool.written_record(record_id)
                 if record is None:
                     continue
-                data = json.loads(summary_bundle_json(record, by_record[record_id]))
-                out["data"] = data
+                out["data"] = summary_bundle(record, by_record[record_id])
                 changed = True
     if changed:
         nbformat.write(nb, output)

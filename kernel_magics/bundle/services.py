@@ -200,6 +200,12 @@ def list_services(workspace: Workspace) -> list[Service]:
     return [get_service(workspace, name) for name in names]
 
 
+def latest_bundle(workspace: Workspace, name: str) -> tuple[Path, Path]:
+    """(newest bundle folder, prediction log folder) of service `name`."""
+    folder = _folder(workspace, name)
+    return Path(_versions(folder)[0].path), folder / "log"
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))

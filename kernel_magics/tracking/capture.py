@@ -58,7 +58,6 @@ class CellContext:
     notebook: Path | None
     execution_count: int | None
     namespace: Mapping[str, Any]
-    extra_params: dict[str, Any] = field(default_factory=dict)
 
 
 _active: StepLog | None = None
@@ -143,7 +142,6 @@ class TrackedCell:
         stem = self.cell.notebook.stem if self.cell.notebook else "cell"
         run_name = self.options.run_name or f"{stem}-{datetime.now():%Y%m%d-%H%M%S}"
         papermill = source.papermill_parameters(self.cell.history)
-        papermill.update(self.cell.extra_params)
         params = {k: source.format_param(v) for k, v in self._notebook_parameters().items()}
         params.update({k: source.format_param(v) for k, v in self.analysis.params.items()})
         params.update({k: source.format_param(v) for k, v in papermill.items()})

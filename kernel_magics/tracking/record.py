@@ -22,7 +22,6 @@ ARTIFACT_PATHS: dict[str, str] = {
     "notebook.ipynb": "code",
     "executed.ipynb": "code",
     "requirements.lock": "environment",
-    "environment.json": "environment",
     "git.diff": "git",
     "traceback.txt": "error",
 }
