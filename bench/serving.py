@@ -44,10 +44,16 @@ class Result:
     errors: int
     seconds: float
     latencies: list[float]
+    cpu_s: float = 0.0  # CPU time of the server's processes during the timed requests
 
     @property
     def rps(self) -> float:
         return self.requests / self.seconds
+
+    @property
+    def cpu_us(self) -> float:
+        """Server CPU microseconds per request (less sensitive to other load than req/s)."""
+        return self.cpu_s / max(self.requests, 1) * 1e6
 
     def quantile(self, q: float) -> float:
         ordered = sorted(self.latencies)
@@ -95,7 +101,7 @@ async def _drive(port: int, payload: bytes, requests: int, concurrency: int) -> 
     return Result("", len(latencies), errors[0], time.perf_counter() - started, latencies)
 
 
-def drive(label: str, port: int, body: bytes, requests: int, concurrency: int) -> Result:
+def drive(label: str, server: Server, body: bytes, requests: int, concurrency: int) -> Result:
     """Warm up, then send ``requests`` requests over ``concurrency`` connections."""
     try:
         import uvloop
@@ -103,9 +109,12 @@ def drive(label: str, port: int, body: bytes, requests: int, concurrency: int) -
         runner: Any = uvloop.run
     except ImportError:
         runner = asyncio.run
+    port = server.port
     payload = http_request(port, "/invocations", body)
     runner(_drive(port, payload, min(2000, requests // 5), concurrency))
+    cpu = server.cpu_seconds()
     result: Result = runner(_drive(port, payload, requests, concurrency))
+    result.cpu_s = server.cpu_seconds() - cpu
     result.label = label
     return result
 
@@ -179,6 +188,20 @@ class Server:
             self.stop()
             raise
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU seconds of every live process in the server's group."""
+        import psutil
+
+        total = 0.0
+        for proc in psutil.process_iter(["pid"]):
+            try:
+                if os.getpgid(proc.pid) == self.proc.pid:
+                    times = proc.cpu_times()
+                    total += times.user + times.system
+            except (ProcessLookupError, psutil.Error):
+                continue
+        return total
+
     def stop(self) -> None:
         os.killpg(self.proc.pid, signal.SIGTERM)
         try:
@@ -203,6 +226,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--no-mlflow", action="store_true",
+                        help="only Ship, log on and off (quick check of the log's cost)")
     args = parser.parse_args()
     two_cores = len(os.sched_getaffinity(0)) >= 2
     server_core, client_core = (0, 1) if two_cores else (None, None)
@@ -225,18 +250,22 @@ def main() -> None:
                      str(port), "--workers", str(args.workers), *flags], server_core),
                     port, "/v2/health/ready")
             port = free_port()
-            servers["mlflow"] = Server(pinned(
-                [PY, "-m", "mlflow", "models", "serve", "-m", str(mlflow_model),
-                 "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port),
-                 "-w", str(args.workers)], server_core), port, "/ping")
+            if args.no_mlflow:
+                del rounds["mlflow"]
+            else:
+                servers["mlflow"] = Server(pinned(
+                    [PY, "-m", "mlflow", "models", "serve", "-m", str(mlflow_model),
+                     "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port),
+                     "-w", str(args.workers)], server_core), port, "/ping")
             # Interleaved rounds: load from other processes hits every server alike.
             for i in range(args.rounds):
                 for label, server in servers.items():
                     count = args.mlflow_requests if label == "mlflow" else args.requests
-                    result = drive(label, server.port, body, count, args.concurrency)
+                    result = drive(label, server, body, count, args.concurrency)
                     rounds[label].append(result)
                     print(f"  round {i + 1} {label:<14} {result.rps:7.0f} req/s  "
-                          f"p99 {result.quantile(0.99):7.2f} ms  errors {result.errors}",
+                          f"p99 {result.quantile(0.99):7.2f} ms  "
+                          f"server CPU {result.cpu_us:6.1f} us/req  errors {result.errors}",
                           flush=True)
         finally:
             for server in servers.values():
@@ -244,25 +273,38 @@ def main() -> None:
         logged = pq_rows(workdir / "log")
     results = {label: summarize(label, rs) for label, rs in rounds.items()}
     print(f"\nmedian round per server:\n{'server':<16}{'requests':>10}{'errors':>8}"
-          f"{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'best req/s':>12}")
+          f"{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'best req/s':>12}{'CPU us/req':>12}")
     for label, r in results.items():
         best = max(x.rps for x in rounds[label])
+        cpu = sorted(x.cpu_us for x in rounds[label])[len(rounds[label]) // 2]
         print(f"{r.label:<16}{r.requests:>10}{r.errors:>8}{r.rps:>10.0f}"
-              f"{r.quantile(0.5):>9.2f}{r.quantile(0.99):>9.2f}{best:>12.0f}")
-    on, off, ml = results["ship, log on"], results["ship, log off"], results["mlflow"]
-    speed = on.rps / ml.rps
-    p99 = on.quantile(0.99) / ml.quantile(0.99)
+              f"{r.quantile(0.5):>9.2f}{r.quantile(0.99):>9.2f}{best:>12.0f}{cpu:>12.1f}")
+    on, off = results["ship, log on"], results["ship, log off"]
+    print()
+    if "mlflow" in results:
+        ml = results["mlflow"]
+        speed = on.rps / ml.rps
+        p99 = on.quantile(0.99) / ml.quantile(0.99)
+        print(f"ship (log on) / mlflow req/s: {speed:6.1f}x   goal >= 10x   "
+              f"{'met' if speed >= 10 else 'NOT met'}")
+        print(f"ship (log on) / mlflow p99:   {p99:6.3f}    goal <= 0.2   "
+              f"{'met' if p99 <= 0.2 else 'NOT met'}")
+    print(f"ship req/s with the log on:   {on.rps:6.0f}    goal >= 3000  "
+          f"{'met' if on.rps >= 3000 else 'NOT met'}")
     cost = 1 - on.rps / off.rps
     best_cost = 1 - max(x.rps for x in rounds["ship, log on"]) / max(
         x.rps for x in rounds["ship, log off"])
-    print(f"\nship (log on) / mlflow req/s: {speed:6.1f}x   goal >= 10x   "
-          f"{'met' if speed >= 10 else 'NOT met'}")
-    print(f"ship (log on) / mlflow p99:   {p99:6.3f}    goal <= 0.2   "
-          f"{'met' if p99 <= 0.2 else 'NOT met'}")
-    print(f"ship req/s with the log on:   {on.rps:6.0f}    goal >= 3000  "
-          f"{'met' if on.rps >= 3000 else 'NOT met'}")
+    # Rounds are interleaved: pair each log-on round with the log-off round next to it.
+    paired = sorted(1 - a.rps / b.rps
+                    for a, b in zip(rounds["ship, log on"], rounds["ship, log off"], strict=True))
+    cpu_cost = [a.cpu_us / b.cpu_us - 1
+                for a, b in zip(rounds["ship, log on"], rounds["ship, log off"], strict=True)]
+    cpu_median = sorted(cpu_cost)[len(cpu_cost) // 2]
     print(f"throughput cost of the log:   {cost * 100:5.1f}%    goal <= 5%    "
-          f"{'met' if cost <= 0.05 else 'NOT met'}   (best rounds: {best_cost * 100:.1f}%)")
+          f"{'met' if cost <= 0.05 else 'NOT met'}   (best rounds: {best_cost * 100:.1f}%; "
+          f"paired rounds: {', '.join(f'{c * 100:.1f}%' for c in paired)})")
+    print(f"server CPU per request added by the log: {cpu_median * 100:5.1f}% (median of "
+          f"paired rounds: {', '.join(f'{c * 100:.1f}%' for c in sorted(cpu_cost))})")
     print(f"(rows in the prediction log: {logged}; load average after: "
           f"{os.getloadavg()[0]:.2f})")
 

@@ -34,6 +34,7 @@ from .openapi import build_openapi
 from .predlog import PredictionLog, RequestIndex
 from .requirements import RUNTIME_VERSION
 from .router import Deployment, Router
+from .usage import UsageMeter
 from .v2_codec import encode_infer, parse_infer
 from .wire import error_response, json_response, loads, logged_body, new_request_id, read_body
 
@@ -77,6 +78,10 @@ class Service:
         for d in router.deployments.values():
             log.register(d.name, d.version, d.bundle.schema,
                          identity="preprocess" not in d.bundle.handler_functions)
+        self.usage = UsageMeter((log.fs, log.root) if log.enabled else None, self.metrics,
+                                versions=[(d.name, d.version) for d in
+                                          router.deployments.values()],
+                                ready=lambda: router.ready)
 
     # -- the common path of every logged endpoint ---------------------------------------
     async def _serve(self, request: Request, endpoint: str,
@@ -101,7 +106,9 @@ class Service:
         seconds = time.perf_counter() - started
         target = outcome.deployment
         status = outcome.response.status_code
-        self.metrics.observe(target.name, target.version, endpoint, status, seconds)
+        inputs = outcome.inputs
+        self.metrics.observe(target.name, target.version, endpoint, status, seconds,
+                             0 if inputs is None or status >= 400 else inputs.rows)
         if endpoint != "feedback":
             self.index.add(request_id)
             self.log.record(request_id, time.time(), target.name, target.version, endpoint,
@@ -289,8 +296,9 @@ class Service:
     # -- lifecycle ------------------------------------------------------------------------
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
-        """Start the log writer and warm-up; on shutdown flush the log."""
+        """Start the log writer, usage meter and warm-up; on shutdown flush the log."""
         self.log.start()
+        self.usage.start()
         tasks = [asyncio.create_task(self._warm_up())]
         if self.shared.folder is not None:
             tasks.append(asyncio.create_task(self._publish_metrics()))
@@ -300,6 +308,7 @@ class Service:
             for task in tasks:
                 task.cancel()
             self.log.close()
+            self.usage.close()  # last: its final record counts the log's last flush
             self.shared.publish(self.metrics)
 
     async def _warm_up(self) -> None:

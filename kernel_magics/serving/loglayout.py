@@ -10,13 +10,17 @@ transpose, then two Arrow calls per feature, whatever the number of requests.
 
 from __future__ import annotations
 
-from typing import Any
+from itertools import repeat
+from operator import attrgetter, is_
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
 
 from .inputs import Inputs, NDArray
 from .schema import Schema
+
+_MATRIX = attrgetter("matrix")
 
 
 class FeatureLayout:
@@ -72,15 +76,19 @@ class FeatureLayout:
         """The common case in one pass: every record has a numeric matrix (no nulls)."""
         if not self.uniform or not items:
             return None
-        matrix = self.matrix
-        try:  # attribute access first: no call per record in the usual case
-            found = [x.matrix if x.matrix is not None else matrix(x)  # type: ignore[union-attr,arg-type]
-                     for x in items]
+        try:  # all in C: attribute access and identity checks mapped over the records
+            found = list(map(_MATRIX, items))
         except AttributeError:  # a record without inputs
             return None
-        if any(m is None for m in found):
-            return None
-        matrices: list[NDArray] = found  # type: ignore[assignment]
+        if any(map(is_, found, repeat(None))):
+            if not self.identity:
+                return None
+            present = cast("list[Inputs]", items)  # attrgetter raised on no record
+            found = [m if m is not None else self.matrix(x)
+                     for m, x in zip(found, present, strict=True)]
+            if any(map(is_, found, repeat(None))):
+                return None
+        matrices: list[NDArray] = found
         rows = np.concatenate(matrices)
         if len(rows) == len(matrices):  # one row per record: offsets 0..n
             offsets = pa.array(np.arange(len(rows) + 1, dtype=np.int32))

@@ -4,7 +4,9 @@
     ship_request_errors_total{model,version,endpoint}       counter (status >= 400)
     ship_request_duration_seconds{model,version}            histogram
     ship_model_ready{model,version}                         gauge
+    ship_predictions_total{model,version}                   counter (rows answered, 2xx/3xx)
     ship_prediction_log_records_total / _dropped_total      counters
+    ship_process_cpu_seconds_total{mode}                    counter (user, system; all workers)
 
 Written by hand (the text format is small) so the hot path is a few dict updates.
 With several workers each process writes a snapshot to a shared folder every second
@@ -33,13 +35,19 @@ class Metrics:
         self.requests: dict[tuple[str, str, str, int], int] = defaultdict(int)
         self.histograms: dict[tuple[str, str], list[float]] = {}
         self.ready: dict[tuple[str, str], int] = {}
+        # rows answered by successful inference requests (the usage meter reads these too)
+        self.rows: dict[tuple[str, str], int] = defaultdict(int)
         self.log_records = 0
         self.log_dropped = 0
+        # (user, system) CPU seconds; None: this process's own, read when snapshotted
+        self.cpu: tuple[float, float] | None = None
 
     def observe(self, model: str, version: str, endpoint: str, status: int,
-                seconds: float) -> None:
-        """Count one request and its latency."""
+                seconds: float, rows: int = 0) -> None:
+        """Count one request, its latency and the rows it predicted."""
         self.requests[(model, version, endpoint, status)] += 1
+        if rows:
+            self.rows[(model, version)] += rows
         hist = self.histograms.get((model, version))
         if hist is None:
             # one count per bucket, +Inf, then sum and count
@@ -54,8 +62,15 @@ class Metrics:
             "requests": [[*k, v] for k, v in self.requests.items()],
             "histograms": [[*k, v] for k, v in self.histograms.items()],
             "ready": [[*k, v] for k, v in self.ready.items()],
+            "rows": [[*k, v] for k, v in self.rows.items()],
             "log": [self.log_records, self.log_dropped],
+            "cpu": list(self.cpu) if self.cpu is not None else _own_cpu(),
         }
+
+
+def _own_cpu() -> list[float]:
+    times = os.times()
+    return [times.user, times.system]
 
 
 def merge(snapshots: list[Snapshot]) -> Metrics:
@@ -70,8 +85,13 @@ def merge(snapshots: list[Snapshot]) -> Metrics:
                 hist[i] += value
         for model, version, value in snap["ready"]:
             total.ready[(model, version)] = min(total.ready.get((model, version), 1), value)
+        for model, version, count in snap.get("rows", []):
+            total.rows[(model, version)] += count
         total.log_records += snap["log"][0]
         total.log_dropped += snap["log"][1]
+        user, system = snap.get("cpu", [0.0, 0.0])
+        cpu = total.cpu or (0.0, 0.0)
+        total.cpu = (cpu[0] + user, cpu[1] + system)
     return total
 
 
@@ -145,6 +165,15 @@ def render(metrics: Metrics) -> str:
               "# TYPE ship_model_ready gauge"]
     for (model, version), value in sorted(metrics.ready.items()):
         lines.append(f"ship_model_ready{_labels(model=model, version=version)} {value}")
+    lines += ["# HELP ship_predictions_total Rows answered by successful inference requests.",
+              "# TYPE ship_predictions_total counter"]
+    for (model, version), count in sorted(metrics.rows.items()):
+        lines.append(f"ship_predictions_total{_labels(model=model, version=version)} {count}")
+    user, system = metrics.cpu if metrics.cpu is not None else _own_cpu()
+    lines += ["# HELP ship_process_cpu_seconds_total CPU seconds of the serving processes.",
+              "# TYPE ship_process_cpu_seconds_total counter",
+              f'ship_process_cpu_seconds_total{{mode="user"}} {user:.6f}',
+              f'ship_process_cpu_seconds_total{{mode="system"}} {system:.6f}']
     lines += ["# HELP ship_prediction_log_records_total Requests written to the log.",
               "# TYPE ship_prediction_log_records_total counter",
               f"ship_prediction_log_records_total {metrics.log_records}",

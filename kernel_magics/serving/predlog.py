@@ -3,12 +3,16 @@
     LOG/predictions/date=YYYY-MM-DD/part-<utc time>-<pid>-<seq>.parquet   one per flush
     LOG/feedback/date=YYYY-MM-DD/part-<utc time>-<pid>-<seq>.parquet      ground truth
 
-A request appends one tuple to an in-memory deque (thread-safe, no lock, no I/O); a
-background thread wakes every ``flush_interval`` seconds (default 1 s), turns what
-accumulated into one Arrow table and writes it as a new segment (write to a hidden
-temporary name, then rename, so readers never see half a file). Shutdown (uvicorn's
-lifespan on SIGTERM/SIGINT) flushes what is left. After ``kill -9`` what was not yet
-written is lost: at most the last flush interval (plus the write in progress).
+A request appends one tuple to an in-memory deque (thread-safe, no lock, no I/O). A
+background thread wakes every ``compact_interval`` (100 ms) and turns what accumulated
+into Arrow tables, which lets go of the requests' objects early: holding a second of
+requests (inputs, outputs, ids) alive costs the event loop more than building columns,
+because every request then allocates fresh, cold memory instead of reusing what the
+previous one freed. Every ``flush_interval`` seconds (default 1 s) the tables built
+since the last write become one new segment (written under a hidden temporary name,
+then renamed, so readers never see half a file). Shutdown (uvicorn's lifespan on
+SIGTERM/SIGINT) flushes what is left. After ``kill -9`` what was not yet written is
+lost: at most the last flush interval (plus the write in progress).
 
 LOG is a path, a ``file://`` URL, or any URL pyarrow's filesystems understand
 (``s3://``, ``gs://``, ``hdfs://``); other schemes go through fsspec when it is
@@ -24,7 +28,8 @@ import time
 from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
-from operator import itemgetter
+from itertools import repeat
+from operator import is_, itemgetter
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -59,7 +64,8 @@ PARQUET_OPTIONS: dict[str, Any] = {
     "compression": "snappy", "write_statistics": ["time"],
     "use_dictionary": ["model", "version", "endpoint", "status", "error", "client_id"],
 }
-MAX_UNWRITTEN = 600  # tables (flushes) kept while storage fails: 10 minutes at 1 s
+MAX_UNWRITTEN = 600  # segments (flushes) kept while storage fails: 10 minutes at 1 s
+COMPACT_INTERVAL = 0.1  # seconds between turning queued records into Arrow tables
 FilesystemFactory = Callable[[str], tuple[pafs.FileSystem, str]]
 _FACTORIES: dict[str, FilesystemFactory] = {}
 
@@ -129,10 +135,23 @@ def _json(value: Any) -> str | None:
         return orjson.dumps({"unrenderable": f"{type(exc).__name__}: {exc}"}).decode()
 
 
+_BYTES_OR_NONE = {bytes, type(None)}
+
+
+def _repeated(values: tuple[Any, ...], type_: pa.DataType) -> pa.Array:
+    """A column that is usually one value throughout (model, version, status, no error):
+    checked and built in C instead of converting every Python object."""
+    first = values[0]
+    if values.count(first) == len(values) and (first is None or type(first) in (str, int)):
+        return pa.nulls(len(values), type_) if first is None else \
+            pa.repeat(pa.scalar(first, type_), len(values))
+    return pa.array(values, type_)
+
+
 def _outputs(outputs: tuple[Any, ...]) -> pa.Array:
     """The outputs column: bytes (JSON rendered for the answer) go to Arrow as they are,
     anything else is rendered as JSON (a ``str`` too: it becomes a JSON string)."""
-    if all(o is None or type(o) is bytes for o in outputs):
+    if set(map(type, outputs)) <= _BYTES_OR_NONE:
         try:
             return pa.array(outputs, pa.string())  # Arrow checks the UTF-8
         except pa.ArrowInvalid:
@@ -144,9 +163,11 @@ class PredictionLog:
     """Buffers requests and feedback in memory; a thread writes them as Parquet segments."""
 
     def __init__(self, location: str | os.PathLike[str] | None, *,
-                 flush_interval: float = 1.0) -> None:
+                 flush_interval: float = 1.0, compact_interval: float = COMPACT_INTERVAL
+                 ) -> None:
         self.enabled = location is not None
         self.flush_interval = flush_interval
+        self.compact_interval = min(compact_interval, flush_interval)
         self.fs, self.root = open_filesystem(location) if location is not None \
             else (pafs.LocalFileSystem(), "")
         self._local = isinstance(self.fs, pafs.LocalFileSystem)
@@ -158,6 +179,8 @@ class PredictionLog:
         self._thread: threading.Thread | None = None
         self._seq = 0
         self._unwritten: list[pa.Table] = []
+        self._built: dict[tuple[str, str] | None, list[pa.Table]] = {}  # compacted, unwritten
+        self._built_rows = 0
         self.written = 0
         self.dropped = 0
 
@@ -200,26 +223,40 @@ class PredictionLog:
         self.flush()
 
     def _run(self) -> None:
-        while not self._stop.wait(self.flush_interval):
-            self.flush()
+        next_flush = time.monotonic() + self.flush_interval
+        while not self._stop.wait(self.compact_interval):
+            if time.monotonic() >= next_flush:
+                next_flush = time.monotonic() + self.flush_interval
+                self.flush()
+            else:
+                with self._write_lock:
+                    self._compact()
+
+    def _compact(self) -> None:
+        """Turn queued records into Arrow tables (per model version); caller holds the lock."""
+        pending = self._pending  # popleft: safe against appends from the event loop
+        items = [pending.popleft() for _ in range(len(pending))]
+        if not items:
+            return
+        try:
+            for key, table in self._prediction_tables(items):
+                self._built.setdefault(key, []).append(table)
+            self._built_rows += len(items)
+        except Exception:  # a bug in rendering must not stop the log
+            logger.exception("prediction log: %d records could not be rendered", len(items))
+            self.dropped += len(items)
 
     def flush(self) -> int:
         """Write buffered records now; the number of predictions written."""
         if not self.enabled:
             return 0
         with self._write_lock:
-            pending = self._pending  # popleft: safe against appends from the event loop
-            items = [pending.popleft() for _ in range(len(pending))]
+            self._compact()
             feedback = [self._feedback.popleft() for _ in range(len(self._feedback))]
-            tables: list[pa.Table] = []
-            if items:
-                try:
-                    tables = self._prediction_tables(items)
-                except Exception:  # a bug in rendering must not stop the log
-                    logger.exception("prediction log: %d records could not be rendered",
-                                     len(items))
-                    self.dropped += len(items)
-            written = self._store("predictions", tables, len(tables) and len(items)) \
+            tables = [pa.concat_tables(group) if len(group) > 1 else group[0]
+                      for group in self._built.values()]
+            count, self._built, self._built_rows = self._built_rows, {}, 0
+            written = self._store("predictions", tables, count) \
                 if tables or self._unwritten else 0
             if feedback:
                 self._store("feedback", self._feedback_tables(feedback), len(feedback),
@@ -261,8 +298,10 @@ class PredictionLog:
         pq.write_table(table, temporary, filesystem=self.fs, **PARQUET_OPTIONS)
         self.fs.move(temporary, f"{folder}/{name}")
 
-    def _prediction_tables(self, items: list[Prediction]) -> list[pa.Table]:
-        """One table per model version (each has its own typed ``inputs`` struct)."""
+    def _prediction_tables(self, items: list[Prediction]
+                           ) -> list[tuple[tuple[str, str] | None, pa.Table]]:
+        """One table per model version (each has its own typed ``inputs`` struct), keyed by
+        the version when it has registered features (None: the base columns only)."""
         groups: dict[tuple[str, str], list[Prediction]] = {}
         key_of = itemgetter(2, 3)  # (model, version): records are plain tuples
         keys = set(map(key_of, items))
@@ -273,15 +312,17 @@ class PredictionLog:
                 groups.setdefault(key_of(item), []).append(item)
         # One table per group, not chunks: Python code yields the GIL to the event loop
         # every switch interval anyway, and each chunk would repeat 2 Arrow calls per feature.
-        return [self._table(key, group) for key, group in groups.items()]
+        return [(key if key in self._layouts else None, self._table(key, group))
+                for key, group in groups.items()]
 
     def _table(self, key: tuple[str, str], items: list[Prediction]) -> pa.Table:
         layout = self._layouts.get(key)
         (ids, times, models, versions, endpoints, statuses, latencies, rows, clients,
          inputs, raws, outputs, errors) = zip(*items, strict=True)
-        if raws.count(None) == len(raws) and layout is not None and \
-                layout.identity and not any(x is None for x in inputs):
-            raw_json: list[str | None] | pa.Array = pa.nulls(len(items), pa.string())
+        n = len(items)
+        if raws.count(None) == n and layout is not None and layout.identity and \
+                not any(map(is_, inputs, repeat(None))):
+            raw_json: list[str | None] | pa.Array = pa.nulls(n, pa.string())
         else:
             raw_json = [
                 _json(raw) if raw is not None else
@@ -291,12 +332,11 @@ class PredictionLog:
         micros = (np.array(times, dtype=np.float64) * 1e6).astype(np.int64)
         arrays = [
             pa.array(ids, pa.string()), pa.array(micros, pa.timestamp("us", tz="UTC")),
-            pa.array(models, pa.string()), pa.array(versions, pa.string()),
-            pa.array(endpoints, pa.string()), pa.array(statuses, pa.int16()),
-            pa.array(latencies, pa.float64()), pa.array(rows, pa.int32()),
-            pa.array(clients, pa.string()), pa.array(raw_json, pa.string()),
-            _outputs(outputs),
-            pa.array(errors, pa.string()), pa.nulls(len(items), pa.string()),
+            _repeated(models, pa.string()), _repeated(versions, pa.string()),
+            _repeated(endpoints, pa.string()), _repeated(statuses, pa.int16()),
+            pa.array(latencies, pa.float64()), _repeated(rows, pa.int32()),
+            _repeated(clients, pa.string()), pa.array(raw_json, pa.string()),
+            _outputs(outputs), _repeated(errors, pa.string()), pa.nulls(n, pa.string()),
         ]
         if layout is None:
             return pa.Table.from_arrays(arrays, schema=pa.schema(BASE_FIELDS))

@@ -7,6 +7,7 @@ gzip/deflate body (tritonclient can compress) as soon as it inflates past it.
 
 from __future__ import annotations
 
+import itertools
 import os
 import zlib
 from typing import Any
@@ -83,9 +84,18 @@ def loads(body: bytes) -> Any:
         raise InputError(f"malformed JSON: {exc}", field="body") from None
 
 
+_ID_PREFIX = os.urandom(6).hex()  # per process (each worker has its own), 48 random bits
+_ID_SEQUENCE = itertools.count(int.from_bytes(os.urandom(5)))
+
+
 def new_request_id() -> str:
-    """A fresh request id: 24 hex digits (96 random bits)."""
-    return os.urandom(12).hex()
+    """A fresh request id: 24 hex digits, unique across processes and restarts.
+
+    A random per-process prefix plus a counter that starts at a random value. Not
+    ``os.urandom`` per request: that system call releases the GIL, and while the log
+    writer thread is busy the event loop then waits up to a switch interval (5 ms) to
+    get it back."""
+    return f"{_ID_PREFIX}{next(_ID_SEQUENCE) & 0xFFFFFFFFFF:012x}"
 
 
 def json_response(content: bytes, request_id: str | None = None, status: int = 200,

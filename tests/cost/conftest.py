@@ -1,0 +1,116 @@
+"""Fixtures for cost: a workspace holding a real service bundle, served for real.
+
+- ``cost_workspace``: a workspace in tmp_path with service ``digits`` (version 1: the
+  serving tests' digits LogisticRegression as ONNX) under ``.ship/services/``.
+- ``serve_in_thread``: uvicorn in a thread on 127.0.0.1 writing the service's prediction
+  log and usage records (every 0.2 s), stopped gracefully (lifespan) on ``stop()``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+import uvicorn
+
+from kernel_magics.serving.bundle import Bundle, Lineage, Manifest, RuntimeSettings, write_bundle
+from kernel_magics.serving.schema import Feature
+from kernel_magics.serving.server import create_app, uvicorn_options
+from kernel_magics.workspace import Workspace, init_workspace
+
+
+def _serving_fixtures() -> ModuleType:
+    """tests/serving/conftest.py (bundle helpers, free_port, wait_ready), loaded by path."""
+    path = Path(__file__).resolve().parents[1] / "serving" / "conftest.py"
+    spec = importlib.util.spec_from_file_location("ship_serving_conftest", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+serving = _serving_fixtures()
+
+
+@pytest.fixture(scope="session")
+def serving_kit() -> ModuleType:
+    """The serving tests' helpers: free_port(), wait_ready(url)."""
+    return serving
+
+
+@pytest.fixture(scope="session")
+def digits_onnx() -> bytes:
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = load_digits(return_X_y=True)
+    model = LogisticRegression(max_iter=300).fit(x.astype(np.float32), y)
+    onnx: bytes = serving._onnx(model, 64)
+    return onnx
+
+
+def add_service_version(workspace: Workspace, onnx: bytes, name: str = "digits",
+                        version: str = "1") -> Bundle:
+    """A built service version, as `ship build` lays it out."""
+    return write_bundle(
+        workspace.services_dir / name / version,
+        manifest=Manifest(name=name, version=version, lineage=Lineage(name, version, "run-x"),
+                          runtime=RuntimeSettings(log_flush_interval_s=0.2)),
+        schema=serving.classifier_schema([Feature(f"pixel_{i}") for i in range(64)], 64),
+        model=onnx)
+
+
+@pytest.fixture
+def cost_workspace(tmp_path: Path, digits_onnx: bytes, monkeypatch: pytest.MonkeyPatch
+                   ) -> Workspace:
+    for name in ("MLFLOW_TRACKING_URI", "SHIP_NOTEBOOK", "JPY_SESSION_NAME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    workspace = init_workspace(tmp_path / "ws")
+    add_service_version(workspace, digits_onnx)
+    return workspace
+
+
+@dataclass
+class ThreadServer:
+    url: str
+    server: uvicorn.Server
+    thread: threading.Thread
+
+    def stop(self) -> None:
+        """Graceful shutdown: in-flight requests finish, the lifespan writes the last records."""
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+        assert not self.thread.is_alive()
+
+
+@pytest.fixture
+def serve_in_thread(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., ThreadServer]]:
+    monkeypatch.setenv("SHIP_USAGE_INTERVAL_S", "0.2")
+    started: list[ThreadServer] = []
+
+    def start(bundle: Bundle, log_dir: Path) -> ThreadServer:
+        port = serving.free_port()
+        app = create_app(bundle.path, log_dir=str(log_dir))
+        options: Any = uvicorn_options("warning")
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, **options))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        running = ThreadServer(f"http://127.0.0.1:{port}", server, thread)
+        started.append(running)
+        serving.wait_ready(running.url)
+        return running
+
+    yield start
+    for running in started:
+        if running.thread.is_alive():
+            running.stop()
