@@ -12,6 +12,7 @@ import argparse
 import ast
 import functools
 import os
+import re
 import shlex
 import sys
 import time
@@ -37,7 +38,9 @@ SUBCOMMANDS = {
               "[--force] [--rtol R] [--atol A]",
     "serve": "%%ship serve   (a cell whose definitions go into the service)",
     "build": "%ship build NAME [--model-version V] [--reference TRAINING_DATA]",
+    "drift": "%ship drift NAME [--window W] [--history N]   (W: a duration like 15m, 1h, 1d)",
 }
+DURATION = re.compile(r"^\d+(?:\.\d+)?[smhdw]$")
 # How long `%ship export` waits for the run that produced the model to reach MLflow.
 RUN_LINK_TIMEOUT_S = 120.0
 
@@ -112,6 +115,28 @@ def parse_export_args(line: str) -> ExportRequest:
     """`%ship export` options from the magic line."""
     args = _export_parser().parse_args(_split(line))
     return _export_request(args.variable, args.name, args, "%ship export")
+
+
+@functools.cache
+def _drift_parser() -> _Parser:
+    parser = _Parser(prog="%ship drift", usage=SUBCOMMANDS["drift"], add_help=False)
+    parser.add_argument("name")
+    parser.add_argument("--window")
+    parser.add_argument("--history", type=int)
+    return parser
+
+
+def parse_drift_args(line: str) -> tuple[str, str | None, int | None]:
+    """`%ship drift NAME [--window W] [--history N]`: the service, window and history."""
+    args = _drift_parser().parse_args(_split(line))
+    window = args.window.strip() if args.window else None
+    if window is not None and not DURATION.match(window):
+        raise UsageError(f"--window {args.window!r} is not a duration: use 15m, 1h or 1d.\n"
+                         f"Usage: {SUBCOMMANDS['drift']}")
+    if args.history is not None and not 1 <= args.history <= 500:
+        raise UsageError(f"--history {args.history} must be between 1 and 500 windows.\n"
+                         f"Usage: {SUBCOMMANDS['drift']}")
+    return args.name, window, args.history
 
 
 def parse_track_args(line: str) -> tuple[TrackOptions, ExportRequest | None]:
@@ -192,6 +217,10 @@ class ShipMagics(Magics):
             self._run("\n" + self.shell.transform_cell(cell))  # type: ignore[union-attr]
         elif command == "build":
             self._build(rest)
+        elif command == "drift":
+            if cell is not None:
+                raise UsageError("drift is a line magic: `%ship drift NAME [--window 1h]`.")
+            self._drift(rest)
 
     def __init__(self, shell: Any = None) -> None:
         super().__init__(shell)
@@ -333,6 +362,23 @@ class ShipMagics(Magics):
         except ShipError as exc:
             raise UsageError(str(exc)) from None
         print(describe(result))
+
+    # -- %ship drift -----------------------------------------------------------------
+    def _drift(self, line: str) -> None:
+        """The drift report of a service as a widget (text and HTML elsewhere)."""
+        name, window, history = parse_drift_args(line)
+        shell = self.shell
+        assert shell is not None
+        notebook = notebook_path(shell.user_ns)
+        from .monitor.report import drift_report
+        from .monitor.widget import show_drift
+
+        try:
+            workspace = find_workspace(notebook.parent if notebook else Path.cwd())
+            report = drift_report(workspace, name, window=window, history=history)
+        except ShipError as exc:
+            raise UsageError(str(exc)) from None
+        show_drift(shell, report)
 
     def _evaluate(self, expression: str, option: str) -> Any:
         shell = self.shell

@@ -44,6 +44,19 @@ DEFAULT_CONFIG: dict[str, dict[str, Any]] = {
         "profile_threads": 1,
         "experiment": "ship-export",
     },
+    "drift": {
+        "window": "1h",
+        "history": 24,
+        "numeric_method": "auto",
+        "categorical_method": "auto",
+        "wasserstein": 0.1,
+        "psi": 0.2,
+        "ks_p_value": 0.05,
+        "js": 0.1,
+        "chi2_p_value": 0.05,
+        "dataset_share": 0.5,
+        "require_significance": True,
+    },
 }
 
 DEFAULT_TOML = """\
@@ -84,6 +97,35 @@ profile_repeats = 200
 profile_threads = 1
 # MLflow experiment for the run an export creates when it is not linked to a training run.
 experiment = "ship-export"
+
+[drift]
+# `ship drift` compares windows of the prediction log with the bundle's reference profile
+# (built with --reference). Windows end now: the current one is the last `window`
+# ("15m", "1h", "1d"), and the report charts `history` windows, the current one included.
+window = "1h"
+history = 24
+# Which test decides per feature. "auto": below 1,000 reference rows the exact tests
+# (KS for numbers, chi-squared for categories), else the effect sizes (Wasserstein/sigma,
+# Jensen-Shannon). Others: "wasserstein", "psi", "ks" / "js", "chi2". Every test is
+# reported either way.
+numeric_method = "auto"
+categorical_method = "auto"
+# Wasserstein distance divided by the reference's standard deviation: drift at >= 0.1,
+# a shift of the whole distribution by a tenth of a standard deviation.
+wasserstein = 0.1
+# Population stability index on the reference's deciles: >= 0.2 is the usual
+# "significant shift" (0.1-0.2 moderate).
+psi = 0.2
+# Two-sample Kolmogorov-Smirnov and chi-squared tests: drift when p < 0.05.
+ks_p_value = 0.05
+chi2_p_value = 0.05
+# Jensen-Shannon distance (base 2, 0..1) on the top-50 categories plus "other".
+js = 0.1
+# Dataset drift when at least this share of the features drift.
+dataset_share = 0.5
+# A distance above its threshold counts only when the chi-squared test on the same bins
+# rejects too (p < chi2_p_value): small windows' noise alone reaches the thresholds.
+require_significance = true
 """
 
 

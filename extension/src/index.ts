@@ -13,6 +13,8 @@ import { addBuildServiceCommand, addCellCommands } from './commands';
 import { shipIcon } from './icons';
 import { describeError, longAction } from './notify';
 import { CompareView } from './panels/compare';
+import { CostPanel } from './panels/cost';
+import { DriftPanel } from './panels/drift';
 import { ExperimentsPanel } from './panels/experiments';
 import { ModelsPanel } from './panels/models';
 import { ServicesPanel } from './panels/services';
@@ -192,4 +194,86 @@ const servicesPlugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [sidebarPlugin, commandsPlugin, modelsPlugin, servicesPlugin];
+/** Keep a panel on the workspace of the notebook in focus (and of the one open at start). */
+function followNotebook(
+  app: JupyterFrontEnd,
+  tracker: INotebookTracker,
+  panel: { setNotebook(path: string | null): void }
+): void {
+  const follow = (current: NotebookPanel | null): void => {
+    const path = focusedNotebook(app, current);
+    if (path !== undefined) {
+      panel.setNotebook(path);
+    }
+  };
+  tracker.currentChanged.connect((_, current) => follow(current));
+  tracker.widgetAdded.connect((_, added) => {
+    added.context.pathChanged.connect(() => {
+      if (tracker.currentWidget === added) {
+        follow(added);
+      }
+    });
+  });
+  app.restored.then(() => follow(tracker.currentWidget)).catch(() => undefined);
+}
+
+/**
+ * The Drift panel: per-feature drift of a service's traffic against its reference.
+ */
+const driftPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'kernel-magics:drift',
+  description: 'The Drift panel of the Ship sidebar: per-feature drift over time, histograms.',
+  autoStart: true,
+  requires: [IShipSidebar, INotebookTracker],
+  optional: [ITranslator],
+  activate: (
+    app: JupyterFrontEnd,
+    sidebar: IShipSidebar,
+    tracker: INotebookTracker,
+    translator: ITranslator | null
+  ): void => {
+    const trans = (translator ?? nullTranslator).load('kernel_magics');
+    const panel = new DriftPanel(trans);
+    sidebar.addPanel(panel, 400);
+    followNotebook(app, tracker, panel);
+  }
+};
+
+/**
+ * The Cost panel: per run of the notebook in focus, per service, totals.
+ */
+const costPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'kernel-magics:cost',
+  description: 'The Cost panel of the Ship sidebar: runs of the notebook, services, totals.',
+  autoStart: true,
+  requires: [IShipSidebar, INotebookTracker],
+  optional: [ITranslator],
+  activate: (
+    app: JupyterFrontEnd,
+    sidebar: IShipSidebar,
+    tracker: INotebookTracker,
+    translator: ITranslator | null
+  ): void => {
+    const trans = (translator ?? nullTranslator).load('kernel_magics');
+    const panel = new CostPanel(trans);
+    sidebar.addPanel(panel, 500);
+    followNotebook(app, tracker, panel);
+    // A tracked cell that finished has its cost in the spool: show it soon after.
+    let timer = 0;
+    NotebookActions.executed.connect((_, { notebook }) => {
+      if (notebook === tracker.currentWidget?.content && panel.isVisible) {
+        window.clearTimeout(timer);
+        timer = window.setTimeout(() => void panel.refresh(), 1500);
+      }
+    });
+  }
+};
+
+export default [
+  sidebarPlugin,
+  commandsPlugin,
+  modelsPlugin,
+  servicesPlugin,
+  driftPlugin,
+  costPlugin
+];

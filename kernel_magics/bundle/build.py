@@ -181,14 +181,21 @@ def _write(folder: Path, name: str, version: Any, onnx_file: Path, schema: Any,
 
 
 def _write_reference(folder: Path, schema: Any, data: Any) -> int | None:
-    """reference.parquet from the training data; the number of rows it summarises."""
+    """reference.parquet from the training data; the number of rows it summarises.
+
+    Besides the features it profiles the bundle's own predictions on those rows (the
+    ``__prediction__`` row), for prediction drift."""
     if data is None:
         return None
+    from ..monitor.predictions import profile_predictions
     from ..monitor.reference import build_profile, write_reference
 
     profiles = build_profile(data, [f.name for f in schema.features])
-    write_reference(profiles, folder / "reference.parquet")
-    return max((p.count + p.null_count for p in profiles), default=0)
+    rows = max((p.count + p.null_count for p in profiles), default=0)
+    predicted = profile_predictions(folder, data)
+    write_reference([*profiles, *([predicted] if predicted is not None else [])],
+                    folder / "reference.parquet")
+    return rows
 
 
 def _check(folder: Path) -> None:

@@ -6,10 +6,19 @@ A bundle carries it as ``reference.parquet``, one row per feature, kilobytes in 
   (0 %, 1 %, ..., 100 %) and the counts of the training rows in the bins those
   quantiles bound; a window of production traffic binned on the same edges gives
   PSI, and the quantiles approximate Wasserstein distance;
+- numeric, also: the mean of the training values in each bin (``bin_means``), so
+  Wasserstein distance sees where the mass sits inside a bin; and, when the reference
+  holds fewer than ``SMALL_REFERENCE`` (1,000) values, those values sorted (``values``:
+  still kilobytes) for the exact Kolmogorov-Smirnov test;
 - categorical: the top-k values with their counts and the count of all others.
 
 Counts on fixed edges and top-k counts add up across windows, so sketches of
-production windows merge. The rows themselves never leave the notebook.
+production windows merge. Apart from a small reference's values, the rows themselves
+never leave the notebook. Files written before ``bin_means``/``values`` existed still
+load (those fields are None).
+
+The model's predictions on the reference rows are profiled the same way, as the
+extra feature ``PREDICTION`` (see :mod:`kernel_magics.monitor.predictions`).
 """
 
 from __future__ import annotations
@@ -26,6 +35,8 @@ from ..errors import ValidationError
 
 QUANTILES = 101
 TOP_K = 50
+SMALL_REFERENCE = 1000
+PREDICTION = "__prediction__"  # the profile row of the model's predictions
 SCHEMA = pa.schema([
     ("feature", pa.string()),
     ("kind", pa.string()),
@@ -40,6 +51,8 @@ SCHEMA = pa.schema([
     ("categories", pa.list_(pa.string())),
     ("category_counts", pa.list_(pa.int64())),
     ("other_count", pa.int64()),
+    ("bin_means", pa.list_(pa.float64())),
+    ("values", pa.list_(pa.float64())),
 ])
 
 
@@ -60,6 +73,8 @@ class FeatureProfile:
     categories: list[str] | None = None
     category_counts: list[int] | None = None
     other_count: int | None = None
+    bin_means: list[float] | None = None
+    values: list[float] | None = None
 
 
 def _numeric(name: str, values: np.ndarray) -> FeatureProfile:
@@ -71,12 +86,21 @@ def _numeric(name: str, values: np.ndarray) -> FeatureProfile:
     edges = np.quantile(present, np.linspace(0.0, 1.0, QUANTILES))
     # Bin on unique edges: a feature with few distinct values has repeated quantiles.
     unique = np.unique(edges)
-    counts, _ = np.histogram(present, bins=unique) if unique.size > 1 else (
-        np.array([present.size]), None)
+    if unique.size > 1:
+        counts, _ = np.histogram(present, bins=unique)
+        sums, _ = np.histogram(present, bins=unique, weights=present)
+        middles = (unique[:-1] + unique[1:]) / 2.0
+    else:
+        counts, sums, middles = np.array([present.size]), np.array([present.sum()]), unique
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.where(counts > 0, sums / np.maximum(counts, 1), middles)
+    means = np.clip(means, unique[0], unique[-1])  # rounding must not leave the bin's range
+    raw = [float(v) for v in np.sort(present)] if present.size < SMALL_REFERENCE else None
     return FeatureProfile(name, "numeric", int(present.size), nulls, float(present.mean()),
                           float(present.std(ddof=1)) if present.size > 1 else 0.0,
                           float(present.min()), float(present.max()),
-                          [float(e) for e in edges], [int(c) for c in counts])
+                          [float(e) for e in edges], [int(c) for c in counts],
+                          bin_means=[float(m) for m in means], values=raw)
 
 
 def _categorical(name: str, values: Any) -> FeatureProfile:
@@ -126,8 +150,10 @@ def write_reference(profiles: list[FeatureProfile], path: Path) -> Path:
 
 
 def read_reference(path: Path) -> list[FeatureProfile]:
-    """Read reference.parquet back."""
-    return [FeatureProfile(**row) for row in pq.read_table(path).to_pylist()]
+    """Read reference.parquet back (files from older versions lack some columns)."""
+    known = set(SCHEMA.names)
+    return [FeatureProfile(**{k: v for k, v in row.items() if k in known})
+            for row in pq.read_table(path).to_pylist()]
 
 
 def load_reference_data(path: Path) -> Any:

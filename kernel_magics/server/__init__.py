@@ -21,6 +21,7 @@ from .handlers import (
     RunsHandler,
     WorkspaceHandler,
 )
+from .monitor_handlers import CostHandler, DriftHandler, ServiceCostHandler
 from .stage_handlers import (
     AliasHandler,
     ModelHandler,
@@ -56,6 +57,9 @@ def load(server_app: Any) -> None:
             (url_path_join(api, "services"), ServicesHandler),
             (url_path_join(api, "services", "([^/]+)", "start"), ServiceStartHandler),
             (url_path_join(api, "services", "([^/]+)", "stop"), ServiceStopHandler),
+            (url_path_join(api, "services", "([^/]+)", "drift"), DriftHandler),
+            (url_path_join(api, "services", "([^/]+)", "cost"), ServiceCostHandler),
+            (url_path_join(api, "cost"), CostHandler),
             # Last: anything else under /ship/api/ is an unknown endpoint, answered in JSON.
             (url_path_join(api, "(.*)"), NotFoundHandler),
         ],

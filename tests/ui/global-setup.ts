@@ -1,6 +1,7 @@
 /**
  * Seeds the server root before the tests: 1,000 runs of `many/runs.ipynb` with
- * bench/seed_runs.py (the runs Ship's writer would log; about half a minute).
+ * bench/seed_runs.py (the runs Ship's writer would log; about half a minute), the
+ * models and services of `models/`, and the monitored service of `monitor/`.
  */
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
@@ -11,6 +12,7 @@ export const MANY_RUNS = 1000;
 export default function globalSetup(): void {
   const root = process.env.SHIP_UI_ROOT!;
   seedModels(root);
+  seedMonitor(root);
   const folder = path.join(root, 'many');
   fs.mkdirSync(folder, { recursive: true });
   const notebook = {
@@ -65,6 +67,25 @@ function seedModels(root: string): void {
   const repo = path.resolve(__dirname, '..', '..');
   const python = process.env.SHIP_PYTHON ?? path.join(repo, '.venv', 'bin', 'python');
   execFileSync(python, [path.join(__dirname, 'seed_models.py'), folder], {
+    stdio: 'inherit',
+    env: { ...process.env, MLFLOW_DISABLE_TELEMETRY: 'true' }
+  });
+}
+
+/**
+ * Seeds `monitor/`: tracked runs of `monitor/churn.ipynb` (with their cost), the `churn`
+ * service built with a reference profile, a day of normal then shifted traffic in its
+ * prediction log with feedback, and a few seconds of real serving for its usage
+ * (tests/ui/seed_monitor.py; about 30 seconds).
+ */
+function seedMonitor(root: string): void {
+  const folder = path.join(root, 'monitor');
+  if (fs.existsSync(path.join(folder, '.ship', 'services', 'churn', 'log', 'usage'))) {
+    return;
+  }
+  const repo = path.resolve(__dirname, '..', '..');
+  const python = process.env.SHIP_PYTHON ?? path.join(repo, '.venv', 'bin', 'python');
+  execFileSync(python, [path.join(__dirname, 'seed_monitor.py'), folder], {
     stdio: 'inherit',
     env: { ...process.env, MLFLOW_DISABLE_TELEMETRY: 'true' }
   });

@@ -1,0 +1,172 @@
+import { TranslationBundle } from '@jupyterlab/translation';
+import { Message } from '@lumino/messaging';
+import { Widget } from '@lumino/widgets';
+
+import { el } from '../format';
+import { describeError, ErrorNotifier } from '../notify';
+
+/**
+ * What every sidebar panel that reads the workspace of the notebook in focus has in
+ * common: a toolbar with a Refresh button, a status line, a body; reloading when shown
+ * and when the notebook changes; errors in the status line and notified once; and,
+ * optionally, polling while visible.
+ *
+ * A subclass implements `load(notebook)`: fetch, then render unless `isStale(notebook)`.
+ */
+export abstract class ShipPanel extends Widget {
+  constructor(options: ShipPanel.IOptions) {
+    super();
+    this.trans = options.trans;
+    this._pollMs = options.pollMs ?? 0;
+    this.id = options.id;
+    this.addClass('jp-ship-panel');
+    this.addClass(options.className);
+    this.title.label = options.label;
+
+    this.actions = el('div', 'jp-ship-toolbar');
+    const refresh = el('button', 'jp-ship-button jp-ship-refresh', this.trans.__('Refresh'));
+    refresh.title = options.refreshTitle;
+    refresh.addEventListener('click', () => void this.refresh());
+    this.actions.append(refresh);
+    this.status = el('p', 'jp-ship-status', options.loading);
+    this.body = el('div', 'jp-ship-panel-body');
+    this.node.append(this.actions, this.status, this.body);
+  }
+
+  // (No `toolbar` member: SidePanel.insertWidget takes one for a Toolbar widget.)
+
+  /** The notebook in focus (path relative to Jupyter's root), or null. */
+  get notebook(): string | null {
+    return this._notebook;
+  }
+
+  /** Read the workspace of this notebook (else of Jupyter's root). */
+  setNotebook(path: string | null): void {
+    if (path !== this._notebook) {
+      this._notebook = path;
+      this.notebookChanged();
+      if (this.isVisible) {
+        void this.refresh();
+      }
+    }
+  }
+
+  /** Fetch and render; errors go to the status line and, once each, a notification. */
+  async refresh(): Promise<void> {
+    window.clearTimeout(this._timer);
+    const notebook = this._notebook;
+    try {
+      await this.load(notebook);
+      if (!this.isStale(notebook)) {
+        this._errors.clear();
+      }
+    } catch (error) {
+      if (!this.isStale(notebook)) {
+        const message = describeError(this.trans, error);
+        this.setStatus(message, true);
+        this._errors.show(message);
+      }
+    }
+    if (this._pollMs > 0 && this.isVisible && !this.isDisposed) {
+      this._timer = window.setTimeout(() => void this.refresh(), this._pollMs);
+    }
+  }
+
+  dispose(): void {
+    window.clearTimeout(this._timer);
+    super.dispose();
+  }
+
+  /** Fetch for `notebook` and render (unless stale). Throw on failure. */
+  protected abstract load(notebook: string | null): Promise<void>;
+
+  /** Called when the followed notebook changes, before the reload. */
+  protected notebookChanged(): void {
+    // nothing by default
+  }
+
+  /** True when the answer for `notebook` arrived after the focus moved on. */
+  protected isStale(notebook: string | null): boolean {
+    return notebook !== this._notebook || this.isDisposed;
+  }
+
+  /** Write the status line; `error` colours it. */
+  protected setStatus(text: string, error = false): void {
+    this.status.textContent = text;
+    this.status.classList.toggle('jp-ship-error', error);
+  }
+
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    void this.refresh();
+  }
+
+  protected onAfterHide(msg: Message): void {
+    super.onAfterHide(msg);
+    window.clearTimeout(this._timer);
+  }
+
+  protected readonly trans: TranslationBundle;
+  protected readonly actions: HTMLElement;
+  protected readonly status: HTMLElement;
+  protected readonly body: HTMLElement;
+  private readonly _errors = new ErrorNotifier();
+  private readonly _pollMs: number;
+  private _notebook: string | null = null;
+  private _timer = 0;
+}
+
+/**
+ * The namespace for `ShipPanel` statics.
+ */
+export namespace ShipPanel {
+  /** Options of a panel. */
+  export interface IOptions {
+    trans: TranslationBundle;
+    /** The DOM id, e.g. `jp-ship-drift`. */
+    id: string;
+    /** The panel's own class, e.g. `jp-ship-drift`. */
+    className: string;
+    /** The accordion section's title. */
+    label: string;
+    /** The status line before the first answer. */
+    loading: string;
+    /** The Refresh button's tooltip. */
+    refreshTitle: string;
+    /** Reload this often while visible (milliseconds); 0: only when asked. */
+    pollMs?: number;
+  }
+}
+
+const SVG = 'http://www.w3.org/2000/svg';
+
+/** An SVG element with attributes (numbers are written as they are). */
+export function svg<K extends keyof SVGElementTagNameMap>(
+  tag: K,
+  attributes: { [name: string]: string | number } = {},
+  title?: string
+): SVGElementTagNameMap[K] {
+  const node = document.createElementNS(SVG, tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    node.setAttribute(name, String(value));
+  }
+  if (title !== undefined) {
+    const tooltip = document.createElementNS(SVG, 'title');
+    tooltip.textContent = title;
+    node.append(tooltip);
+  }
+  return node;
+}
+
+/** A "measured" or "estimated" marker next to a figure. */
+export function basisTag(trans: TranslationBundle, measured: boolean): HTMLElement {
+  const tag = el(
+    'span',
+    `jp-ship-basis ${measured ? 'jp-ship-mod-measured' : 'jp-ship-mod-estimated'}`,
+    measured ? trans.__('measured') : trans.__('estimated')
+  );
+  tag.title = measured
+    ? trans.__('Measured: read from the process or the prediction log.')
+    : trans.__('Estimated: measured resources × the price table in .ship/ship.toml.');
+  return tag;
+}

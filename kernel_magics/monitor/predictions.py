@@ -1,0 +1,159 @@
+"""Predictions as one scalar per row: from the log's answers and from the reference rows.
+
+The prediction log keeps each answer's JSON in ``outputs``:
+
+- ``/invocations`` (and batch scoring): the ``predictions`` value, a list with one entry
+  per row: a scalar (label or value), or what ``postprocess`` returns per row;
+- V2 ``/infer``: ``{output name: nested list}``, the model's tensors (V2 answers do not
+  go through postprocess).
+
+One rule turns an entry into a scalar (:func:`scalar`): a scalar is itself; a dict gives
+its first key among ``PREFERRED_KEYS``, else its first scalar value; a one-element list
+its element; anything else is skipped. V2 tensors become predictions the way the runtime
+does without postprocess (class labels, else the first output), so they compare with the
+reference only for bundles without postprocess; otherwise they are skipped (the report
+says how many).
+
+At build time the model's predictions on the reference rows go through the bundle's own
+handler and model (the serving pipeline), rendered to JSON as ``/invocations`` answers
+are, and the same rule applies: the profile compares like with like.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from .reference import PREDICTION, FeatureProfile, build_profile
+
+logger = logging.getLogger(__name__)
+
+PREFERRED_KEYS = ("prediction", "label", "class", "value", "y")
+PROFILE_ROWS = 200_000  # the most reference rows scored for the prediction profile
+_BATCH = 65_536
+
+
+def scalar(entry: Any) -> Any:
+    """One row's prediction as a scalar (str, int, float, bool), or None."""
+    if isinstance(entry, str | int | float | bool):
+        return entry
+    if isinstance(entry, dict):
+        for key in PREFERRED_KEYS:
+            if key in entry and isinstance(entry[key], str | int | float | bool):
+                return entry[key]
+        for value in entry.values():
+            if isinstance(value, str | int | float | bool):
+                return value
+        return None
+    if isinstance(entry, list) and len(entry) == 1:
+        return scalar(entry[0])
+    return None
+
+
+def label(value: Any) -> str:
+    """A categorical prediction as text: 1, 1.0 and "1" are the same class."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def from_invocations(predictions: Any) -> list[Any] | None:
+    """Scalars of an /invocations answer's ``predictions`` (None: not one per row)."""
+    if isinstance(predictions, dict):  # a postprocess returning columns: {name: [...]}
+        for key in (*PREFERRED_KEYS, *predictions):
+            column = predictions.get(key)
+            if isinstance(column, list):
+                return [scalar(v) for v in column]
+        return None
+    if not isinstance(predictions, list):
+        return [scalar(predictions)]
+    return [scalar(v) for v in predictions]
+
+
+def from_v2(outputs: Any, task: str, class_labels: tuple[Any, ...] | None) -> list[Any] | None:
+    """Scalars of a V2 answer's output tensors, as the runtime's default postprocess."""
+    from ..serving.pipeline import default_postprocess
+
+    if not isinstance(outputs, dict) or not outputs:
+        return None
+    try:
+        arrays = {str(k): np.asarray(v) for k, v in outputs.items()}
+        values = default_postprocess(task, class_labels, arrays)
+    except (ValueError, TypeError, IndexError):
+        return None
+    flat = np.asarray(values)
+    if flat.ndim != 1:
+        return None
+    return [scalar(v) for v in flat.tolist()]
+
+
+def kind_of(values: list[Any], task: str) -> str:
+    """numeric or categorical for a list of scalar predictions."""
+    present = [v for v in values if v is not None]
+    if any(isinstance(v, str | bool) for v in present):
+        return "categorical"
+    if task == "classification" and all(isinstance(v, int) or (
+            isinstance(v, float) and v.is_integer()) for v in present):
+        return "categorical"
+    return "numeric"
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if hasattr(value, "to_dict"):  # a DataFrame from postprocess, as the runtime answers
+        return value.to_dict(orient="records")
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def profile_predictions(bundle_dir: Path, data: Any) -> FeatureProfile | None:
+    """The profile of the bundle's predictions on the reference rows (None if it cannot
+    score them: the reason is logged; the bundle's check reports real faults)."""
+    import pandas as pd
+
+    from ..serving.bundle import Bundle
+    from ..serving.inputs import from_columns
+    from ..serving.pipeline import Pipeline
+
+    try:
+        bundle = Bundle.load(bundle_dir)
+        schema = bundle.schema
+        pipeline = Pipeline(bundle)
+        names = schema.feature_names
+        if isinstance(data, pd.DataFrame):
+            frame = data[names]
+        else:
+            frame = pd.DataFrame(np.asarray(data), columns=names)
+        if len(frame) > PROFILE_ROWS:  # an evenly spread, deterministic sample
+            frame = frame.iloc[np.linspace(0, len(frame) - 1, PROFILE_ROWS).astype(np.int64)]
+        values: list[Any] = []
+        for start in range(0, len(frame), _BATCH):
+            part = frame.iloc[start:start + _BATCH]
+            inputs = from_columns(schema, {n: part[n].to_numpy() for n in names})
+            answer = orjson.loads(orjson.dumps(pipeline.predict(inputs), default=_json_default,
+                                               option=orjson.OPT_SERIALIZE_NUMPY))
+            scalars = from_invocations(answer)
+            if scalars is None or len(scalars) != len(part):
+                logger.warning("prediction profile skipped: predictions are not one scalar "
+                               "per row")
+                return None
+            values += scalars
+    except Exception as exc:  # never fail a build for the profile; _check names real faults
+        logger.warning("prediction profile skipped: %s: %s", type(exc).__name__, exc)
+        return None
+    kind = kind_of(values, schema.task)
+    if kind == "categorical":
+        column = pd.Series([None if v is None else label(v) for v in values], dtype=object)
+    else:
+        column = pd.Series([np.nan if v is None else float(v) for v in values],
+                           dtype=np.float64)
+    (profile,) = build_profile(pd.DataFrame({PREDICTION: column}), [PREDICTION])
+    return profile

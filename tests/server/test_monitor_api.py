@@ -1,0 +1,294 @@
+"""The drift and cost endpoints through a real Jupyter server, authentication on.
+
+The workspace holds a real bundle (a skl2onnx classifier with a handler over a nullable
+numeric, a numeric and a string feature) with its reference profile built from the
+training data, and a prediction log written by the real components: five past hours of
+normal traffic through ``PredictionLog`` (stamped in the past), then shifted traffic and
+feedback sent to the real runtime served by uvicorn, whose usage meter measures its CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jsonschema
+import numpy as np
+import pandas as pd
+import pytest
+import uvicorn
+import yaml
+from referencing import Registry
+from referencing.jsonschema import DRAFT202012
+from tornado.httpclient import HTTPClientError
+
+from kernel_magics.monitor.predictions import profile_predictions
+from kernel_magics.monitor.reference import build_profile, write_reference
+from kernel_magics.serving.bundle import Manifest, write_bundle
+from kernel_magics.serving.inputs import from_columns
+from kernel_magics.serving.pipeline import Pipeline
+from kernel_magics.serving.predlog import PredictionLog
+from kernel_magics.serving.schema import Feature, Schema, TensorSpec
+from kernel_magics.serving.server import create_app, uvicorn_options
+from kernel_magics.tracking.record import Cost, Resources, RunRecord
+from kernel_magics.tracking.spool import Spool
+from kernel_magics.workspace import Workspace, init_workspace
+
+pytestmark = pytest.mark.slow  # a real served bundle and a prediction log: seconds
+
+HANDLER = textwrap.dedent('''
+    import numpy as np
+
+    def preprocess(df):
+        age = df["age"].fillna(40.0).to_numpy() / 100.0
+        income = df["income"].to_numpy() / 100000.0
+        paris = (df["city"] == "paris").to_numpy().astype(np.float32)
+        return np.stack([age, income, paris], axis=1).astype(np.float32)
+
+    def postprocess(outputs):
+        return [{"label": int(l), "p": round(float(p[1]), 4)}
+                for l, p in zip(outputs["label"], outputs["probabilities"])]
+''')
+FEATURES = ["age", "income", "city"]
+
+
+def _population(rng: np.random.Generator, rows: int, shifted: bool) -> dict[str, Any]:
+    if shifted:
+        return {"age": rng.normal(60, 8, rows), "income": rng.normal(90_000, 9_000, rows),
+                "city": rng.choice(["paris", "lyon", "nice"], rows, p=[0.2, 0.3, 0.5])}
+    return {"age": rng.normal(40, 8, rows), "income": rng.normal(50_000, 9_000, rows),
+            "city": rng.choice(["paris", "lyon"], rows, p=[0.6, 0.4])}
+
+
+def _onnx(model: Any) -> bytes:
+    from skl2onnx import to_onnx
+    from skl2onnx.common.data_types import FloatTensorType
+
+    onx = to_onnx(model, initial_types=[("float_input", FloatTensorType([None, 3]))],
+                  options={id(model): {"zipmap": False}}, target_opset=17)
+    return onx.SerializeToString()  # type: ignore[no-any-return]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _serve_shifted_traffic(bundle_dir: Path, log_dir: Path) -> None:
+    """The real runtime in a thread: shifted requests, feedback, then a graceful stop."""
+    port = _free_port()
+    app = create_app(bundle_dir, log_dir=str(log_dir))
+    config = uvicorn.Config(app, host="127.0.0.1", port=port,
+                            **uvicorn_options("warning"))  # type: ignore[arg-type]
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    rng = np.random.default_rng(5)
+    try:
+        with httpx.Client(base_url=url, timeout=10) as client:
+            for i in range(30):
+                data = _population(rng, 20, shifted=True)
+                records = [{"age": float(a), "income": float(m), "city": str(c)}
+                           for a, m, c in zip(data["age"], data["income"], data["city"],
+                                              strict=True)]
+                answer = client.post("/invocations", json={"dataframe_records": records})
+                assert answer.status_code == 200, answer.text
+                if i % 2 == 0:
+                    labels = [int(a > 40) for a in data["age"]]
+                    truth = client.post("/feedback", json={
+                        "request_id": answer.headers["x-request-id"], "ground_truth": labels})
+                    assert truth.status_code == 200, truth.text
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
+    from sklearn.linear_model import LogisticRegression
+
+    os.environ.setdefault("SHIP_USAGE_INTERVAL_S", "0.5")
+    root = tmp_path_factory.mktemp("monitor-root")
+    workspace = init_workspace(root)
+    rng = np.random.default_rng(0)
+    train = pd.DataFrame(_population(rng, 3000, shifted=False))
+    service = workspace.services_dir / "shop"
+    schema = Schema(
+        features=(Feature("age", "float64", nullable=True), Feature("income", "float64"),
+                  Feature("city", "string")),
+        inputs=(TensorSpec("float_input", "FP32", (-1, 3)),),
+        outputs=(TensorSpec("label", "INT64", (-1,)),
+                 TensorSpec("probabilities", "FP32", (-1, -1))))
+    x = np.stack([train["age"] / 100, train["income"] / 100_000,
+                  (train["city"] == "paris").astype(float)], axis=1).astype(np.float32)
+    y = (train["age"] > 40).astype(int).to_numpy()
+    bundle = write_bundle(service / "1", manifest=Manifest(name="shop", version="1"),
+                          schema=schema, model=_onnx(LogisticRegression().fit(x, y)),
+                          handler_source=HANDLER)
+    # The reference as `ship build --reference` writes it: features, and the predictions.
+    profiles = build_profile(train, FEATURES)
+    predicted = profile_predictions(service / "1", train)
+    assert predicted is not None
+    write_reference([*profiles, predicted], service / "1" / "reference.parquet")
+
+    # Five past hours of normal traffic, scored by the bundle's own pipeline.
+    log = PredictionLog(service / "log")
+    log.register("shop", "1", bundle.schema, identity=False)
+    pipeline = Pipeline(bundle)
+    now = time.time()
+    for hour in range(5, 0, -1):
+        for i in range(10):
+            inputs = from_columns(bundle.schema, _population(rng, 30, shifted=False))
+            log.record(f"past-{hour}-{i}", now - hour * 3600 - 600 - i * 60, "shop", "1",
+                       "invocations", 200, 1.0, None, inputs, None,
+                       pipeline.predict(inputs), None)
+    log.close()
+    _serve_shifted_traffic(service / "1", service / "log")
+
+    # A tracked run of the notebook, still in the spool: its cost counts already.
+    notebook = root / "shop.ipynb"
+    notebook.write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4,
+                                    "nbformat_minor": 5}), encoding="utf-8")
+    spool = Spool(workspace.spool_dir)
+    spool.ensure()
+    record = RunRecord(record_id="18a0000000000000-cafe0001", experiment="shop",
+                       run_name="train-shop", tracking_uri=workspace.tracking_uri(),
+                       workspace=str(root), status="RUNNING",
+                       start_time_ms=int(now * 1000) - 60_000, notebook_path=str(notebook))
+    spool.open_record(record)
+    record.status = "FINISHED"
+    record.end_time_ms = record.start_time_ms + 4000
+    record.resources = Resources(wall_s=4.0, cpu_s=3.5, peak_memory_bytes=200 * 2**20)
+    record.cost = Cost(amount=0.0000467, currency="USD", estimated=True,
+                       basis="estimate: 3.50 CPU s x 0.048/core-h")
+    spool.save_record(record)
+    yield workspace
+
+
+@pytest.fixture
+def jp_root_dir(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return workspace.root
+
+
+async def _get(fetch: Any, *parts: str, **params: str) -> Any:
+    response = await fetch("ship", "api", *parts, params=params)
+    assert response.code == 200
+    assert response.headers["Content-Type"].startswith("application/json")
+    return json.loads(response.body)
+
+
+async def _error(fetch: Any, *parts: str, headers: dict[str, str] | None = None,
+                 **params: str) -> tuple[int, str]:
+    with pytest.raises(HTTPClientError) as info:
+        await fetch("ship", "api", *parts, params=params, headers=headers or {})
+    response = info.value.response
+    assert response is not None
+    payload = json.loads(response.body) if response.body else {}
+    return info.value.code, str(payload.get("error", ""))
+
+
+def _check(body: Any, schema_name: str) -> None:
+    spec = yaml.safe_load((Path(__file__).parents[2] / "docs" / "openapi.yaml").read_text())
+    registry = Registry().with_resource("urn:ship-api", DRAFT202012.create_resource(spec))
+    schema = {"$ref": f"urn:ship-api#/components/schemas/{schema_name}"}
+    jsonschema.Draft202012Validator(schema, registry=registry).validate(body)
+
+
+async def test_drift_report_of_shifted_traffic(jp_fetch: Any) -> None:
+    report = await _get(jp_fetch, "services", "shop", "drift", window="1h", history="6")
+    _check(report, "DriftReport")
+    assert report["service"] == "shop" and report["version"] == "1"
+    assert report["window"]["length_s"] == 3600
+    assert report["reference"]["rows"] == 3000
+    assert report["current_rows"] == 30 * 20
+    features = {f["feature"]: f for f in report["features"]}
+    assert set(features) == set(FEATURES)
+    # Ages and incomes moved by several standard deviations; a new city appeared.
+    assert features["age"]["drifted"] and features["age"]["status"] == "drift"
+    assert features["income"]["drifted"]
+    assert report["dataset"]["drifted"] is True
+    assert set(report["dataset"]["drifted_features"]) >= {"age", "income"}
+    for entry in features.values():
+        assert entry["method"] and entry["threshold"] > 0 and entry["tests"]
+        assert entry["reference"] and entry["current"]
+    assert "edges" in features["age"]["reference"]
+    assert "categories" in features["city"]["reference"]
+    # The past windows were normal; the current one is not.
+    history = report["history"]
+    assert len(history) == 6
+    assert [w["rows"] for w in history] == [300, 300, 300, 300, 300, 600]
+    assert history[-1]["dataset_drifted"] is True
+    assert not any(w["dataset_drifted"] for w in history[:-1])
+    assert report["prediction"] is not None
+    assert report["performance"] is not None and report["performance"]["labelled"] == 15 * 20
+
+
+async def test_drift_window_and_history_arguments(jp_fetch: Any) -> None:
+    wide = await _get(jp_fetch, "services", "shop", "drift", window="1d", history="2")
+    assert wide["window"]["length_s"] == 86400 and len(wide["history"]) == 2
+    assert wide["current_rows"] == 5 * 300 + 600
+    code, message = await _error(jp_fetch, "services", "shop", "drift", window="soon")
+    assert code == 400 and "window" in message and "15m" in message
+    code, message = await _error(jp_fetch, "services", "shop", "drift", history="x")
+    assert code == 400 and "history" in message
+
+
+async def test_cost_of_runs_and_services(jp_fetch: Any) -> None:
+    summary = await _get(jp_fetch, "cost", notebook="shop.ipynb")
+    _check(summary, "CostSummary")
+    assert summary["notebook"] == "shop.ipynb"
+    (run,) = summary["runs"]
+    assert run["name"] == "train-shop" and run["written"] is False
+    assert run["cpu_s"] == 3.5 and "cpu_s" in run["measured"] and run["estimated"] == ["amount"]
+    (service,) = summary["services"]
+    assert service["name"] == "shop" and service["predictions"] == 30 * 20
+    assert service["cpu_s"] > 0 and service["cpu_s_per_1k_predictions"] > 0
+    assert "cpu_s_per_1k_predictions" in service["measured"]
+    assert "amount_per_1k_predictions" in service["estimated"]
+    totals = summary["totals"]
+    assert totals["runs"]["count"] == 1 and totals["services"]["predictions"] == 600
+    assert totals["amount"] == pytest.approx(totals["runs"]["amount"]
+                                             + totals["services"]["amount"])
+    other = await _get(jp_fetch, "cost", notebook="elsewhere.ipynb")
+    assert other["runs"] == [] and len(other["services"]) == 1
+
+    cost = await _get(jp_fetch, "services", "shop", "cost", since="1d")
+    _check(cost, "ServiceCost")
+    assert cost["name"] == "shop" and cost["predictions"] == 600
+    assert cost["versions"][0]["version"] == "1" and cost["series"]
+
+
+async def test_unknown_service_and_bad_arguments(jp_fetch: Any) -> None:
+    for endpoint in ("drift", "cost"):
+        code, message = await _error(jp_fetch, "services", "ghost", endpoint)
+        assert code == 404 and "ghost" in message and "not found" in message
+    code, message = await _error(jp_fetch, "services", "shop", "cost", since="yesterday")
+    assert code == 400 and "since" in message
+    code, message = await _error(jp_fetch, "cost", notebook="../x.ipynb")
+    assert code == 400 and "outside" in message
+
+
+async def test_unauthenticated_requests_are_refused(jp_fetch: Any) -> None:
+    wrong = {"Authorization": "token wrong"}
+    for parts in (("services", "shop", "drift"), ("services", "shop", "cost"), ("cost",)):
+        code, _ = await _error(jp_fetch, *parts, headers=wrong)
+        assert code in (401, 403)
