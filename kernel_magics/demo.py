@@ -4,21 +4,52 @@
    exporting an fp32 and an int8 ONNX version of the model `digits`);
 2. runs: what MLflow now holds;
 3. models: the leaderboard, the most accurate version aliased `champion`;
-4. build: the notebook's serve cell and the champion become the bundle `digits`;
-5. serve: `ship serve digits` on a free port, real requests over both protocols
-   (and a malformed one), then a graceful stop;
-6. log: the prediction log those requests left, read back with DuckDB.
+4. build: the notebook's serve cell and the champion become the bundle `digits`, with the
+   digits features as its drift reference;
+5. serve: `ship serve digits` on a free port, real requests over both protocols (and a
+   malformed one); the service keeps running for step 6;
+6. monitor: normal traffic (digits rows, ground truth for half of the requests) for one
+   10-second window, then shifted traffic (brighter strokes in the image's inner 6x6
+   pixels) for the next; the drift report of each window (no drift, then dataset drift
+   on exactly the shifted features), the second also as HTML; then a graceful stop, which
+   flushes the prediction log and the usage records;
+7. log: the prediction log this service process left, read back with DuckDB;
+8. cost: CPU seconds per 1,000 predictions (measured in the serving process) and their
+   price (estimated from the [cost] table).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ShipError
 
+if TYPE_CHECKING:
+    import httpx
+    import pandas as pd
+
+    from .monitor.report import DriftReport
+    from .workspace import Workspace
+
 Echo = Callable[[str], Any]
+
+SERVICE = "digits"
+# Step 6's traffic: one window of each kind; the reports' windows are these phases exactly.
+PHASE_S = 10.0
+PHASE_REQUESTS = 250
+ROWS_PER_REQUEST = 5
+FEEDBACK_EVERY = 2  # ground truth for every second request
+# The shift: strokes 50 % brighter (thicker once clipped) in the image's inner 6x6 pixels;
+# the border pixels are mostly blank, so scaling them would change little.
+SHIFT_FACTOR = 1.5
+SHIFTED_FEATURES = tuple(f"pixel_{r}_{c}" for r in range(1, 7) for c in range(1, 7))
+# The features each report lists (all 64 are in the HTML page and in `ship drift`):
+# four shifted and two untouched ones.
+SHOWN_FEATURES = ("pixel_0_4", "pixel_2_2", "pixel_3_4", "pixel_4_5", "pixel_6_6", "pixel_7_3")
 
 
 def run_demo(examples: Path, echo: Echo = print) -> None:
@@ -27,6 +58,7 @@ def run_demo(examples: Path, echo: Echo = print) -> None:
     if not notebook.is_file():
         raise ShipError(f"{notebook} not found; run `ship demo` from the repository root or "
                         "pass --examples DIR.")
+    from .bundle.services import start_service, stop_service
     from .workspace import find_workspace
 
     train(notebook, echo)
@@ -34,19 +66,30 @@ def run_demo(examples: Path, echo: Echo = print) -> None:
     show_runs(workspace, echo)
     choose_champion(workspace, echo)
     build(notebook, echo)
-    log_dir = serve_and_predict(workspace, echo)
-    show_log(log_dir, echo)
+    echo(f"5/8 serve: ship serve {SERVICE} (a free port, as the sidebar's Start does)")
+    running = start_service(workspace, SERVICE)
+    echo(f"  ready at {running.url}")
+    try:
+        serve_and_predict(running.url, echo)
+        monitor(workspace, running.url, echo)
+    finally:
+        stop_service(workspace, SERVICE)  # graceful: the log and usage records are flushed
+    echo("  service stopped (SIGTERM): prediction log and usage records flushed")
+    log_dir = Path(workspace.services_dir) / SERVICE / "log"
+    show_log(log_dir, running.started, echo)
+    show_cost(workspace, running.started, echo)
     db = workspace.ship_dir / "mlflow.db"
     echo("\nLook further:")
     echo(f"  MLflow UI:   mlflow ui --backend-store-uri sqlite:///{db} --port 5000")
     echo(f"  JupyterLab:  jupyter lab {notebook}   (the Ship sidebar)")
-    echo("  Terminal:    ship runs · ship models digits · ship serve digits · ship logs digits")
+    echo("  Terminal:    ship runs · ship models digits · ship serve digits · ship logs digits"
+         " · ship drift digits · ship cost")
 
 
 def train(notebook: Path, echo: Echo) -> None:
     from .batch.runner import run_notebooks
 
-    echo(f"1/6 train and export: ship run {notebook} -p lr 0.05, then -p lr 0.01")
+    echo(f"1/8 train and export: ship run {notebook} -p lr 0.05, then -p lr 0.01")
     result = run_notebooks(notebook, [{"lr": 0.05}, {"lr": 0.01}], progress=True)
     for run in result.runs:
         echo(f"  lr={run.parameters['lr']}: {'ok' if run.ok else run.error} ({run.seconds:.0f} s)"
@@ -58,7 +101,7 @@ def train(notebook: Path, echo: Echo) -> None:
 def show_runs(workspace: Any, echo: Echo) -> None:
     from .tracking.catalog import list_runs
 
-    echo("2/6 runs in MLflow:")
+    echo("2/8 runs in MLflow:")
     for row in list_runs(workspace, limit=4).runs:
         metrics = ", ".join(f"{k}={v:.4g}" for k, v in row.metrics.items()
                             if v is not None and not k.startswith("ship."))
@@ -69,7 +112,7 @@ def choose_champion(workspace: Any, echo: Echo) -> None:
     from .export.api import leaderboard, set_alias
     from .export.report import render_alias, render_leaderboard
 
-    echo("3/6 model versions (fp32 and int8 per run); the most accurate becomes champion:")
+    echo("3/8 model versions (fp32 and int8 per run); the most accurate becomes champion:")
     rows = leaderboard("digits", workspace=workspace)
     scored = [r for r in rows if r.metric is not None]
     if scored:
@@ -85,64 +128,239 @@ def build(notebook: Path, echo: Echo) -> Path:
 
     from .bundle.build import build_service, describe
 
-    echo(f"4/6 build: ship build {notebook} --name digits --reference <the digits features>")
+    echo(f"4/8 build: ship build {notebook} --name digits --reference <the digits features>")
     training = load_digits(as_frame=True).frame.drop(columns="target")
     result = build_service(notebook, "digits", reference=training)
     echo(describe(result))
     return Path(result.path)
 
 
-def serve_and_predict(workspace: Any, echo: Echo) -> Path:
-    """Start the service, send real requests, stop it gracefully; the log folder."""
+def serve_and_predict(url: str, echo: Echo) -> None:
+    """Real requests over both protocols, and a malformed one, to the running service."""
     import httpx
     import numpy as np
     from sklearn.datasets import load_digits
 
-    from .bundle.services import start_service, stop_service
-
-    echo("5/6 serve: ship serve digits (a free port, as the sidebar's Start does)")
-    running = start_service(workspace, "digits")
-    echo(f"  ready at {running.url}")
-    try:
-        digits = load_digits(as_frame=True)
-        features = digits.frame.drop(columns="target")
-        sample = features.iloc[:3]
-        with httpx.Client(base_url=running.url, timeout=10) as client:
-            body = {"dataframe_split": {"columns": list(sample.columns),
-                                        "data": sample.to_numpy().tolist()}}
-            answer = client.post("/invocations", json=body)
-            echo(f"  POST /invocations (dataframe_split, 3 rows) -> {answer.status_code} "
-                 f"{answer.json()['predictions']}   truth: {digits.target[:3].tolist()}")
-            # V2 carries the model's own tensor: scaled already, as preprocess would.
-            rows = features.iloc[3:8].to_numpy(dtype=np.float32) / 16.0
-            name = client.get("/v2/models/digits").json()["inputs"][0]["name"]
-            v2 = {"inputs": [{"name": name, "datatype": "FP32", "shape": list(rows.shape),
-                              "data": rows.ravel().tolist()}]}
-            answer = client.post("/v2/models/digits/infer", json=v2)
-            logits = np.array(answer.json()["outputs"][0]["data"]).reshape(len(rows), -1)
-            echo(f"  POST /v2/models/digits/infer (5 rows, model tensor) -> "
-                 f"{answer.status_code} argmax {logits.argmax(1).tolist()}   "
-                 f"truth: {digits.target[3:8].tolist()}")
-            bad = client.post("/invocations", json={"dataframe_split": {
-                "columns": ["pixel_0_0"], "data": [[1.0]]}})
-            echo(f"  POST /invocations with missing features -> {bad.status_code} "
-                 f"{bad.json()['error'][:90]}")
-            for _ in range(50):
-                client.post("/invocations", json=body)
-            echo("  50 more predictions sent")
-    finally:
-        stop_service(workspace, "digits")  # graceful: the log is flushed on the way out
-    return Path(workspace.services_dir) / "digits" / "log"
+    digits = load_digits(as_frame=True)
+    features = digits.frame.drop(columns="target")
+    sample = features.iloc[:3]
+    with httpx.Client(base_url=url, timeout=10) as client:
+        body = {"dataframe_split": {"columns": list(sample.columns),
+                                    "data": sample.to_numpy().tolist()}}
+        answer = client.post("/invocations", json=body)
+        echo(f"  POST /invocations (dataframe_split, 3 rows) -> {answer.status_code} "
+             f"{answer.json()['predictions']}   truth: {digits.target[:3].tolist()}")
+        # V2 carries the model's own tensor: scaled already, as preprocess would.
+        rows = features.iloc[3:8].to_numpy(dtype=np.float32) / 16.0
+        name = client.get(f"/v2/models/{SERVICE}").json()["inputs"][0]["name"]
+        v2 = {"inputs": [{"name": name, "datatype": "FP32", "shape": list(rows.shape),
+                          "data": rows.ravel().tolist()}]}
+        answer = client.post(f"/v2/models/{SERVICE}/infer", json=v2)
+        logits = np.array(answer.json()["outputs"][0]["data"]).reshape(len(rows), -1)
+        echo(f"  POST /v2/models/{SERVICE}/infer (5 rows, model tensor) -> "
+             f"{answer.status_code} argmax {logits.argmax(1).tolist()}   "
+             f"truth: {digits.target[3:8].tolist()}")
+        bad = client.post("/invocations", json={"dataframe_split": {
+            "columns": ["pixel_0_0"], "data": [[1.0]]}})
+        echo(f"  POST /invocations with missing features -> {bad.status_code} "
+             f"{bad.json()['error'][:90]}")
+        for _ in range(50):
+            client.post("/invocations", json=body)
+        echo("  50 more predictions sent")
 
 
-def show_log(log_dir: Path, echo: Echo) -> None:
+# -- step 6: traffic, then drift -----------------------------------------------------------
+def shift_traffic(rows: pd.DataFrame, factor: float = SHIFT_FACTOR) -> pd.DataFrame:
+    """Brighter, thicker strokes: ``SHIFTED_FEATURES`` scaled by ``factor``, clipped to 0..16
+    (the digits' range); every other feature as it was."""
+    shifted = rows.copy()
+    columns = list(SHIFTED_FEATURES)
+    shifted[columns] = (shifted[columns] * factor).clip(0, 16)
+    return shifted
+
+
+@dataclass
+class Phase:
+    """One phase of step 6, and the drift window it is: ``[start, start + seconds)``.
+
+    Requests go out from ``start + 0.25`` to ``end - settle_s``; the rest of the window
+    leaves time for the log's flush and the report, so no request of the next phase (or of
+    the one before) can fall in it."""
+
+    start: float  # epoch seconds
+    seconds: float = PHASE_S
+    settle_s: float = 3.0
+    requests: int = 0
+    rows: int = 0
+    labelled: int = 0  # rows with ground truth sent
+
+    @property
+    def end(self) -> float:
+        return self.start + self.seconds
+
+    @property
+    def window(self) -> str:
+        return f"{self.seconds:g}s"
+
+    def describe(self) -> str:
+        start = datetime.fromtimestamp(self.start, UTC)
+        end = datetime.fromtimestamp(self.end, UTC)
+        return (f"{self.requests} requests, {self.rows:,} rows, {self.labelled} with ground "
+                f"truth, in [{start:%H:%M:%S}, {end:%H:%M:%S}) UTC")
+
+
+def send_phase(client: httpx.Client, features: pd.DataFrame, target: Any, phase: Phase, *,
+               seed: int, shift: bool = False, requests: int = PHASE_REQUESTS) -> Phase:
+    """``requests`` requests of ``ROWS_PER_REQUEST`` random digits rows over /invocations,
+    paced over the phase, with ground truth (POST /feedback) for every
+    ``FEEDBACK_EVERY``-th; ``shift``: through :func:`shift_traffic` first."""
+    import time
+
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    truths = np.asarray(target)
+    first, last = phase.start + 0.25, phase.end - phase.settle_s
+    for i in range(requests):
+        delay = first + i * (last - first) / requests - time.time()
+        if delay > 0:
+            time.sleep(delay)
+        picked = rng.integers(0, len(features), ROWS_PER_REQUEST)
+        rows = features.iloc[picked]
+        if shift:
+            rows = shift_traffic(rows)
+        answer = client.post("/invocations", json={"dataframe_split": {
+            "columns": list(rows.columns), "data": rows.to_numpy().tolist()}})
+        answer.raise_for_status()
+        phase.requests += 1
+        phase.rows += len(rows)
+        if i % FEEDBACK_EVERY == 0:
+            truth = [int(t) for t in truths[picked]]
+            client.post("/feedback", json={"request_id": answer.headers["x-request-id"],
+                                           "ground_truth": truth}).raise_for_status()
+            phase.labelled += len(truth)
+    return phase
+
+
+def phase_report(workspace: Workspace, phase: Phase, *, history: int = 1,
+                 timeout_s: float = 10.0) -> DriftReport:
+    """The drift report whose current window is the phase (``now`` = its end), once the
+    service's log writer has flushed every row and ground truth the phase sent."""
+    import time
+
+    from .monitor.report import drift_report
+
+    deadline = time.monotonic() + timeout_s
+    end = datetime.fromtimestamp(phase.end, UTC)
+    while True:
+        report = drift_report(workspace, SERVICE, window=phase.window, history=history,
+                              now=end)
+        labelled = report.performance["labelled"] if report.performance else 0
+        if report.current_rows >= phase.rows and labelled >= phase.labelled or \
+                time.monotonic() > deadline:
+            return report
+        time.sleep(0.25)
+
+
+def report_text(report: DriftReport) -> str:
+    """`ship drift`'s text (the report's own renderer) for ``SHOWN_FEATURES`` only."""
+    from .monitor.report import render_text
+
+    doc = report.to_json()
+    listed = [f for f in doc["features"] if f["feature"] in SHOWN_FEATURES]
+    shifted = sum(f["feature"] in SHIFTED_FEATURES for f in listed)
+    doc["notes"] = [*doc["notes"], f"{len(listed)} of {len(doc['features'])} features listed "
+                    f"({shifted} shifted in the second phase, {len(listed) - shifted} not); "
+                    "all of them: the HTML page, `ship drift`"]
+    doc["features"] = listed
+    return "\n".join(f"  {line}" if line else line for line in render_text(doc).splitlines())
+
+
+def drifted_summary(report: DriftReport) -> str:
+    """Which features drifted, against the ones the shift touched."""
+    drifted = set(report.dataset()["drifted_features"])
+    shifted = set(SHIFTED_FEATURES)
+    if not drifted:
+        return "drifted features: none"
+    if drifted == shifted:
+        return f"drifted features: exactly the {len(shifted)} shifted ones (inner 6x6 pixels)"
+    missed, extra = sorted(shifted - drifted), sorted(drifted - shifted)
+    return (f"drifted features: {len(drifted & shifted)} of the {len(shifted)} shifted"
+            + (f"; not flagged: {', '.join(missed)}" if missed else "")
+            + (f"; flagged but not shifted: {', '.join(extra)}" if extra else ""))
+
+
+def monitor(workspace: Workspace, url: str, echo: Echo) -> Path:
+    """Step 6: normal, then shifted traffic, a drift report for each; the HTML page."""
+    import time
+
+    import httpx
+    from sklearn.datasets import load_digits
+
+    digits = load_digits(as_frame=True)
+    features = digits.frame.drop(columns="target")
+    target = digits.frame["target"].to_numpy()
+    echo(f"6/8 monitor: two {PHASE_S:g}-second windows of traffic, {PHASE_REQUESTS} requests "
+         f"x {ROWS_PER_REQUEST} rows each, ground truth (POST /feedback) for every "
+         f"{'second' if FEEDBACK_EVERY == 2 else f'{FEEDBACK_EVERY}th'} request")
+    start = time.time()
+    normal = Phase(start)
+    shifted = Phase(normal.end)
+    with httpx.Client(base_url=url, timeout=10) as client:
+        send_phase(client, features, target, normal, seed=1)
+        echo(f"  normal traffic (digits rows as they are): {normal.describe()}")
+        report = phase_report(workspace, normal)
+        echo(report_text(report))
+        echo(f"  {drifted_summary(report)}")
+        # send_phase paces from the phase start: it waits for the shifted window to begin
+        send_phase(client, features, target, shifted, seed=2, shift=True)
+    echo(f"  shifted traffic (the {len(SHIFTED_FEATURES)} inner pixels x{SHIFT_FACTOR:g}, "
+         f"clipped to 16: brighter, thicker strokes): {shifted.describe()}")
+    report = phase_report(workspace, shifted, history=2)
+    echo(report_text(report))
+    echo(f"  {drifted_summary(report)}")
+    html = Path(workspace.services_dir) / SERVICE / "drift.html"
+    html.write_text(report.to_html(), encoding="utf-8")
+    echo(f"  HTML report (both windows): {html}")
+    echo(f"  CLI: ship drift {SERVICE} --window 1m --history 30 --html drift.html   (windows "
+         "end when you run it)")
+    return html
+
+
+# -- steps 7 and 8, after the graceful stop -----------------------------------------------
+def show_log(log_dir: Path, since: str, echo: Echo) -> None:
     from .serving.logread import read_log
 
-    entries = read_log(log_dir)
+    entries = read_log(log_dir, since)
     errors = [e for e in entries if e.error]
-    echo(f"6/6 prediction log: {len(entries)} requests in {log_dir} ({len(errors)} error)")
+    echo(f"7/8 prediction log: {len(entries)} requests since the service started "
+         f"({len(errors)} error), in {log_dir}")
     for entry in entries[:2] + errors[:1]:
         detail = entry.error or entry.outputs or ""
         echo(f"  {entry.time:%H:%M:%S} {entry.endpoint:<12} {entry.status} "
              f"{entry.latency_ms:.2f} ms  {detail[:70]}")
-    echo(f"  all of it: ship logs digits   (or DuckDB on {log_dir}/**/*.parquet)")
+    echo(f"  all of it: ship logs {SERVICE}   (or DuckDB on {log_dir}/**/*.parquet)")
+
+
+def show_cost(workspace: Workspace, since: str, echo: Echo) -> None:
+    """Step 8: the serving process's usage records since it started, priced."""
+    from .cost.service import service_cost
+
+    cost = service_cost(workspace, SERVICE, since=since)
+    echo(f"8/8 cost of this service process ({cost.records} usage records: every 10 s and at "
+         "the graceful stop)")
+    per_1k = cost.cpu_s_per_1k_predictions
+    running = cost.cpu_s - cost.startup_cpu_s
+    echo(f"  measured:  {cost.predictions:,} predictions in {cost.requests:,} requests, "
+         f"{cost.cpu_s:.2f} CPU s (start-up {cost.startup_cpu_s:.2f} s included)")
+    if per_1k is not None and cost.predictions:
+        echo(f"  measured:  {per_1k:.3f} CPU s per 1,000 predictions "
+             f"({running / cost.predictions * 1000:.3f} without start-up; at this light, "
+             "paced load idle CPU weighs in: docs/cost.md has figures under load)")
+    if cost.amount_per_1k_predictions is not None:
+        echo(f"  estimated: {cost.amount_per_1k_predictions:.3g} {cost.currency} per 1,000 "
+             f"predictions ({cost.amount:.3g} {cost.currency} in all)")
+    echo(f"  basis:     {cost.basis}")
+    for note in cost.notes:
+        echo(f"  note: {note}")
+    echo(f"  CLI: ship cost --service {SERVICE} --since {since}")

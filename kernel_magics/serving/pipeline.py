@@ -61,6 +61,13 @@ class Pipeline:
         self.preprocess, self.postprocess = load_handler(bundle)
         self.model = Model(bundle, workers=workers)
         self.identity = self.preprocess is None
+        # The DataFrame preprocess gets: nullable integer features stay float (NaN), the
+        # others take their schema dtype; one dtype throughout allows the fast path.
+        self._frame_casts = {f.name: f.dtype for f in self.schema.features
+                             if not (f.nullable and f.dtype[0] in "iub")}
+        kinds = set(self._frame_casts.values())
+        self._frame_dtype = kinds.pop() if len(kinds) == 1 and \
+            len(self._frame_casts) == len(self.schema.features) else None
 
     def feeds(self, inputs: Inputs) -> dict[str, NDArray]:
         """Model feeds for validated inputs, through preprocess or the identity stacking."""
@@ -87,11 +94,17 @@ class Pipeline:
         import pandas as pd
 
         names = self.schema.feature_names
-        if inputs.matrix is not None:
-            df = pd.DataFrame(inputs.matrix, columns=names)
-            return df.astype({f.name: f.dtype for f in self.schema.features
-                              if not (f.nullable and f.dtype[0] in "iub")})
-        return pd.DataFrame(inputs.columns, columns=names)
+        matrix = inputs.matrix
+        if matrix is None:
+            return pd.DataFrame(inputs.columns, columns=names)
+        if self._frame_dtype is not None:
+            # one dtype throughout: one block, no per-column astype (which costs ~5 ms
+            # for 64 columns in pandas)
+            return pd.DataFrame(matrix.astype(self._frame_dtype, copy=False), columns=names)
+        df = pd.DataFrame(matrix, columns=names)
+        changed = {name: dtype for name, dtype in self._frame_casts.items()
+                   if dtype != matrix.dtype}
+        return df.astype(changed) if changed else df
 
     def _check_feeds(self, produced: Any) -> dict[str, NDArray]:
         specs = self.schema.inputs

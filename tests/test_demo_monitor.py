@@ -1,0 +1,138 @@
+"""`ship demo`'s monitoring step against a real served bundle, in two short windows.
+
+A digits classifier (LogisticRegression as ONNX, the digits' own pixel_R_C feature names)
+built as `ship build --reference` lays it out, with the digits features as its reference,
+served by uvicorn in a thread writing its prediction log into the workspace. The demo's
+own helpers send normal then shifted traffic with ground truth, and report each window:
+no drift, then dataset drift on exactly the shifted features.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+import uvicorn
+
+from kernel_magics import demo
+from kernel_magics.bundle.build import _write_reference
+from kernel_magics.serving.bundle import Lineage, Manifest, RuntimeSettings, write_bundle
+from kernel_magics.serving.schema import Feature, Schema, TensorSpec
+from kernel_magics.serving.server import create_app, uvicorn_options
+from kernel_magics.workspace import Workspace, init_workspace
+
+pytestmark = pytest.mark.slow  # a real served bundle and two 4-second windows
+
+
+@pytest.fixture(scope="module")
+def digits() -> tuple[pd.DataFrame, np.ndarray[Any, Any]]:
+    from sklearn.datasets import load_digits
+
+    frame = load_digits(as_frame=True).frame
+    return frame.drop(columns="target"), frame["target"].to_numpy()
+
+
+def _onnx(features: pd.DataFrame, target: np.ndarray[Any, Any]) -> bytes:
+    from skl2onnx import to_onnx
+    from skl2onnx.common.data_types import FloatTensorType
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(max_iter=300).fit(features.to_numpy(np.float32), target)
+    onx = to_onnx(model, initial_types=[("float_input", FloatTensorType([None, 64]))],
+                  options={id(model): {"zipmap": False}}, target_opset=17)
+    return onx.SerializeToString()  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def served(tmp_path: Path, digits: tuple[pd.DataFrame, np.ndarray[Any, Any]]
+           ) -> Iterator[tuple[Workspace, str]]:
+    features, target = digits
+    workspace = init_workspace(tmp_path / "ws")
+    folder = workspace.services_dir / demo.SERVICE / "1"
+    schema = Schema(features=tuple(Feature(c) for c in features.columns),
+                    inputs=(TensorSpec("float_input", "FP32", (-1, 64)),),
+                    outputs=(TensorSpec("label", "INT64", (-1,)),
+                             TensorSpec("probabilities", "FP32", (-1, -1))))
+    write_bundle(folder, manifest=Manifest(
+        name=demo.SERVICE, version="1", lineage=Lineage(demo.SERVICE, "1", "run-x"),
+        runtime=RuntimeSettings(log_flush_interval_s=0.2)), schema=schema,
+        model=_onnx(features, target))
+    _write_reference(folder, schema, features)
+    port = _free_port()
+    app = create_app(folder, log_dir=str(folder.parent / "log"))
+    options: Any = uvicorn_options("warning")
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, **options))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    yield workspace, url
+    server.should_exit = True
+    thread.join(timeout=30)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_shift_changes_only_the_shifted_features_within_range(
+        digits: tuple[pd.DataFrame, np.ndarray[Any, Any]]) -> None:
+    features, _ = digits
+    shifted = demo.shift_traffic(features)
+    changed = {c for c in features.columns if not np.array_equal(features[c], shifted[c])}
+    assert changed == set(demo.SHIFTED_FEATURES)
+    assert shifted.to_numpy().min() >= 0 and shifted.to_numpy().max() <= 16
+    assert (shifted[list(demo.SHIFTED_FEATURES)] >= features[list(demo.SHIFTED_FEATURES)]
+            ).all().all()
+
+
+def test_normal_then_shifted_windows(served: tuple[Workspace, str],
+                                     digits: tuple[pd.DataFrame, np.ndarray[Any, Any]]
+                                     ) -> None:
+    workspace, url = served
+    features, target = digits
+    normal = demo.Phase(time.time(), seconds=4.0, settle_s=1.5)
+    shifted = demo.Phase(normal.end, seconds=4.0, settle_s=1.5)
+    with httpx.Client(base_url=url, timeout=10) as client:
+        demo.send_phase(client, features, target, normal, seed=1, requests=150)
+        first = demo.phase_report(workspace, normal)
+        demo.send_phase(client, features, target, shifted, seed=2, shift=True, requests=150)
+    second = demo.phase_report(workspace, shifted, history=2)
+
+    assert (normal.requests, normal.rows, normal.labelled) == (150, 750, 375)
+    assert first.current_rows == 750 and first.window_end is not None
+    assert first.performance is not None and first.performance["labelled"] == 375
+    assert first.performance["value"] > 0.9
+    assert not first.dataset()["drifted"] and first.dataset()["drifted_features"] == []
+    assert first.dataset()["judged"] == 64
+    assert demo.drifted_summary(first) == "drifted features: none"
+
+    assert second.current_rows == 750
+    assert second.dataset()["drifted"]
+    assert sorted(second.dataset()["drifted_features"]) == sorted(demo.SHIFTED_FEATURES)
+    assert demo.drifted_summary(second).startswith("drifted features: exactly the 36")
+    # the window before the shifted one is exactly the normal phase
+    assert [h["rows"] for h in second.history] == [750, 750]
+    assert [h["dataset_drifted"] for h in second.history] == [False, True]
+
+    text = demo.report_text(second)
+    assert "DRIFT: 36 of 64 judged features drift" in text
+    listed = [line.split()[0] for line in text.splitlines() if " numeric " in line]
+    assert listed == list(demo.SHOWN_FEATURES)
