@@ -413,14 +413,24 @@ def _opt(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
+def _echo_heading(rows: list[dict[str, Any]], empty: str, title: str, columns: str) -> bool:
+    """A table's title and column heads; `empty` instead when there are no rows (False)."""
+    if not rows:
+        click.echo(empty)
+        return False
+    click.echo(title)
+    click.echo(columns)
+    return True
+
+
 def _echo_runs(runs: list[dict[str, Any]]) -> None:
-    if not runs:
-        click.echo("No runs yet. Put `%%ship track` on a cell, or `ship run NOTEBOOK`.")
+    if not _echo_heading(
+            runs, "No runs yet. Put `%%ship track` on a cell, or `ship run NOTEBOOK`.",
+            "RUNS: wall, CPU, GPU seconds and peak memory measured in the kernel; "
+            "cost estimated",
+            f"{'START':<17} {'STATUS':<9} {'RUN':<28} {'WALL s':>8} {'CPU s':>8} "
+            f"{'GPU s':>7} {'PEAK MB':>8}  COST (estimate)"):
         return
-    click.echo("RUNS: wall, CPU, GPU seconds and peak memory measured in the kernel; "
-               "cost estimated")
-    click.echo(f"{'START':<17} {'STATUS':<9} {'RUN':<28} {'WALL s':>8} {'CPU s':>8} "
-               f"{'GPU s':>7} {'PEAK MB':>8}  COST (estimate)")
     for r in runs:
         start = datetime.fromtimestamp(r["start_time_ms"] / 1000).strftime("%Y-%m-%d %H:%M")
         status = r["status"] if r["written"] else f"{r['status']}*"
@@ -431,13 +441,13 @@ def _echo_runs(runs: list[dict[str, Any]]) -> None:
 
 
 def _echo_services(services: list[dict[str, Any]]) -> None:
-    if not services:
-        click.echo("No services yet. Build one with `ship build NOTEBOOK --name NAME`.")
+    if not _echo_heading(
+            services, "No services yet. Build one with `ship build NOTEBOOK --name NAME`.",
+            "SERVICES: CPU seconds and predictions measured in the serving processes; "
+            "cost estimated",
+            f"{'SERVICE':<16} {'VERSION':<8} {'PREDICTIONS':>11} {'CPU s':>9} "
+            f"{'CPU s/1k pred':>13}  {'COST (estimate)':<22} COST/1k pred (estimate)"):
         return
-    click.echo("SERVICES: CPU seconds and predictions measured in the serving processes; "
-               "cost estimated")
-    click.echo(f"{'SERVICE':<16} {'VERSION':<8} {'PREDICTIONS':>11} {'CPU s':>9} "
-               f"{'CPU s/1k pred':>13}  {'COST (estimate)':<22} COST/1k pred (estimate)")
     for s in services:
         rows = s["versions"] or [{**s, "version": "-"}]
         for v in rows:

@@ -6,13 +6,14 @@ import {
 import { ICommandPalette, MainAreaWidget } from '@jupyterlab/apputils';
 import { IDocumentManager } from '@jupyterlab/docmanager';
 import { INotebookTracker, NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
-import { ITranslator, nullTranslator } from '@jupyterlab/translation';
+import { ITranslator, nullTranslator, TranslationBundle } from '@jupyterlab/translation';
 
 import { compareRuns } from './api';
 import { addBuildServiceCommand, addCellCommands } from './commands';
 import { shipIcon } from './icons';
 import { describeError, longAction } from './notify';
 import { CompareView } from './panels/compare';
+import { ShipPanel } from './panels/base';
 import { CostPanel } from './panels/cost';
 import { DriftPanel } from './panels/drift';
 import { ExperimentsPanel } from './panels/experiments';
@@ -138,62 +139,6 @@ function focusedNotebook(app: JupyterFrontEnd, panel: NotebookPanel | null): str
   return path !== null && app.serviceManager.contents.driveName(path) !== '' ? undefined : path;
 }
 
-/**
- * The Models panel: registered models, versions, aliases and the leaderboard.
- */
-const modelsPlugin: JupyterFrontEndPlugin<void> = {
-  id: 'kernel-magics:models',
-  description: 'The Models panel of the Ship sidebar: leaderboard and champion alias.',
-  autoStart: true,
-  requires: [IShipSidebar, INotebookTracker],
-  optional: [ITranslator],
-  activate: (
-    app: JupyterFrontEnd,
-    sidebar: IShipSidebar,
-    tracker: INotebookTracker,
-    translator: ITranslator | null
-  ): void => {
-    const trans = (translator ?? nullTranslator).load('kernel_magics');
-    const panel = new ModelsPanel(trans);
-    sidebar.addPanel(panel, 200);
-    tracker.currentChanged.connect((_, current) => {
-      const path = focusedNotebook(app, current);
-      if (path !== undefined) {
-        panel.setNotebook(path);
-      }
-    });
-  }
-};
-
-/**
- * The Services panel (start, stop, health, traffic) and the build-service command.
- */
-const servicesPlugin: JupyterFrontEndPlugin<void> = {
-  id: 'kernel-magics:services',
-  description: 'The Services panel of the Ship sidebar, and building a service from a notebook.',
-  autoStart: true,
-  requires: [IShipSidebar, INotebookTracker],
-  optional: [ITranslator, ICommandPalette],
-  activate: (
-    app: JupyterFrontEnd,
-    sidebar: IShipSidebar,
-    tracker: INotebookTracker,
-    translator: ITranslator | null,
-    palette: ICommandPalette | null
-  ): void => {
-    const trans = (translator ?? nullTranslator).load('kernel_magics');
-    const panel = new ServicesPanel(trans);
-    sidebar.addPanel(panel, 300);
-    tracker.currentChanged.connect((_, current) => {
-      const path = focusedNotebook(app, current);
-      if (path !== undefined) {
-        panel.setNotebook(path);
-      }
-    });
-    addBuildServiceCommand(app.commands, tracker, trans, palette, () => void panel.refresh());
-  }
-};
-
 /** Keep a panel on the workspace of the notebook in focus (and of the one open at start). */
 function followNotebook(
   app: JupyterFrontEnd,
@@ -217,47 +162,87 @@ function followNotebook(
   app.restored.then(() => follow(tracker.currentWidget)).catch(() => undefined);
 }
 
+/** A sidebar panel that follows the notebook in focus, added by its own plugin. */
+function followingPanelPlugin<T extends ShipPanel>(options: {
+  id: string;
+  description: string;
+  /** Its place in the sidebar's accordion. */
+  rank: number;
+  create(trans: TranslationBundle): T;
+  /** More wiring, once the panel is in the sidebar. */
+  connect?(panel: T, context: IPanelContext): void;
+}): JupyterFrontEndPlugin<void> {
+  return {
+    id: options.id,
+    description: options.description,
+    autoStart: true,
+    requires: [IShipSidebar, INotebookTracker],
+    optional: [ITranslator, ICommandPalette],
+    activate: (
+      app: JupyterFrontEnd,
+      sidebar: IShipSidebar,
+      tracker: INotebookTracker,
+      translator: ITranslator | null,
+      palette: ICommandPalette | null
+    ): void => {
+      const trans = (translator ?? nullTranslator).load('kernel_magics');
+      const panel = options.create(trans);
+      sidebar.addPanel(panel, options.rank);
+      followNotebook(app, tracker, panel);
+      options.connect?.(panel, { app, tracker, trans, palette });
+    }
+  };
+}
+
+/** What a panel's plugin has at hand to wire more. */
+interface IPanelContext {
+  app: JupyterFrontEnd;
+  tracker: INotebookTracker;
+  trans: TranslationBundle;
+  palette: ICommandPalette | null;
+}
+
+/**
+ * The Models panel: registered models, versions, aliases and the leaderboard.
+ */
+const modelsPlugin = followingPanelPlugin({
+  id: 'kernel-magics:models',
+  description: 'The Models panel of the Ship sidebar: leaderboard and champion alias.',
+  rank: 200,
+  create: trans => new ModelsPanel(trans)
+});
+
+/**
+ * The Services panel (start, stop, health, traffic) and the build-service command.
+ */
+const servicesPlugin = followingPanelPlugin({
+  id: 'kernel-magics:services',
+  description: 'The Services panel of the Ship sidebar, and building a service from a notebook.',
+  rank: 300,
+  create: trans => new ServicesPanel(trans),
+  connect: (panel, { app, tracker, trans, palette }) =>
+    addBuildServiceCommand(app.commands, tracker, trans, palette, () => void panel.refresh())
+});
+
 /**
  * The Drift panel: per-feature drift of a service's traffic against its reference.
  */
-const driftPlugin: JupyterFrontEndPlugin<void> = {
+const driftPlugin = followingPanelPlugin({
   id: 'kernel-magics:drift',
   description: 'The Drift panel of the Ship sidebar: per-feature drift over time, histograms.',
-  autoStart: true,
-  requires: [IShipSidebar, INotebookTracker],
-  optional: [ITranslator],
-  activate: (
-    app: JupyterFrontEnd,
-    sidebar: IShipSidebar,
-    tracker: INotebookTracker,
-    translator: ITranslator | null
-  ): void => {
-    const trans = (translator ?? nullTranslator).load('kernel_magics');
-    const panel = new DriftPanel(trans);
-    sidebar.addPanel(panel, 400);
-    followNotebook(app, tracker, panel);
-  }
-};
+  rank: 400,
+  create: trans => new DriftPanel(trans)
+});
 
 /**
  * The Cost panel: per run of the notebook in focus, per service, totals.
  */
-const costPlugin: JupyterFrontEndPlugin<void> = {
+const costPlugin = followingPanelPlugin({
   id: 'kernel-magics:cost',
   description: 'The Cost panel of the Ship sidebar: runs of the notebook, services, totals.',
-  autoStart: true,
-  requires: [IShipSidebar, INotebookTracker],
-  optional: [ITranslator],
-  activate: (
-    app: JupyterFrontEnd,
-    sidebar: IShipSidebar,
-    tracker: INotebookTracker,
-    translator: ITranslator | null
-  ): void => {
-    const trans = (translator ?? nullTranslator).load('kernel_magics');
-    const panel = new CostPanel(trans);
-    sidebar.addPanel(panel, 500);
-    followNotebook(app, tracker, panel);
+  rank: 500,
+  create: trans => new CostPanel(trans),
+  connect: (panel, { tracker }) => {
     // A tracked cell that finished has its cost in the spool: show it soon after.
     let timer = 0;
     NotebookActions.executed.connect((_, { notebook }) => {
@@ -267,7 +252,7 @@ const costPlugin: JupyterFrontEndPlugin<void> = {
       }
     });
   }
-};
+});
 
 export default [
   sidebarPlugin,

@@ -349,3 +349,197 @@ export interface IBuildResult {
   features: string[];
   artifact_uri: string | null;
 }
+
+/**
+ * Shapes of the Drift and Cost answers (kernel_magics/monitor/report.py `DriftReport`,
+ * kernel_magics/cost/service.py). Field names match the JSON on the wire.
+ */
+
+/** Histogram of a numeric feature: `counts[i]` rows in `[edges[i], edges[i + 1])`. */
+export interface INumericBins {
+  edges: number[];
+  counts: number[];
+}
+
+/** Counts of a categorical feature's top values (and "other"). */
+export interface ICategoricalBins {
+  categories: string[];
+  counts: number[];
+}
+
+/** One statistical test behind a feature's status. */
+export interface IDriftTest {
+  method: string;
+  score: number | null;
+  p_value: number | null;
+  threshold: number;
+  drifted: boolean;
+}
+
+/** One feature (or the prediction) in a drift report. */
+export interface IFeatureDrift {
+  feature: string;
+  kind: 'numeric' | 'categorical';
+  status: 'ok' | 'drift' | 'empty' | 'missing' | 'new';
+  method: string;
+  score: number | null;
+  threshold: number;
+  drifted: boolean;
+  tests: IDriftTest[];
+  note: string | null;
+  reference: INumericBins | ICategoricalBins | null;
+  current: INumericBins | ICategoricalBins | null;
+}
+
+/** A past window: each feature's score, and which drifted. */
+export interface IDriftWindow {
+  start: string;
+  end: string;
+  rows: number;
+  scores: { [feature: string]: number | null };
+  drifted: string[];
+  dataset_drifted: boolean;
+}
+
+/** `GET /ship/api/services/{name}/drift`: the current window against the reference. */
+export interface IDriftReport {
+  service: string;
+  version: string | null;
+  window: { length_s: number; start: string | null; end: string | null };
+  reference: { rows: number | null; path: string | null };
+  current_rows: number;
+  thresholds: { [key: string]: unknown };
+  dataset: {
+    drifted: boolean;
+    share: number;
+    threshold: number;
+    drifted_features: string[];
+    method: string;
+  };
+  features: IFeatureDrift[];
+  prediction: IFeatureDrift | null;
+  performance: {
+    metric: string;
+    value: number;
+    labelled: number;
+    method: string;
+  } | null;
+  history: IDriftWindow[];
+  notes: string[];
+}
+
+/** The query of `GET /ship/api/services/{name}/drift`. */
+export interface IDriftQuery {
+  /** A duration like `1h`; empty: the configured window. */
+  window?: string | null;
+  /** How many past windows; empty: the configured number. */
+  history?: number | null;
+  notebook?: string | null;
+}
+
+/**
+ * One tracked run's cost: resources measured in the kernel, money estimated. The run's
+ * fields as in `IRun`, the cost's as in `IRunCost`, with which figures are which.
+ */
+export interface IRunCostRow
+  extends Pick<
+      IRun,
+      | 'id'
+      | 'run_id'
+      | 'record_id'
+      | 'name'
+      | 'experiment'
+      | 'notebook'
+      | 'status'
+      | 'start_time_ms'
+      | 'end_time_ms'
+      | 'written'
+    >,
+    Omit<IRunCost, 'estimated'> {
+  /** Names of the figures read from the operating system. */
+  measured: string[];
+  /** Names of the figures computed from a price table (money). */
+  estimated: string[];
+}
+
+/** One bucket of a service's usage over time. */
+export interface IUsagePoint {
+  start: string;
+  end: string;
+  requests: number;
+  predictions: number;
+  cpu_s: number;
+  cpu_s_per_1k_predictions: number | null;
+  amount: number;
+}
+
+/** One model version of a service. */
+export interface IVersionCost {
+  model: string;
+  version: string;
+  requests: number;
+  errors: number;
+  predictions: number;
+  cpu_s: number;
+  process_wall_s: number;
+  cpu_s_per_1k_predictions: number | null;
+  amount: number;
+  amount_per_1k_predictions: number | null;
+  measured: string[];
+  estimated: string[];
+}
+
+/** `GET /ship/api/services/{name}/cost`: usage from the serving processes' records. */
+export interface IServiceCost {
+  name: string;
+  since: string | null;
+  first: string | null;
+  last: string | null;
+  processes: number;
+  records: number;
+  requests: number;
+  errors: number;
+  predictions: number;
+  cpu_s: number;
+  cpu_user_s: number;
+  cpu_system_s: number;
+  startup_cpu_s: number;
+  process_wall_s: number;
+  peak_rss_mb: number;
+  cpu_s_per_1k_predictions: number | null;
+  amount: number;
+  amount_per_1k_predictions: number | null;
+  currency: string;
+  basis: string;
+  measured: string[];
+  estimated: string[];
+  versions: IVersionCost[];
+  bucket_s: number;
+  series: IUsagePoint[];
+  notes: string[];
+  log_dir: string;
+}
+
+/** `GET /ship/api/cost`: the notebook's runs, the services, and the totals. */
+export interface ICostSummary {
+  runs: IRunCostRow[];
+  services: IServiceCost[];
+  totals: {
+    runs: { count: number; wall_s: number; cpu_s: number; gpu_s: number; amount: number };
+    services: {
+      count: number;
+      cpu_s: number;
+      predictions: number;
+      cpu_s_per_1k_predictions: number | null;
+      amount: number;
+    };
+    amount: number;
+    measured: string[];
+    estimated: string[];
+  };
+  currency: string;
+  notebook: string | null;
+  since: string | null;
+  notes: string[];
+  workspace: string;
+}

@@ -25,8 +25,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -73,6 +71,8 @@ async def _load(port: int, requests: int, rows: int, concurrency: int) -> float:
 
 
 def main() -> None:
+    from conftest import serving  # free_port, wait_ready: tests/serving/conftest.py
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--rows", type=int, default=1)
@@ -83,11 +83,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ship-cost-") as tmp:
         root = Path(tmp) / "ws"
         _build(root)
-        import socket
-
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
+        port = serving.free_port()
         command = [sys.executable, "-c", "from kernel_magics.cli import main; main()",
                    "serve", "digits", "--port", str(port), "--workers", str(args.workers)]
         if two_cores:
@@ -97,14 +93,7 @@ def main() -> None:
         proc = subprocess.Popen(command, cwd=root, env=env, stderr=subprocess.DEVNULL)
         url = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 90
-            while time.monotonic() < deadline:
-                try:
-                    if httpx.get(url + "/v2/health/ready", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.1)
+            serving.wait_ready(url, timeout=90)
             seconds = asyncio.run(_load(port, args.requests, args.rows, args.concurrency))
         finally:
             proc.send_signal(signal.SIGTERM)

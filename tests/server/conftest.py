@@ -3,18 +3,28 @@ real RecordWriter, and one record left pending in the spool.
 
 Writing runs costs seconds (MLflow's schema, then tens of ms per call), so the
 workspace is built once per module and every test's server is rooted in it; the
-handlers only read.
+handlers only read. (Modules with a workspace of their own override `jp_root_dir`.)
+
+- ``api``: the Ship REST API of the test's server (``ShipAPI``): answers, JSON errors,
+  and bodies checked against docs/openapi.yaml.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import jsonschema
 import pytest
+import yaml
+from referencing import Registry
+from referencing.jsonschema import DRAFT202012
+from tornado.httpclient import HTTPClientError
 
 from kernel_magics.tracking.record import (
     Cost,
@@ -125,3 +135,55 @@ def jp_root_dir(seeded: SeededWorkspace, monkeypatch: pytest.MonkeyPatch) -> Pat
     """Every test's Jupyter server is rooted in the seeded workspace."""
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     return seeded.root
+
+
+@functools.cache
+def _openapi() -> Registry[Any]:
+    spec = yaml.safe_load((Path(__file__).parents[2] / "docs" / "openapi.yaml").read_text())
+    return Registry().with_resource("urn:ship-api", DRAFT202012.create_resource(spec))
+
+
+class ShipAPI:
+    """`/ship/api/...` of the test's Jupyter server, through pytest-jupyter's `jp_fetch`."""
+
+    def __init__(self, fetch: Any) -> None:
+        self._fetch = fetch
+
+    async def call(self, *parts: str, method: str = "GET", body: Any = None,
+                   **params: str) -> Any:
+        """The JSON answer of a request that succeeds (200; 201 too unless a GET)."""
+        response = await self._fetch("ship", "api", *parts, **_request(method, body, params))
+        assert response.code == 200 if method == "GET" else response.code in (200, 201)
+        assert response.headers["Content-Type"].startswith("application/json")
+        return json.loads(response.body)
+
+    async def error(self, *parts: str, method: str = "GET", body: Any = None,
+                    headers: dict[str, str] | None = None, **params: str) -> tuple[int, str]:
+        """The status and the JSON body's `error` of a request that fails."""
+        with pytest.raises(HTTPClientError) as info:
+            await self._fetch("ship", "api", *parts, headers=headers or {},
+                              **_request(method, body, params))
+        response = info.value.response
+        assert response is not None
+        payload = json.loads(response.body) if response.body else {}
+        return info.value.code, str(payload.get("error", ""))
+
+    @staticmethod
+    def check(body: Any, schema_name: str) -> None:
+        """`body` is a `schema_name` of docs/openapi.yaml."""
+        schema = {"$ref": f"urn:ship-api#/components/schemas/{schema_name}"}
+        jsonschema.Draft202012Validator(schema, registry=_openapi()).validate(body)
+
+
+def _request(method: str, body: Any, params: dict[str, str]) -> dict[str, Any]:
+    request: dict[str, Any] = {"method": method, "params": params}
+    if body is not None:
+        request["body"] = json.dumps(body)
+    elif method in ("POST", "PUT"):
+        request["body"] = ""
+    return request
+
+
+@pytest.fixture
+def api(jp_fetch: Any) -> ShipAPI:
+    return ShipAPI(jp_fetch)

@@ -20,15 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import jsonschema
 import numpy as np
 import pandas as pd
 import pytest
 import uvicorn
-import yaml
-from referencing import Registry
-from referencing.jsonschema import DRAFT202012
-from tornado.httpclient import HTTPClientError
 
 from kernel_magics.monitor.predictions import profile_predictions
 from kernel_magics.monitor.reference import build_profile, write_reference
@@ -189,33 +184,9 @@ def jp_root_dir(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> Path:
     return workspace.root
 
 
-async def _get(fetch: Any, *parts: str, **params: str) -> Any:
-    response = await fetch("ship", "api", *parts, params=params)
-    assert response.code == 200
-    assert response.headers["Content-Type"].startswith("application/json")
-    return json.loads(response.body)
-
-
-async def _error(fetch: Any, *parts: str, headers: dict[str, str] | None = None,
-                 **params: str) -> tuple[int, str]:
-    with pytest.raises(HTTPClientError) as info:
-        await fetch("ship", "api", *parts, params=params, headers=headers or {})
-    response = info.value.response
-    assert response is not None
-    payload = json.loads(response.body) if response.body else {}
-    return info.value.code, str(payload.get("error", ""))
-
-
-def _check(body: Any, schema_name: str) -> None:
-    spec = yaml.safe_load((Path(__file__).parents[2] / "docs" / "openapi.yaml").read_text())
-    registry = Registry().with_resource("urn:ship-api", DRAFT202012.create_resource(spec))
-    schema = {"$ref": f"urn:ship-api#/components/schemas/{schema_name}"}
-    jsonschema.Draft202012Validator(schema, registry=registry).validate(body)
-
-
-async def test_drift_report_of_shifted_traffic(jp_fetch: Any) -> None:
-    report = await _get(jp_fetch, "services", "shop", "drift", window="1h", history="6")
-    _check(report, "DriftReport")
+async def test_drift_report_of_shifted_traffic(api: Any) -> None:
+    report = await api.call("services", "shop", "drift", window="1h", history="6")
+    api.check(report, "DriftReport")
     assert report["service"] == "shop" and report["version"] == "1"
     assert report["window"]["length_s"] == 3600
     assert report["reference"]["rows"] == 3000
@@ -242,19 +213,19 @@ async def test_drift_report_of_shifted_traffic(jp_fetch: Any) -> None:
     assert report["performance"] is not None and report["performance"]["labelled"] == 15 * 20
 
 
-async def test_drift_window_and_history_arguments(jp_fetch: Any) -> None:
-    wide = await _get(jp_fetch, "services", "shop", "drift", window="1d", history="2")
+async def test_drift_window_and_history_arguments(api: Any) -> None:
+    wide = await api.call("services", "shop", "drift", window="1d", history="2")
     assert wide["window"]["length_s"] == 86400 and len(wide["history"]) == 2
     assert wide["current_rows"] == 5 * 300 + 600
-    code, message = await _error(jp_fetch, "services", "shop", "drift", window="soon")
+    code, message = await api.error("services", "shop", "drift", window="soon")
     assert code == 400 and "window" in message and "15m" in message
-    code, message = await _error(jp_fetch, "services", "shop", "drift", history="x")
+    code, message = await api.error("services", "shop", "drift", history="x")
     assert code == 400 and "history" in message
 
 
-async def test_cost_of_runs_and_services(jp_fetch: Any) -> None:
-    summary = await _get(jp_fetch, "cost", notebook="shop.ipynb")
-    _check(summary, "CostSummary")
+async def test_cost_of_runs_and_services(api: Any) -> None:
+    summary = await api.call("cost", notebook="shop.ipynb")
+    api.check(summary, "CostSummary")
     assert summary["notebook"] == "shop.ipynb"
     (run,) = summary["runs"]
     assert run["name"] == "train-shop" and run["written"] is False
@@ -268,27 +239,27 @@ async def test_cost_of_runs_and_services(jp_fetch: Any) -> None:
     assert totals["runs"]["count"] == 1 and totals["services"]["predictions"] == 600
     assert totals["amount"] == pytest.approx(totals["runs"]["amount"]
                                              + totals["services"]["amount"])
-    other = await _get(jp_fetch, "cost", notebook="elsewhere.ipynb")
+    other = await api.call("cost", notebook="elsewhere.ipynb")
     assert other["runs"] == [] and len(other["services"]) == 1
 
-    cost = await _get(jp_fetch, "services", "shop", "cost", since="1d")
-    _check(cost, "ServiceCost")
+    cost = await api.call("services", "shop", "cost", since="1d")
+    api.check(cost, "ServiceCost")
     assert cost["name"] == "shop" and cost["predictions"] == 600
     assert cost["versions"][0]["version"] == "1" and cost["series"]
 
 
-async def test_unknown_service_and_bad_arguments(jp_fetch: Any) -> None:
+async def test_unknown_service_and_bad_arguments(api: Any) -> None:
     for endpoint in ("drift", "cost"):
-        code, message = await _error(jp_fetch, "services", "ghost", endpoint)
+        code, message = await api.error("services", "ghost", endpoint)
         assert code == 404 and "ghost" in message and "not found" in message
-    code, message = await _error(jp_fetch, "services", "shop", "cost", since="yesterday")
+    code, message = await api.error("services", "shop", "cost", since="yesterday")
     assert code == 400 and "since" in message
-    code, message = await _error(jp_fetch, "cost", notebook="../x.ipynb")
+    code, message = await api.error("cost", notebook="../x.ipynb")
     assert code == 400 and "outside" in message
 
 
-async def test_unauthenticated_requests_are_refused(jp_fetch: Any) -> None:
+async def test_unauthenticated_requests_are_refused(api: Any) -> None:
     wrong = {"Authorization": "token wrong"}
     for parts in (("services", "shop", "drift"), ("services", "shop", "cost"), ("cost",)):
-        code, _ = await _error(jp_fetch, *parts, headers=wrong)
+        code, _ = await api.error(*parts, headers=wrong)
         assert code in (401, 403)

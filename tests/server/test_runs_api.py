@@ -3,42 +3,19 @@ on, reading a workspace whose runs the real RecordWriter wrote to a sqlite MLflo
 
 from __future__ import annotations
 
-import json
 import os
 import time
-from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
-import yaml
-from referencing import Registry
-from referencing.jsonschema import DRAFT202012
 from tornado.httpclient import HTTPClientError
 
 pytestmark = pytest.mark.slow  # MLflow writes the seeded runs: seconds per module
 
 
-async def _get(fetch: Any, *parts: str, **params: str) -> Any:
-    response = await fetch("ship", "api", *parts, params=params)
-    assert response.code == 200
-    assert response.headers["Content-Type"].startswith("application/json")
-    return json.loads(response.body)
-
-
-async def _error(fetch: Any, *parts: str, headers: dict[str, str] | None = None,
-                 **params: str) -> tuple[int, str]:
-    with pytest.raises(HTTPClientError) as info:
-        await fetch("ship", "api", *parts, params=params, headers=headers or {})
-    response = info.value.response
-    assert response is not None
-    body = json.loads(response.body) if response.body else {}
-    return info.value.code, str(body.get("error", ""))
-
-
 async def test_runs_of_a_notebook_newest_first_with_the_pending_one(
-        jp_fetch: Any, seeded: Any) -> None:
-    page = await _get(jp_fetch, "runs", notebook="train.ipynb")
+        api: Any, seeded: Any) -> None:
+    page = await api.call("runs", notebook="train.ipynb")
 
     assert [r["name"] for r in page["runs"]] == ["run-p", "run-b", "run-a"]
     assert page["total"] == 3 and page["truncated"] is False
@@ -59,39 +36,39 @@ async def test_runs_of_a_notebook_newest_first_with_the_pending_one(
     assert newest["url"] is None  # no MLflow UI configured
 
 
-async def test_runs_filter_by_experiment_and_limit(jp_fetch: Any) -> None:
-    page = await _get(jp_fetch, "runs", notebook="train.ipynb", limit="2")
+async def test_runs_filter_by_experiment_and_limit(api: Any) -> None:
+    page = await api.call("runs", notebook="train.ipynb", limit="2")
     assert [r["name"] for r in page["runs"]] == ["run-p", "run-b"]
     assert page["total"] == 3 and page["truncated"] is True
 
-    page = await _get(jp_fetch, "runs", experiment="other")
+    page = await api.call("runs", experiment="other")
     assert [r["name"] for r in page["runs"]] == ["run-o"]
 
-    everything = await _get(jp_fetch, "runs")
+    everything = await api.call("runs")
     assert [r["name"] for r in everything["runs"]] == ["run-p", "run-b", "run-o", "run-a"]
 
 
-async def test_a_notebook_without_runs_has_none(jp_fetch: Any) -> None:
-    page = await _get(jp_fetch, "runs", notebook="sub/new.ipynb")
+async def test_a_notebook_without_runs_has_none(api: Any) -> None:
+    page = await api.call("runs", notebook="sub/new.ipynb")
     assert page["runs"] == [] and page["total"] == 0
 
 
-async def test_bad_arguments_are_400s_that_name_them(jp_fetch: Any) -> None:
-    code, message = await _error(jp_fetch, "runs", limit="many")
+async def test_bad_arguments_are_400s_that_name_them(api: Any) -> None:
+    code, message = await api.error("runs", limit="many")
     assert code == 400 and "limit" in message
-    code, message = await _error(jp_fetch, "runs", limit="0")
+    code, message = await api.error("runs", limit="0")
     assert code == 400 and "limit" in message
-    code, message = await _error(jp_fetch, "runs", notebook="../outside.ipynb")
+    code, message = await api.error("runs", notebook="../outside.ipynb")
     assert code == 400 and "outside" in message
-    code, message = await _error(jp_fetch, "compare", ids="only-one")
+    code, message = await api.error("compare", ids="only-one")
     assert code == 400 and "two" in message
-    code, message = await _error(jp_fetch, "runs", "bad id!")
+    code, message = await api.error("runs", "bad id!")
     assert code == 400 and "run id" in message
 
 
 async def test_run_detail_has_tags_environment_change_git_and_cell(
-        jp_fetch: Any, seeded: Any) -> None:
-    detail = await _get(jp_fetch, "runs", seeded.run_ids["b"])
+        api: Any, seeded: Any) -> None:
+    detail = await api.call("runs", seeded.run_ids["b"])
 
     assert detail["name"] == "run-b" and detail["written"] is True
     assert detail["tags"]["ship.notebook"] == str(seeded.root / "train.ipynb")
@@ -109,34 +86,34 @@ async def test_run_detail_has_tags_environment_change_git_and_cell(
 
 
 async def test_a_pending_run_and_a_written_one_by_record_id(
-        jp_fetch: Any, seeded: Any) -> None:
-    pending = await _get(jp_fetch, "runs", seeded.records["p"].record_id)
+        api: Any, seeded: Any) -> None:
+    pending = await api.call("runs", seeded.records["p"].record_id)
     assert pending["written"] is False and pending["cell_source"].startswith("lr = 0.1")
     assert pending["environment"]["lock_digest"] == "pppp"
 
     # A row's record id still finds the run after the writer moved it to MLflow.
-    written = await _get(jp_fetch, "runs", seeded.records["a"].record_id)
+    written = await api.call("runs", seeded.records["a"].record_id)
     assert written["id"] == seeded.run_ids["a"]
 
 
-async def test_unknown_run_is_a_json_404(jp_fetch: Any) -> None:
-    code, message = await _error(jp_fetch, "runs", "0123456789abcdef0123456789abcdef")
+async def test_unknown_run_is_a_json_404(api: Any) -> None:
+    code, message = await api.error("runs", "0123456789abcdef0123456789abcdef")
     assert code == 404 and "0123456789abcdef" in message
 
 
-async def test_notebook_snapshot(jp_fetch: Any, seeded: Any) -> None:
-    snapshot = await _get(jp_fetch, "runs", seeded.run_ids["a"], "notebook")
+async def test_notebook_snapshot(api: Any, seeded: Any) -> None:
+    snapshot = await api.call("runs", seeded.run_ids["a"], "notebook")
     assert snapshot["name"] == "train.ipynb" and snapshot["run_name"] == "run-a"
     assert snapshot["content"]["cells"][0]["source"] == "%%ship track\nlr = 0.1"
 
-    pending = await _get(jp_fetch, "runs", seeded.records["p"].record_id, "notebook")
+    pending = await api.call("runs", seeded.records["p"].record_id, "notebook")
     assert pending["content"]["nbformat"] == 4 and pending["run_id"] is None
 
 
 async def test_compare_params_metrics_environment_data_and_code(
-        jp_fetch: Any, seeded: Any) -> None:
+        api: Any, seeded: Any) -> None:
     ids = ",".join([seeded.run_ids["a"], seeded.run_ids["b"], seeded.records["p"].record_id])
-    result = await _get(jp_fetch, "compare", ids=ids)
+    result = await api.call("compare", ids=ids)
 
     assert [r["name"] for r in result["runs"]] == ["run-a", "run-b", "run-p"]
     params = {row["key"]: row for row in result["params"]}
@@ -163,25 +140,25 @@ async def test_compare_params_metrics_environment_data_and_code(
     assert result["notes"]  # says that one run is still pending
 
 
-async def test_experiments_include_pending_only_ones(jp_fetch: Any) -> None:
-    body = await _get(jp_fetch, "experiments")
+async def test_experiments_include_pending_only_ones(api: Any) -> None:
+    body = await api.call("experiments")
     found = {e["name"]: e for e in body["experiments"]}
     assert found["train"]["run_count"] == 2 and found["train"]["pending_count"] == 1
     assert found["other"]["run_count"] == 1 and found["other"]["pending_count"] == 0
 
 
-async def test_workspace_of_a_notebook_and_its_mlflow_ui(jp_fetch: Any,
+async def test_workspace_of_a_notebook_and_its_mlflow_ui(api: Any,
                                                          seeded: Any) -> None:
-    body = await _get(jp_fetch, "workspace", notebook="train.ipynb")
+    body = await api.call("workspace", notebook="train.ipynb")
     assert body["root"] == str(seeded.root) and body["ui_url"] is None
 
 
 @pytest.mark.parametrize("path", [
     ("runs",), ("runs", "abc"), ("runs", "abc", "notebook"), ("compare",), ("experiments",),
 ])
-async def test_every_endpoint_refuses_requests_without_a_token(jp_fetch: Any,
+async def test_every_endpoint_refuses_requests_without_a_token(api: Any,
                                                                path: tuple[str, ...]) -> None:
-    code, _ = await _error(jp_fetch, *path, headers={"Authorization": ""}, ids="a,b")
+    code, _ = await api.error(*path, headers={"Authorization": ""}, ids="a,b")
     assert code in (401, 403)
 
 
@@ -210,21 +187,15 @@ async def test_an_unchanged_listing_is_a_304_until_the_store_or_spool_changes(
     assert again.code == 200 and again.headers["ETag"] != etag
 
 
-async def test_answers_match_the_openapi_document(jp_fetch: Any, seeded: Any) -> None:
+async def test_answers_match_the_openapi_document(api: Any, seeded: Any) -> None:
     """docs/openapi.yaml describes what the handlers answer."""
-    spec = yaml.safe_load((Path(__file__).parents[2] / "docs" / "openapi.yaml").read_text())
-    registry = Registry().with_resource("urn:ship-api", DRAFT202012.create_resource(spec))
-
-    def check(body: Any, schema_name: str) -> None:
-        schema = {"$ref": f"urn:ship-api#/components/schemas/{schema_name}"}
-        jsonschema.Draft202012Validator(schema, registry=registry).validate(body)
-
+    check = api.check
     run_a, run_b = seeded.run_ids["a"], seeded.run_ids["b"]
-    check(await _get(jp_fetch, "workspace"), "Workspace")
-    check(await _get(jp_fetch, "runs", notebook="train.ipynb"), "RunPage")
-    check(await _get(jp_fetch, "runs", run_b), "RunDetail")
-    check(await _get(jp_fetch, "runs", seeded.records["p"].record_id), "RunDetail")
-    check(await _get(jp_fetch, "runs", run_a, "notebook"), "NotebookSnapshot")
-    check(await _get(jp_fetch, "compare", ids=f"{run_a},{run_b}"), "RunComparison")
-    for experiment in (await _get(jp_fetch, "experiments"))["experiments"]:
+    check(await api.call("workspace"), "Workspace")
+    check(await api.call("runs", notebook="train.ipynb"), "RunPage")
+    check(await api.call("runs", run_b), "RunDetail")
+    check(await api.call("runs", seeded.records["p"].record_id), "RunDetail")
+    check(await api.call("runs", run_a, "notebook"), "NotebookSnapshot")
+    check(await api.call("compare", ids=f"{run_a},{run_b}"), "RunComparison")
+    for experiment in (await api.call("experiments"))["experiments"]:
         check(experiment, "Experiment")

@@ -29,7 +29,7 @@ export abstract class ShipPanel extends Widget {
     refresh.addEventListener('click', () => void this.refresh());
     this.actions.append(refresh);
     this.status = el('p', 'jp-ship-status', options.loading);
-    this.body = el('div', 'jp-ship-panel-body');
+    this.body = el('div', options.bodyClass ?? 'jp-ship-panel-body');
     this.node.append(this.actions, this.status, this.body);
   }
 
@@ -133,29 +133,11 @@ export namespace ShipPanel {
     loading: string;
     /** The Refresh button's tooltip. */
     refreshTitle: string;
+    /** The body's class; default `jp-ship-panel-body`. */
+    bodyClass?: string;
     /** Reload this often while visible (milliseconds); 0: only when asked. */
     pollMs?: number;
   }
-}
-
-const SVG = 'http://www.w3.org/2000/svg';
-
-/** An SVG element with attributes (numbers are written as they are). */
-export function svg<K extends keyof SVGElementTagNameMap>(
-  tag: K,
-  attributes: { [name: string]: string | number } = {},
-  title?: string
-): SVGElementTagNameMap[K] {
-  const node = document.createElementNS(SVG, tag);
-  for (const [name, value] of Object.entries(attributes)) {
-    node.setAttribute(name, String(value));
-  }
-  if (title !== undefined) {
-    const tooltip = document.createElementNS(SVG, 'title');
-    tooltip.textContent = title;
-    node.append(tooltip);
-  }
-  return node;
 }
 
 /** A "measured" or "estimated" marker next to a figure. */
@@ -169,4 +151,23 @@ export function basisTag(trans: TranslationBundle, measured: boolean): HTMLEleme
     ? trans.__('Measured: read from the process or the prediction log.')
     : trans.__('Estimated: measured resources × the price table in .ship/ship.toml.');
   return tag;
+}
+
+/** A `<table>` with one head row of `labels` and an empty body (`tBodies[0]`). */
+export function headedTable(className: string, labels: string[]): HTMLTableElement {
+  const table = el('table', className);
+  const head = el('tr', '');
+  for (const label of labels) {
+    head.append(el('th', '', label));
+  }
+  table.append(el('thead', ''), el('tbody', ''));
+  table.tHead!.append(head);
+  return table;
+}
+
+/** A table in a box that scrolls sideways when the sidebar is narrow. */
+export function scrolling(table: HTMLTableElement): HTMLElement {
+  const scroll = el('div', 'jp-ship-table-scroll');
+  scroll.append(table);
+  return scroll;
 }

@@ -1,14 +1,15 @@
 import { TranslationBundle } from '@jupyterlab/translation';
 
-import { getCostSummary, ICostSummary, IRunCostRow, IServiceCost } from '../api';
+import { getCostSummary } from '../api';
+import { chart, CHART_WIDTH as WIDTH, svg, svgText, withLegend } from '../charts';
 import { el, formatNumber, formatSeconds, formatWhen } from '../format';
-import { basisTag, ShipPanel, svg } from './base';
+import { ICostSummary, IRunCostRow, IServiceCost } from '../tokens';
+import { basisTag, headedTable, scrolling, ShipPanel } from './base';
 
 /** The periods the selector offers; '' is everything recorded. */
 const PERIODS = ['', '1h', '1d', '7d', '30d'];
 /** At most this many runs in the chart (newest). */
 const MAX_RUNS = 30;
-const WIDTH = 280;
 
 /**
  * The Cost panel: what the runs of the notebook in focus cost (CPU seconds and memory
@@ -214,13 +215,12 @@ export class CostPanel extends ShipPanel {
       section.append(this._series(service));
     }
     if (service.versions.length > 1) {
-      const table = el('table', 'jp-ship-table');
-      const head = el('tr', '');
-      for (const label of [trans.__('Version'), trans.__('Predictions'), trans.__('CPU / 1k'), trans.__('Money / 1k')]) {
-        head.append(el('th', '', label));
-      }
-      table.append(el('thead', ''), el('tbody', ''));
-      table.tHead!.append(head);
+      const table = headedTable('jp-ship-table', [
+        trans.__('Version'),
+        trans.__('Predictions'),
+        trans.__('CPU / 1k'),
+        trans.__('Money / 1k')
+      ]);
       for (const v of service.versions) {
         const tr = el('tr', '');
         tr.append(
@@ -231,9 +231,7 @@ export class CostPanel extends ShipPanel {
         );
         table.tBodies[0].append(tr);
       }
-      const scroll = el('div', 'jp-ship-table-scroll');
-      scroll.append(table);
-      section.append(scroll);
+      section.append(scrolling(table));
     }
     const basis = el('p', 'jp-ship-note', service.basis);
     section.append(basis);
@@ -253,17 +251,16 @@ export class CostPanel extends ShipPanel {
     const first = Date.parse(points[0].start);
     const last = Date.parse(points[points.length - 1].end);
     const span = Math.max(1, last - first);
-    const chart = svg('svg', {
-      class: 'jp-ship-chart jp-ship-cost-series',
-      viewBox: `0 0 ${WIDTH} ${height}`,
-      role: 'img',
-      'aria-label': trans.__('Estimated money per %1', formatSeconds(service.bucket_s))
-    });
+    const columns = chart(
+      'jp-ship-cost-series',
+      height,
+      trans.__('Estimated money per %1', formatSeconds(service.bucket_s))
+    );
     for (const p of points) {
       const x = ((Date.parse(p.start) - first) / span) * WIDTH;
       const w = Math.max(1, ((Date.parse(p.end) - Date.parse(p.start)) / span) * WIDTH - 1);
       const h = Math.max(0.5, ((bottom - 2) * p.amount) / top);
-      chart.append(
+      columns.append(
         svg(
           'rect',
           { x: x.toFixed(1), y: (bottom - h).toFixed(1), width: w.toFixed(1), height: h.toFixed(1), class: 'jp-ship-bar-svg' },
@@ -277,21 +274,18 @@ export class CostPanel extends ShipPanel {
         )
       );
     }
-    const axis = (x: number, anchor: string, text: string): SVGTextElement => {
-      const node = svg('text', { x, y: height - 1, class: 'jp-ship-chart-axis', 'text-anchor': anchor });
-      node.textContent = text;
-      return node;
-    };
-    chart.append(
+    const axis = (x: number, anchor: string, text: string): SVGTextElement =>
+      svgText({ x, y: height - 1, class: 'jp-ship-chart-axis', 'text-anchor': anchor }, text);
+    columns.append(
       svg('line', { x1: 0, x2: WIDTH, y1: bottom, y2: bottom, class: 'jp-ship-chart-baseline' }),
       axis(0, 'start', new Date(first).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })),
       axis(WIDTH, 'end', new Date(last).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }))
     );
-    const wrap = el('div', 'jp-ship-chart-wrap');
-    const legend = el('div', 'jp-ship-legend');
-    legend.append(el('span', '', trans.__('money per %1', formatSeconds(service.bucket_s))), basisTag(trans, false));
-    wrap.append(chart, legend);
-    return wrap;
+    return withLegend(
+      columns,
+      el('span', '', trans.__('money per %1', formatSeconds(service.bucket_s))),
+      basisTag(trans, false)
+    );
   }
 
   private readonly _since: HTMLSelectElement;

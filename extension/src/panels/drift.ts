@@ -1,21 +1,19 @@
 import { TranslationBundle } from '@jupyterlab/translation';
 
+import { getDrift, listServices } from '../api';
+import { chart, CHART_WIDTH as WIDTH, svg, svgText, withLegend } from '../charts';
+import { el, formatNumber, formatSeconds } from '../format';
 import {
-  getDrift,
   ICategoricalBins,
   IDriftReport,
   IDriftWindow,
   IFeatureDrift,
-  INumericBins,
-  listServices
-} from '../api';
-import { el, formatNumber, formatSeconds } from '../format';
-import { ShipPanel, svg } from './base';
+  INumericBins
+} from '../tokens';
+import { headedTable, scrolling, ShipPanel } from './base';
 
 /** The windows the selector offers; '' is the service's configured window. */
 const WINDOWS = ['', '15m', '1h', '6h', '1d', '7d'];
-/** Width of the charts' coordinate system; they scale to the sidebar's width. */
-const WIDTH = 280;
 
 /** The feature name the prediction's row carries in the table. */
 const PREDICTION = '__prediction__';
@@ -234,27 +232,25 @@ export class DriftPanel extends ShipPanel {
     const width = WIDTH - label;
     const step = width / windows.length;
     const height = top + rows.length * (cell + gap) + 16;
-    const chart = svg('svg', {
-      class: 'jp-ship-chart jp-ship-heatstrip',
-      viewBox: `0 0 ${WIDTH} ${height}`,
-      role: 'img',
-      'aria-label': trans.__('Drift score per feature and window')
-    });
+    const strip = chart('jp-ship-heatstrip', height, trans.__('Drift score per feature and window'));
     rows.forEach((row, i) => {
       const y = top + i * (cell + gap);
-      const name = svg('text', {
-        x: label - 4,
-        y: y + cell / 2,
-        class: 'jp-ship-chart-label jp-ship-heatstrip-feature',
-        'text-anchor': 'end',
-        'dominant-baseline': 'central',
-        'data-feature': row.name
-      }, row.name);
-      name.append(document.createTextNode(truncate(row.label, 12)));
+      const name = svgText(
+        {
+          x: label - 4,
+          y: y + cell / 2,
+          class: 'jp-ship-chart-label jp-ship-heatstrip-feature',
+          'text-anchor': 'end',
+          'dominant-baseline': 'central',
+          'data-feature': row.name
+        },
+        truncate(row.label, 12),
+        row.name
+      );
       name.addEventListener('click', () => this.selectFeature(row.name));
-      chart.append(name);
+      strip.append(name);
       windows.forEach((w, j) => {
-        chart.append(
+        strip.append(
           this._cell(w, row, label + j * step, y, step - gap, cell)
         );
       });
@@ -262,16 +258,12 @@ export class DriftPanel extends ShipPanel {
     const axis = top + rows.length * (cell + gap) + 11;
     const first = windows[0];
     const last = windows[windows.length - 1];
-    chart.append(
-      textNode(svg('text', { x: label, y: axis, class: 'jp-ship-chart-axis' }), formatTime(first.start)),
-      textNode(
-        svg('text', { x: WIDTH, y: axis, class: 'jp-ship-chart-axis', 'text-anchor': 'end' }),
-        formatTime(last.end)
-      )
+    strip.append(
+      svgText({ x: label, y: axis, class: 'jp-ship-chart-axis' }, formatTime(first.start)),
+      svgText({ x: WIDTH, y: axis, class: 'jp-ship-chart-axis', 'text-anchor': 'end' }, formatTime(last.end))
     );
-    const wrap = el('div', 'jp-ship-chart-wrap');
-    const legend = el('div', 'jp-ship-legend');
-    legend.append(
+    return withLegend(
+      strip,
       swatch('jp-ship-swatch-ok'),
       el('span', '', trans.__('score ÷ threshold (darker: closer)')),
       swatch('jp-ship-swatch-drift'),
@@ -279,8 +271,6 @@ export class DriftPanel extends ShipPanel {
       swatch('jp-ship-swatch-none'),
       el('span', '', trans.__('no rows'))
     );
-    wrap.append(chart, legend);
-    return wrap;
   }
 
   private _cell(
@@ -331,13 +321,13 @@ export class DriftPanel extends ShipPanel {
 
   private _table(report: IDriftReport): HTMLElement {
     const trans = this.trans;
-    const table = el('table', 'jp-ship-table jp-ship-drift-table');
-    const head = el('tr', '');
-    for (const label of [trans.__('Feature'), trans.__('Method'), trans.__('Score'), trans.__('Threshold'), trans.__('Status')]) {
-      head.append(el('th', '', label));
-    }
-    table.append(el('thead', ''), el('tbody', ''));
-    table.tHead!.append(head);
+    const table = headedTable('jp-ship-table jp-ship-drift-table', [
+      trans.__('Feature'),
+      trans.__('Method'),
+      trans.__('Score'),
+      trans.__('Threshold'),
+      trans.__('Status')
+    ]);
     const body = table.tBodies[0];
     for (const feature of report.features) {
       body.append(this._row(feature, feature.feature, feature.feature));
@@ -347,9 +337,7 @@ export class DriftPanel extends ShipPanel {
       tbody.append(this._row(report.prediction, PREDICTION, trans.__('prediction')));
       table.append(tbody);
     }
-    const scroll = el('div', 'jp-ship-table-scroll');
-    scroll.append(table);
-    return scroll;
+    return scrolling(table);
   }
 
   private _row(f: IFeatureDrift, key: string, label: string): HTMLTableRowElement {
@@ -420,29 +408,21 @@ export class DriftPanel extends ShipPanel {
     const plot = height - 14;
     const step = (WIDTH - left - 4) / Math.max(1, points.length - 1);
     const y = (v: number): number => round(4 + (plot - 4) * (1 - v / top));
-    const chart = svg('svg', {
-      class: 'jp-ship-chart jp-ship-scoreline',
-      viewBox: `0 0 ${WIDTH} ${height}`,
-      role: 'img',
-      'aria-label': trans.__('%1 score per window', f.feature)
-    });
-    chart.append(
+    const line = chart('jp-ship-scoreline', height, trans.__('%1 score per window', f.feature));
+    line.append(
       svg('line', { x1: left, x2: WIDTH - 4, y1: plot, y2: plot, class: 'jp-ship-chart-baseline' }),
       svg(
         'line',
         { x1: left, x2: WIDTH - 4, y1: y(f.threshold), y2: y(f.threshold), class: 'jp-ship-chart-threshold' },
         trans.__('threshold %1', formatNumber(f.threshold))
       ),
-      textNode(
-        svg('text', { x: left - 3, y: y(f.threshold), class: 'jp-ship-chart-axis', 'text-anchor': 'end', 'dominant-baseline': 'central' }),
+      svgText(
+        { x: left - 3, y: y(f.threshold), class: 'jp-ship-chart-axis', 'text-anchor': 'end', 'dominant-baseline': 'central' },
         formatNumber(f.threshold)
       ),
-      textNode(
-        svg('text', { x: left, y: height - 2, class: 'jp-ship-chart-axis' }),
-        formatTime(report.history[0].start)
-      ),
-      textNode(
-        svg('text', { x: WIDTH - 4, y: height - 2, class: 'jp-ship-chart-axis', 'text-anchor': 'end' }),
+      svgText({ x: left, y: height - 2, class: 'jp-ship-chart-axis' }, formatTime(report.history[0].start)),
+      svgText(
+        { x: WIDTH - 4, y: height - 2, class: 'jp-ship-chart-axis', 'text-anchor': 'end' },
         formatTime(report.history[report.history.length - 1].end)
       )
     );
@@ -452,11 +432,11 @@ export class DriftPanel extends ShipPanel {
         path += `${path && points[i - 1]?.score !== null ? 'L' : 'M'}${round(left + i * step)},${y(p.score)}`;
       }
     });
-    chart.append(svg('path', { d: path, class: 'jp-ship-chart-line' }));
+    line.append(svg('path', { d: path, class: 'jp-ship-chart-line' }));
     points.forEach((p, i) => {
       if (p.score !== null) {
         const drifted = p.w.drifted.includes(f.feature);
-        chart.append(
+        line.append(
           svg(
             'circle',
             { cx: round(left + i * step), cy: y(p.score), r: drifted ? 3 : 2, class: drifted ? 'jp-ship-point-drift' : 'jp-ship-point' },
@@ -465,7 +445,7 @@ export class DriftPanel extends ShipPanel {
         );
       }
     });
-    return chart;
+    return line;
   }
 
   /** Overlaid bars: the share of rows per bin, reference and current. */
@@ -490,16 +470,11 @@ export class DriftPanel extends ShipPanel {
     const refD = density(ref);
     const curD = density(cur);
     const top = Math.max(...refD, ...curD) || 1;
-    const chart = svg('svg', {
-      class: 'jp-ship-chart jp-ship-histogram',
-      viewBox: `0 0 ${WIDTH} ${height}`,
-      role: 'img',
-      'aria-label': trans.__('Reference and current distributions')
-    });
+    const histogram = chart('jp-ship-histogram', height, trans.__('Reference and current distributions'));
     const bar = (values: number[], shareOf: number[], className: string, who: string): void => {
       values.forEach((v, i) => {
         const h = ((bottom - 4) * v) / top;
-        chart.append(
+        histogram.append(
           svg(
             'rect',
             {
@@ -516,15 +491,12 @@ export class DriftPanel extends ShipPanel {
     };
     bar(refD, ref, 'jp-ship-hist-ref', trans.__('reference'));
     bar(curD, cur, `jp-ship-hist-cur${drifted ? ' jp-ship-mod-drift' : ''}`, trans.__('current'));
-    chart.append(
+    histogram.append(
       svg('line', { x1: left, x2: right, y1: bottom, y2: bottom, class: 'jp-ship-chart-baseline' }),
-      textNode(svg('text', { x: left, y: height - 2, class: 'jp-ship-chart-axis' }), formatNumber(edges[0])),
-      textNode(
-        svg('text', { x: right, y: height - 2, class: 'jp-ship-chart-axis', 'text-anchor': 'end' }),
-        formatNumber(edges[bins])
-      )
+      svgText({ x: left, y: height - 2, class: 'jp-ship-chart-axis' }, formatNumber(edges[0])),
+      svgText({ x: right, y: height - 2, class: 'jp-ship-chart-axis', 'text-anchor': 'end' }, formatNumber(edges[bins]))
     );
-    return this._histogramBox(chart, drifted);
+    return this._histogramBox(histogram, drifted);
   }
 
   /** Paired horizontal bars per category: the share of rows, reference and current. */
@@ -541,20 +513,20 @@ export class DriftPanel extends ShipPanel {
     const height = rows.length * (band + 3) + 4;
     const top = Math.max(...ref, ...curShares) || 1;
     const scale = (v: number): number => ((WIDTH - label - 40) * v) / top;
-    const chart = svg('svg', {
-      class: 'jp-ship-chart jp-ship-histogram jp-ship-mod-categorical',
-      viewBox: `0 0 ${WIDTH} ${height}`,
-      role: 'img',
-      'aria-label': trans.__('Reference and current distributions')
-    });
+    const bars = chart(
+      'jp-ship-histogram jp-ship-mod-categorical',
+      height,
+      trans.__('Reference and current distributions')
+    );
     rows.forEach((name, i) => {
       const y = 2 + i * (band + 3);
       const r = ref[i] ?? 0;
       const c = curByName.get(name) ?? 0;
-      chart.append(
-        textNode(
-          svg('text', { x: label - 4, y: y + band / 2, class: 'jp-ship-chart-label', 'text-anchor': 'end', 'dominant-baseline': 'central' }, name),
-          truncate(name, 11)
+      bars.append(
+        svgText(
+          { x: label - 4, y: y + band / 2, class: 'jp-ship-chart-label', 'text-anchor': 'end', 'dominant-baseline': 'central' },
+          truncate(name, 11),
+          name
         ),
         svg('rect', { x: label, y, width: round(scale(r)), height: band / 2, class: 'jp-ship-hist-ref' }, trans.__('reference %1: %2', name, formatPercent(r))),
         svg(
@@ -562,27 +534,24 @@ export class DriftPanel extends ShipPanel {
           { x: label, y: y + band / 2, width: round(scale(c)), height: band / 2, class: `jp-ship-hist-cur${drifted ? ' jp-ship-mod-drift' : ''}` },
           trans.__('current %1: %2', name, formatPercent(c))
         ),
-        textNode(
-          svg('text', { x: label + round(Math.max(scale(r), scale(c))) + 3, y: y + band / 2, class: 'jp-ship-chart-axis', 'dominant-baseline': 'central' }),
+        svgText(
+          { x: label + round(Math.max(scale(r), scale(c))) + 3, y: y + band / 2, class: 'jp-ship-chart-axis', 'dominant-baseline': 'central' },
           `${formatPercent(r)} → ${formatPercent(c)}`
         )
       );
     });
-    return this._histogramBox(chart, drifted);
+    return this._histogramBox(bars, drifted);
   }
 
-  private _histogramBox(chart: SVGSVGElement, drifted: boolean): HTMLElement {
+  private _histogramBox(histogram: SVGSVGElement, drifted: boolean): HTMLElement {
     const trans = this.trans;
-    const wrap = el('div', 'jp-ship-chart-wrap');
-    const legend = el('div', 'jp-ship-legend');
-    legend.append(
+    return withLegend(
+      histogram,
       swatch('jp-ship-swatch-ref'),
       el('span', '', trans.__('reference (training)')),
       swatch(drifted ? 'jp-ship-swatch-drift' : 'jp-ship-swatch-cur'),
       el('span', '', trans.__('current window'))
     );
-    wrap.append(chart, legend);
-    return wrap;
   }
 
   private readonly _service: HTMLSelectElement;
@@ -662,11 +631,6 @@ function truncate(text: string, length: number): string {
 
 function round(value: number): number {
   return Math.round(value * 10) / 10;
-}
-
-function textNode<T extends SVGElement>(node: T, text: string): T {
-  node.append(document.createTextNode(text));
-  return node;
 }
 
 function swatch(className: string): HTMLElement {

@@ -1,12 +1,11 @@
 import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { TranslationBundle } from '@jupyterlab/translation';
-import { Message } from '@lumino/messaging';
-import { Widget } from '@lumino/widgets';
 
 import { getLeaderboard, listModels, setAlias } from '../api';
 import { el, formatMoney, formatNumber } from '../format';
-import { describeError, ErrorNotifier, longAction } from '../notify';
+import { longAction } from '../notify';
 import { ILeaderboard, ILeaderboardRow, IModelSummary } from '../tokens';
+import { headedTable, scrolling, ShipPanel } from './base';
 
 /** The alias "Make champion" moves. */
 const CHAMPION = 'champion';
@@ -36,72 +35,44 @@ export function formatMs(ms: number | null): string {
  * with aliases and the leaderboard (metric, latency, size, training cost,
  * precision, exporter, parity). "Make champion" moves the alias after a confirmation.
  */
-export class ModelsPanel extends Widget {
+export class ModelsPanel extends ShipPanel {
   constructor(trans: TranslationBundle) {
-    super();
-    this._trans = trans;
-    this.id = 'jp-ship-models';
-    this.addClass('jp-ship-models');
-    this.title.label = trans.__('Models');
-
-    const bar = el('div', 'jp-ship-toolbar');
-    const refresh = el('button', 'jp-ship-button', trans.__('Refresh'));
-    refresh.title = trans.__('Reload the registered models');
-    refresh.addEventListener('click', () => void this.refresh());
-    bar.append(refresh);
-    this._status = el('p', 'jp-ship-status', trans.__('Loading models…'));
-    this._list = el('div', 'jp-ship-model-list');
-    this.node.append(bar, this._status, this._list);
-  }
-
-  /** Read the models of this notebook's workspace (else of Jupyter's root). */
-  setNotebook(path: string | null): void {
-    if (path !== this._notebook) {
-      this._notebook = path;
-      if (this.isVisible) {
-        void this.refresh();
-      }
-    }
+    super({
+      trans,
+      id: 'jp-ship-models',
+      className: 'jp-ship-models',
+      label: trans.__('Models'),
+      loading: trans.__('Loading models…'),
+      refreshTitle: trans.__('Reload the registered models'),
+      bodyClass: 'jp-ship-model-list'
+    });
   }
 
   /** Fetch the models and their leaderboards, and render them. */
-  async refresh(): Promise<void> {
-    const notebook = this._notebook;
-    try {
-      const list = await listModels(notebook);
-      const boards = await Promise.all(
-        list.models.map(model => getLeaderboard(model.name, notebook))
-      );
-      if (notebook === this._notebook) {
-        this._render(list.models, boards);
-        this._errors.clear();
-      }
-    } catch (error) {
-      const message = describeError(this._trans, error);
-      this._status.textContent = message;
-      this._status.classList.add('jp-ship-error');
-      this._errors.show(message);
+  protected async load(notebook: string | null): Promise<void> {
+    const list = await listModels(notebook);
+    const boards = await Promise.all(
+      list.models.map(model => getLeaderboard(model.name, notebook))
+    );
+    if (!this.isStale(notebook)) {
+      this._render(list.models, boards);
     }
   }
 
-  protected onAfterShow(msg: Message): void {
-    super.onAfterShow(msg);
-    void this.refresh();
-  }
-
   private _render(models: IModelSummary[], boards: ILeaderboard[]): void {
-    const trans = this._trans;
-    this._status.classList.remove('jp-ship-error');
-    this._status.textContent = models.length
-      ? trans._n('%1 registered model', '%1 registered models', models.length)
-      : trans.__('No registered models yet: export one with %1.', '%ship export');
-    this._list.replaceChildren(
+    const trans = this.trans;
+    this.setStatus(
+      models.length
+        ? trans._n('%1 registered model', '%1 registered models', models.length)
+        : trans.__('No registered models yet: export one with %1.', '%ship export')
+    );
+    this.body.replaceChildren(
       ...models.map((model, i) => this._renderModel(model, boards[i]))
     );
   }
 
   private _renderModel(model: IModelSummary, board: ILeaderboard): HTMLElement {
-    const trans = this._trans;
+    const trans = this.trans;
     const section = el('section', 'jp-ship-model');
     section.dataset.model = model.name;
     const heading = el('h3', 'jp-ship-model-name', model.name);
@@ -115,10 +86,8 @@ export class ModelsPanel extends Widget {
     );
     heading.append(' ', meta);
 
-    const table = el('table', 'jp-ship-leaderboard');
     const metricName = board.versions.find(r => r.metric_name)?.metric_name ?? trans.__('metric');
-    const head = el('tr', '');
-    for (const label of [
+    const table = headedTable('jp-ship-leaderboard', [
       trans.__('Version'),
       metricName,
       trans.__('p50'),
@@ -129,24 +98,17 @@ export class ModelsPanel extends Widget {
       trans.__('Exporter'),
       trans.__('Parity'),
       ''
-    ]) {
-      head.append(el('th', '', label));
-    }
-    const body = el('tbody', '');
+    ]);
     // Newest first: the version a user just exported is on top.
     for (const row of [...board.versions].reverse()) {
-      body.append(this._renderRow(model.name, row));
+      table.tBodies[0].append(this._renderRow(model.name, row));
     }
-    table.append(el('thead', ''), body);
-    table.tHead!.append(head);
-    const scroll = el('div', 'jp-ship-table-scroll');
-    scroll.append(table);
-    section.append(heading, scroll);
+    section.append(heading, scrolling(table));
     return section;
   }
 
   private _renderRow(name: string, row: ILeaderboardRow): HTMLTableRowElement {
-    const trans = this._trans;
+    const trans = this.trans;
     const tr = el('tr', 'jp-ship-leaderboard-row');
     tr.dataset.version = row.version;
     const version = el('td', 'jp-ship-leaderboard-version', `v${row.version}`);
@@ -180,7 +142,7 @@ export class ModelsPanel extends Widget {
   }
 
   private async _makeChampion(name: string, version: string): Promise<void> {
-    const trans = this._trans;
+    const trans = this.trans;
     const answer = await showDialog({
       title: trans.__('Make version %1 of %2 the champion?', version, name),
       body: trans.__(
@@ -200,7 +162,7 @@ export class ModelsPanel extends Widget {
     try {
       await longAction(
         trans,
-        setAlias(name, CHAMPION, version, this._notebook),
+        setAlias(name, CHAMPION, version, this.notebook),
         trans.__('Making version %1 of %2 the champion…', version, name),
         trans.__('Version %1 of %2 is the champion.', version, name)
       );
@@ -209,10 +171,4 @@ export class ModelsPanel extends Widget {
     }
     await this.refresh();
   }
-
-  private readonly _trans: TranslationBundle;
-  private readonly _status: HTMLElement;
-  private readonly _list: HTMLElement;
-  private readonly _errors = new ErrorNotifier();
-  private _notebook: string | null = null;
 }

@@ -1,11 +1,10 @@
 import { TranslationBundle } from '@jupyterlab/translation';
-import { Message } from '@lumino/messaging';
-import { Widget } from '@lumino/widgets';
 
 import { listServices, startService, stopService } from '../api';
 import { el, formatNumber } from '../format';
-import { describeError, ErrorNotifier, longAction } from '../notify';
+import { longAction } from '../notify';
 import { IService } from '../tokens';
+import { ShipPanel } from './base';
 import { formatMs } from './models';
 
 /** Re-read the services (health, traffic) this often while the panel is visible. */
@@ -16,81 +15,40 @@ const POLL_MS = 10000;
  * locally and is healthy, and its traffic from the prediction log over the last
  * minutes (request rate, p50/p99 latency, error rate). Start and stop a local service.
  */
-export class ServicesPanel extends Widget {
+export class ServicesPanel extends ShipPanel {
   constructor(trans: TranslationBundle) {
-    super();
-    this._trans = trans;
-    this.id = 'jp-ship-services';
-    this.addClass('jp-ship-services');
-    this.title.label = trans.__('Services');
-
-    const bar = el('div', 'jp-ship-toolbar');
-    const refresh = el('button', 'jp-ship-button', trans.__('Refresh'));
-    refresh.title = trans.__('Reload the services');
-    refresh.addEventListener('click', () => void this.refresh());
-    bar.append(refresh);
-    this._status = el('p', 'jp-ship-status', trans.__('Loading services…'));
-    this._list = el('div', 'jp-ship-service-list');
-    this.node.append(bar, this._status, this._list);
+    super({
+      trans,
+      id: 'jp-ship-services',
+      className: 'jp-ship-services',
+      label: trans.__('Services'),
+      loading: trans.__('Loading services…'),
+      refreshTitle: trans.__('Reload the services'),
+      bodyClass: 'jp-ship-service-list',
+      pollMs: POLL_MS
+    });
   }
 
-  /** Read the services of this notebook's workspace (else of Jupyter's root). */
-  setNotebook(path: string | null): void {
-    if (path !== this._notebook) {
-      this._notebook = path;
-      if (this.isVisible) {
-        void this.refresh();
-      }
+  /** Fetch the services and render them. */
+  protected async load(notebook: string | null): Promise<void> {
+    const list = await listServices(notebook);
+    if (!this.isStale(notebook)) {
+      this._render(list.services);
     }
-  }
-
-  /** Fetch the services and render them; polls while visible. */
-  async refresh(): Promise<void> {
-    window.clearTimeout(this._timer);
-    const notebook = this._notebook;
-    try {
-      const list = await listServices(notebook);
-      if (notebook === this._notebook) {
-        this._render(list.services);
-        this._errors.clear();
-      }
-    } catch (error) {
-      const message = describeError(this._trans, error);
-      this._status.textContent = message;
-      this._status.classList.add('jp-ship-error');
-      this._errors.show(message);
-    }
-    if (this.isVisible && !this.isDisposed) {
-      this._timer = window.setTimeout(() => void this.refresh(), POLL_MS);
-    }
-  }
-
-  protected onAfterShow(msg: Message): void {
-    super.onAfterShow(msg);
-    void this.refresh();
-  }
-
-  protected onAfterHide(msg: Message): void {
-    super.onAfterHide(msg);
-    window.clearTimeout(this._timer);
-  }
-
-  dispose(): void {
-    window.clearTimeout(this._timer);
-    super.dispose();
   }
 
   private _render(services: IService[]): void {
-    const trans = this._trans;
-    this._status.classList.remove('jp-ship-error');
-    this._status.textContent = services.length
-      ? trans._n('%1 service', '%1 services', services.length)
-      : trans.__('No services yet: build one from a notebook (Build a Service from This Notebook).');
-    this._list.replaceChildren(...services.map(service => this._renderService(service)));
+    const trans = this.trans;
+    this.setStatus(
+      services.length
+        ? trans._n('%1 service', '%1 services', services.length)
+        : trans.__('No services yet: build one from a notebook (Build a Service from This Notebook).')
+    );
+    this.body.replaceChildren(...services.map(service => this._renderService(service)));
   }
 
   private _renderService(service: IService): HTMLElement {
-    const trans = this._trans;
+    const trans = this.trans;
     const section = el('section', 'jp-ship-service');
     section.dataset.service = service.name;
     const heading = el('h3', 'jp-ship-service-name', service.name);
@@ -140,19 +98,19 @@ export class ServicesPanel extends Widget {
   }
 
   private async _toggle(name: string, running: boolean): Promise<void> {
-    const trans = this._trans;
+    const trans = this.trans;
     try {
       if (running) {
         await longAction(
           trans,
-          stopService(name, this._notebook),
+          stopService(name, this.notebook),
           trans.__('Stopping service %1…', name),
           trans.__('Stopped service %1; its prediction log is flushed.', name)
         );
       } else {
         await longAction(
           trans,
-          startService(name, this._notebook),
+          startService(name, this.notebook),
           trans.__('Starting service %1…', name),
           trans.__('Service %1 is ready.', name)
         );
@@ -162,11 +120,4 @@ export class ServicesPanel extends Widget {
     }
     await this.refresh();
   }
-
-  private readonly _trans: TranslationBundle;
-  private readonly _status: HTMLElement;
-  private readonly _list: HTMLElement;
-  private readonly _errors = new ErrorNotifier();
-  private _notebook: string | null = null;
-  private _timer = 0;
 }
