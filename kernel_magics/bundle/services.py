@@ -113,13 +113,25 @@ def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def _folder(workspace: Workspace, name: str) -> Path:
+def service_names(workspace: Workspace) -> list[str]:
+    """Services of the workspace: folders of .ship/services with a built version."""
+    root = workspace.services_dir
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir()
+                  if p.is_dir() and any(v.is_file() for v in p.glob("*/ship.yaml")))
+
+
+def service_folder(workspace: Workspace, name: str) -> Path:
+    """.ship/services/NAME; NotFoundError (naming the services there are) when unbuilt."""
     if slug(name) != name:
         raise ValidationError(f"{name!r} is not a service name.", field="name")
     folder = workspace.services_dir / name
     if not any(p.is_file() for p in folder.glob("*/ship.yaml")):
+        known = ", ".join(service_names(workspace)) or "none yet"
         raise NotFoundError("service", name,
-                            hint="Build it with `ship build NOTEBOOK --name NAME`.")
+                            hint=f"Services of {workspace.root}: {known}. Build one with "
+                                 "`ship build NOTEBOOK --name NAME`.")
     return folder
 
 
@@ -184,7 +196,7 @@ def _quantile(ordered: list[float], q: float) -> float:
 
 def get_service(workspace: Workspace, name: str) -> Service:
     """One service; NotFoundError when it has no built version."""
-    folder = _folder(workspace, name)
+    folder = service_folder(workspace, name)
     versions = _versions(folder)
     return Service(name=name, versions=versions, latest=versions[0].version if versions else None,
                    running=local_process(folder), traffic=traffic(folder / "log"))
@@ -192,17 +204,12 @@ def get_service(workspace: Workspace, name: str) -> Service:
 
 def list_services(workspace: Workspace) -> list[Service]:
     """The workspace's services with at least one built version, by name."""
-    root = workspace.services_dir
-    if not root.is_dir():
-        return []
-    names = sorted(p.name for p in root.iterdir()
-                   if p.is_dir() and any(v.is_file() for v in p.glob("*/ship.yaml")))
-    return [get_service(workspace, name) for name in names]
+    return [get_service(workspace, name) for name in service_names(workspace)]
 
 
 def latest_bundle(workspace: Workspace, name: str) -> tuple[Path, Path]:
     """(newest bundle folder, prediction log folder) of service `name`."""
-    folder = _folder(workspace, name)
+    folder = service_folder(workspace, name)
     return Path(_versions(folder)[0].path), folder / "log"
 
 
@@ -222,7 +229,7 @@ def _ship_command() -> list[str]:
 def start_service(workspace: Workspace, name: str, *,
                   ready_timeout_s: float = READY_TIMEOUT_S) -> LocalProcess:
     """Start `ship serve NAME` (latest version) on a free port; return once it is ready."""
-    folder = _folder(workspace, name)
+    folder = service_folder(workspace, name)
     current = local_process(folder)
     if current is not None and current.alive:
         raise ConflictError(f"service {name!r} is already running on port {current.port} "
@@ -258,7 +265,7 @@ def start_service(workspace: Workspace, name: str, *,
 
 def stop_service(workspace: Workspace, name: str) -> LocalProcess:
     """SIGTERM the service's process group and wait: the runtime flushes its log on exit."""
-    folder = _folder(workspace, name)
+    folder = service_folder(workspace, name)
     current = local_process(folder)
     if current is None or not current.alive:
         (folder / RUN_FILE).unlink(missing_ok=True)

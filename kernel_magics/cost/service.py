@@ -32,8 +32,9 @@ from typing import Any
 
 import orjson
 
-from ..errors import NotFoundError, ValidationError
-from ..workspace import PriceTable, Workspace, slug
+from ..bundle.services import service_folder, service_names
+from ..errors import ValidationError
+from ..workspace import PriceTable, Workspace
 
 USAGE_STREAM = "usage"
 SERIES_BUCKETS_S = (10, 60, 300, 900, 3600, 6 * 3600, 86400, 7 * 86400)
@@ -185,27 +186,6 @@ class RunCost:
 
 
 # -- services --------------------------------------------------------------------------------
-def service_names(workspace: Workspace) -> list[str]:
-    """Services of the workspace: folders of .ship/services with a built version."""
-    root = workspace.services_dir
-    if not root.is_dir():
-        return []
-    return sorted(p.name for p in root.iterdir()
-                  if p.is_dir() and any(v.is_file() for v in p.glob("*/ship.yaml")))
-
-
-def _service_log(workspace: Workspace, name: str) -> Path:
-    if slug(name) != name:
-        raise ValidationError(f"{name!r} is not a service name.", field="service")
-    names = service_names(workspace)
-    if name not in names:
-        known = ", ".join(names) if names else "none yet"
-        raise NotFoundError("service", name,
-                            hint=f"Services of {workspace.root}: {known}. Build one with "
-                                 "`ship build NOTEBOOK --name NAME`.")
-    return workspace.services_dir / name / "log"
-
-
 def parse_time(value: str | None, *, now: datetime | None = None) -> datetime | None:
     """``--since``: ``90s``, ``15m``, ``2h``, ``1d``, ``1w`` ago, or an ISO time (UTC if naive)."""
     from ..serving.errors import RuntimeServingError
@@ -219,31 +199,26 @@ def parse_time(value: str | None, *, now: datetime | None = None) -> datetime | 
 
 def read_usage(log_dir: Path, since: datetime | None = None) -> list[dict[str, Any]]:
     """Usage records (``serving/usage.py``) whose interval ends at or after ``since``."""
-    folder = log_dir / USAGE_STREAM
-    if not folder.is_dir():
-        return []
-    first_day = None if since is None else since.astimezone(UTC).date().isoformat()
+    from ..serving.logread import segment_files
+
     records = []
-    for partition in sorted(folder.glob("date=*")):
-        if first_day is not None and partition.name[len("date="):] < first_day:
+    for path in map(Path, segment_files(log_dir, USAGE_STREAM, since, pattern="*.jsonl")):
+        try:
+            data = path.read_bytes()
+        except OSError:
             continue
-        for path in sorted(partition.glob("*.jsonl")):
+        for line in data.splitlines():
             try:
-                data = path.read_bytes()
-            except OSError:
+                record = orjson.loads(line)
+                end = datetime.fromisoformat(record["time"])
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                continue  # a torn last line (kill -9 mid-write)
+            if not isinstance(record, dict):
                 continue
-            for line in data.splitlines():
-                try:
-                    record = orjson.loads(line)
-                    end = datetime.fromisoformat(record["time"])
-                except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-                    continue  # a torn last line (kill -9 mid-write)
-                if not isinstance(record, dict):
-                    continue
-                if since is not None and end < since:
-                    continue
-                record["_end"] = end.timestamp()
-                records.append(record)
+            if since is not None and end < since:
+                continue
+            record["_end"] = end.timestamp()
+            records.append(record)
     records.sort(key=lambda r: r["_end"])
     return records
 
@@ -289,7 +264,7 @@ def service_cost(workspace: Workspace, name: str, *, since: str | None = None) -
     ISO time). Unknown service: NotFoundError naming the services there are. No usage
     records yet: zeros and a note. See :meth:`ServiceCost.to_json` for the shape.
     """
-    log_dir = _service_log(workspace, name)
+    log_dir = service_folder(workspace, name) / "log"
     start = parse_time(since)
     prices = workspace.prices()
     records = read_usage(log_dir, start)

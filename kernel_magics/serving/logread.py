@@ -63,7 +63,10 @@ def parse_since(value: str | datetime | None, *, now: datetime | None = None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _segments(root: Path, stream: str, since: datetime | None) -> list[str]:
+def segment_files(root: Path, stream: str, since: datetime | None = None, *,
+                  pattern: str = "*.parquet") -> list[str]:
+    """Files of one stream of the log (``predictions``, ``feedback``, ``usage``), by date
+    partition, skipping whole days before ``since``."""
     folder = root / stream
     if not folder.is_dir():
         return []
@@ -72,7 +75,7 @@ def _segments(root: Path, stream: str, since: datetime | None) -> list[str]:
     for partition in sorted(folder.glob("date=*")):
         if first_day is not None and partition.name[len("date="):] < first_day:
             continue  # whole days before --since
-        files += [str(p) for p in sorted(partition.glob("*.parquet"))]
+        files += [str(p) for p in sorted(partition.glob(pattern))]
     return files
 
 
@@ -84,10 +87,10 @@ def read_log(folder: str | Path, since: str | datetime | None = None, *,
     text = str(folder)
     root = Path(text[len("file://"):] if text.startswith("file://") else text)
     start = parse_since(since)
-    predictions = _segments(root, "predictions", start)
+    predictions = segment_files(root, "predictions", start)
     if not predictions:
         return []
-    feedback = _segments(root, "feedback", None)
+    feedback = segment_files(root, "feedback")
     conditions = ["TRUE"]
     params: list[Any] = [predictions]
     if start is not None:

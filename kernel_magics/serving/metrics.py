@@ -64,13 +64,14 @@ class Metrics:
             "ready": [[*k, v] for k, v in self.ready.items()],
             "rows": [[*k, v] for k, v in self.rows.items()],
             "log": [self.log_records, self.log_dropped],
-            "cpu": list(self.cpu) if self.cpu is not None else _own_cpu(),
+            "cpu": list(self.cpu if self.cpu is not None else cpu_times()),
         }
 
 
-def _own_cpu() -> list[float]:
+def cpu_times() -> tuple[float, float]:
+    """(user, system) CPU seconds of this process, all threads."""
     times = os.times()
-    return [times.user, times.system]
+    return times.user, times.system
 
 
 def merge(snapshots: list[Snapshot]) -> Metrics:
@@ -169,7 +170,7 @@ def render(metrics: Metrics) -> str:
               "# TYPE ship_predictions_total counter"]
     for (model, version), count in sorted(metrics.rows.items()):
         lines.append(f"ship_predictions_total{_labels(model=model, version=version)} {count}")
-    user, system = metrics.cpu if metrics.cpu is not None else _own_cpu()
+    user, system = metrics.cpu if metrics.cpu is not None else cpu_times()
     lines += ["# HELP ship_process_cpu_seconds_total CPU seconds of the serving processes.",
               "# TYPE ship_process_cpu_seconds_total counter",
               f'ship_process_cpu_seconds_total{{mode="user"}} {user:.6f}',

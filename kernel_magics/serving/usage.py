@@ -49,7 +49,7 @@ from typing import Any
 import orjson
 import pyarrow.fs as pafs
 
-from .metrics import Metrics
+from .metrics import Metrics, cpu_times
 from .predlog import open_filesystem
 
 logger = logging.getLogger(__name__)
@@ -69,12 +69,6 @@ try:  # peak RSS; absent on platforms without the resource module
 except ImportError:  # pragma: no cover
     def _max_rss_mb() -> float:
         return 0.0
-
-
-def cpu_times() -> tuple[float, float]:
-    """(user, system) CPU seconds of this process, all threads."""
-    times = os.times()
-    return times.user, times.system
 
 
 def default_interval() -> float:
