@@ -200,7 +200,7 @@ def _numeric(sketch: NumericSketch, window: int, settings: DriftSettings,
         result.note = "only nulls in this window." if sketch.nulls[window] else \
             "only infinite values in this window."
         return
-    ref_counts = np.asarray(profile.bin_counts or [profile.count], dtype=np.float64)
+    ref_counts = sketch.reference_counts
     edges = sketch.edges
     if profile.bin_means is not None and len(profile.bin_means) == ref_counts.size:
         ref_points = np.asarray(profile.bin_means, dtype=np.float64)
@@ -239,8 +239,7 @@ def _numeric(sketch: NumericSketch, window: int, settings: DriftSettings,
 
 def psi_bins(sketch: NumericSketch, window: int) -> tuple[Array, Array]:
     """Reference and window counts on the reference's deciles (outliers in the end bins)."""
-    profile = sketch.profile
-    ref_counts = np.asarray(profile.bin_counts or [profile.count], dtype=np.int64)
+    ref_counts = sketch.reference_counts
     counts = sketch.counts[window]
     inner = counts[1:-1].copy()
     inner[0] += counts[0]
@@ -295,7 +294,7 @@ def histograms(sketch: Sketch, window: int) -> tuple[dict[str, Any], dict[str, A
                                                  "above": 0}
         starts = _group_starts(sketch, DISPLAY_BINS)
         edges = [*sketch.edges[starts].tolist(), float(sketch.edges[-1])]
-        ref_counts = np.asarray(profile.bin_counts or [profile.count], dtype=np.int64)
+        ref_counts = sketch.reference_counts
         counts = sketch.counts[window]
         return ({"edges": edges, "counts": np.add.reduceat(ref_counts, starts).tolist()},
                 {"edges": edges, "counts": np.add.reduceat(counts[1:-1], starts).tolist(),

@@ -82,9 +82,10 @@ def _feature_row(r: dict[str, Any]) -> str:
             f"<td class='note'>{tests}</td></tr>")
 
 
-def _shares(counts: list[int]) -> list[float]:
-    total = sum(counts)
-    return [c / total if total else 0.0 for c in counts]
+def _shares(counts: list[Any]) -> list[float]:
+    """Counts as shares of their total (a missing count as 0; zeros for no total)."""
+    total = float(sum(c or 0 for c in counts))
+    return [(c or 0) / total if total else 0.0 for c in counts]
 
 
 def _histogram(r: dict[str, Any], width: int = 240, height: int = 56) -> str:

@@ -104,16 +104,6 @@ def kind_of(values: list[Any], task: str) -> str:
     return "numeric"
 
 
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if hasattr(value, "to_dict"):  # a DataFrame from postprocess, as the runtime answers
-        return value.to_dict(orient="records")
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
 def profile_predictions(bundle_dir: Path, data: Any) -> FeatureProfile | None:
     """The profile of the bundle's predictions on the reference rows (None if it cannot
     score them: the reason is logged; the bundle's check reports real faults)."""
@@ -122,6 +112,7 @@ def profile_predictions(bundle_dir: Path, data: Any) -> FeatureProfile | None:
     from ..serving.bundle import Bundle
     from ..serving.inputs import from_columns
     from ..serving.pipeline import Pipeline
+    from ..serving.wire import json_default  # how /invocations renders its answers
 
     try:
         bundle = Bundle.load(bundle_dir)
@@ -138,7 +129,7 @@ def profile_predictions(bundle_dir: Path, data: Any) -> FeatureProfile | None:
         for start in range(0, len(frame), _BATCH):
             part = frame.iloc[start:start + _BATCH]
             inputs = from_columns(schema, {n: part[n].to_numpy() for n in names})
-            answer = orjson.loads(orjson.dumps(pipeline.predict(inputs), default=_json_default,
+            answer = orjson.loads(orjson.dumps(pipeline.predict(inputs), default=json_default,
                                                option=orjson.OPT_SERIALIZE_NUMPY))
             scalars = from_invocations(answer)
             if scalars is None or len(scalars) != len(part):

@@ -35,6 +35,8 @@ from ..errors import ValidationError
 
 QUANTILES = 101
 TOP_K = 50
+# Below this many values the reference keeps them raw and the exact tests (KS,
+# chi-squared) decide; above it the effect sizes (Wasserstein/std, JS) do.
 SMALL_REFERENCE = 1000
 PREDICTION = "__prediction__"  # the profile row of the model's predictions
 SCHEMA = pa.schema([

@@ -61,7 +61,8 @@ class DriftReport:
         drifted = [f.feature for f in judged if f.drifted]
         share = len(drifted) / len(judged) if judged else 0.0
         threshold = self.settings.dataset_share
-        return {"drifted": bool(judged) and share >= threshold, "share": share,
+        return {"drifted": _dataset_drifted(len(drifted), len(judged), self.settings),
+                "share": share,
                 "threshold": threshold, "drifted_features": drifted,
                 "judged": len(judged),
                 "method": f"share of drifted features >= {threshold:g}"}
@@ -91,6 +92,11 @@ class DriftReport:
 
     def to_text(self) -> str:
         return render_text(self.to_json())
+
+
+def _dataset_drifted(drifted: int, judged: int, settings: DriftSettings) -> bool:
+    """Dataset drift: at least ``dataset_share`` of the judged features drift."""
+    return judged > 0 and drifted / judged >= settings.dataset_share
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -163,22 +169,22 @@ def drift_report(workspace: Workspace, name: str, *, window: str | None = None,
     scan = LogScanner(log_dir, windows, profiles, prediction, target).run()
     current = 0
     start, stop = windows.bounds(current)
+    window_rows = int(scan.rows[current])
     report = DriftReport(service=name, version=version, settings=settings,
                          window_start=start, window_end=stop,
                          reference_rows=reference_rows,
-                         reference_path=str(reference_path) if reference_path.is_file()
-                         else None, current_rows=int(scan.rows[current]), notes=notes)
-    window_rows = int(scan.rows[current])
-    report.features = [evaluate(scan.sketches[p.feature], current, window_rows, settings)
-                       for p in profiles]
-    known = {p.feature for p in profiles}
-    report.features += [_new_feature(feature, kind, settings) for feature, kind in
-                        sorted(scan.log_features.items())
-                        if feature not in known and profiles]
+                         reference_path=str(reference_path) if reference_rows is not None
+                         else None, current_rows=window_rows, notes=notes)
+    results = [evaluate(scan.sketches[p.feature], current, window_rows, settings)
+               for p in profiles]
     if scan.prediction is not None:
         report.prediction = evaluate(scan.prediction, current, window_rows, settings)
+    known = {p.feature for p in profiles}
+    report.features = results + [_new_feature(feature, kind, settings) for feature, kind in
+                                 sorted(scan.log_features.items())
+                                 if feature not in known and profiles]
     report.performance = _performance(scan, current)
-    report.history = _history(scan, profiles, settings)
+    report.history = _history(scan, profiles, settings, (results, report.prediction))
     report.notes += scan.notes + _scan_notes(scan, name, log_dir, target, report)
     report.seconds = time.perf_counter() - started
     return report
@@ -208,30 +214,31 @@ def _performance(scan: Scan, window: int) -> dict[str, Any] | None:
             "method": f"{method} (feedback joined by request id)"}
 
 
-def _history(scan: Scan, profiles: list[FeatureProfile], settings: DriftSettings
+def _history(scan: Scan, profiles: list[FeatureProfile], settings: DriftSettings,
+             current: tuple[list[FeatureResult], FeatureResult | None]
              ) -> list[dict[str, Any]]:
-    """Scores of every window, oldest first (the current one last)."""
+    """Scores of every window, oldest first (the current one last, from ``current``: its
+    feature and prediction results, already judged)."""
     entries = []
     for w in reversed(range(scan.windows.count)):
         start, end = scan.windows.bounds(w)
         rows = int(scan.rows[w])
-        scores: dict[str, float | None] = {}
-        drifted: list[str] = []
-        judged = 0
-        for profile in profiles:
-            result = evaluate(scan.sketches[profile.feature], w, rows, settings, detail=False)
-            scores[profile.feature] = _clean(result.score)
-            if result.status in ("ok", "drift"):
-                judged += 1
-            if result.drifted:
-                drifted.append(profile.feature)
+        if w == 0:
+            results, predicted = current
+        else:
+            results = [evaluate(scan.sketches[p.feature], w, rows, settings, detail=False)
+                       for p in profiles]
+            predicted = None if scan.prediction is None else \
+                evaluate(scan.prediction, w, rows, settings, detail=False)
+        drifted = [r.feature for r in results if r.drifted]
+        judged = sum(r.status in ("ok", "drift") for r in results)
         entry: dict[str, Any] = {
             "start": start.isoformat(), "end": end.isoformat(), "rows": rows,
-            "requests": int(scan.requests[w]), "scores": scores, "drifted": drifted,
-            "dataset_drifted": bool(judged) and len(drifted) / judged >= settings.dataset_share,
+            "requests": int(scan.requests[w]),
+            "scores": {r.feature: _clean(r.score) for r in results}, "drifted": drifted,
+            "dataset_drifted": _dataset_drifted(len(drifted), judged, settings),
         }
-        if scan.prediction is not None:
-            predicted = evaluate(scan.prediction, w, rows, settings, detail=False)
+        if predicted is not None:
             entry["prediction"] = _clean(predicted.score)
             entry["prediction_drifted"] = predicted.drifted
         if scan.performance is not None:

@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from ..serving.logread import segment_files
 from . import predictions as preds
 from .reference import FeatureProfile
 from .sketch import CategoricalSketch, NumericSketch, Sketch, sketch_for
@@ -143,16 +144,8 @@ class Target:
 
 def segments(log_dir: Path, stream: str, since_us: int | None) -> list[Path]:
     """Segment files of a stream, skipping day partitions before ``since_us``."""
-    folder = log_dir / stream
-    if not folder.is_dir():
-        return []
-    first_day = None if since_us is None else _datetime(since_us).date().isoformat()
-    found: list[Path] = []
-    for partition in sorted(folder.glob("date=*")):
-        if first_day is not None and partition.name[len("date="):] < first_day:
-            continue
-        found += sorted(partition.glob("*.parquet"))
-    return found
+    since = None if since_us is None else _datetime(since_us)
+    return [Path(p) for p in segment_files(log_dir, stream, since)]
 
 
 def read_feedback(log_dir: Path) -> dict[str, str]:
@@ -180,7 +173,6 @@ class LogScanner:
         self.log_dir = log_dir
         self.windows = windows
         self.target = target
-        self.profiles = {p.feature: p for p in profiles}
         count = windows.count
         self.feedback = read_feedback(log_dir) if log_dir.is_dir() else {}
         self.scan = Scan(
@@ -193,10 +185,9 @@ class LogScanner:
         self._feedback_ids = pa.array(list(self.feedback), pa.string())
 
     # -- reading ---------------------------------------------------------------------
-    def _wanted(self, schema: pa.Schema) -> tuple[list[str], list[str]]:
-        """(columns to read, the reference features this segment has)."""
+    def _wanted(self, schema: pa.Schema) -> list[str]:
+        """The columns to read (and the logged features noted in ``log_features``)."""
         columns = [c for c in ("time", "rows") if c in schema.names]
-        present: list[str] = []
         if "inputs" in schema.names:
             struct = schema.field("inputs").type
             for i in range(struct.num_fields):
@@ -204,16 +195,11 @@ class LogScanner:
                 self.scan.log_features.setdefault(child.name, str(child.type.value_type)
                                                   if pa.types.is_list(child.type)
                                                   else str(child.type))
-                if child.name in self.profiles:
-                    present.append(child.name)
-        if "inputs" in schema.names:  # the whole struct: selecting fields costs more
-            columns.append("inputs")
-        needs_answers = self.scan.prediction is not None or self.feedback
-        extra = ["version", "status", "endpoint", "outputs"] if needs_answers else []
-        if self.feedback:
-            extra.append("request_id")
-        columns += [c for c in extra if c in schema.names]
-        return columns, present
+            columns.append("inputs")  # the whole struct: selecting fields costs more
+        if self.scan.prediction is not None or self.feedback:
+            columns += [c for c in ANSWER_COLUMNS if c in schema.names and
+                        (c != "request_id" or self.feedback)]
+        return columns
 
     def _in_range(self, file: pq.ParquetFile, schema: pa.Schema) -> bool:
         """False when the segment's time statistics show no request in the windows."""
@@ -249,7 +235,7 @@ class LogScanner:
                 schema = file.schema_arrow
                 if not self._in_range(file, schema):
                     continue
-                columns, _ = self._wanted(schema)
+                columns = self._wanted(schema)
                 if "time" not in columns:
                     continue
                 metadata = file.metadata

@@ -2,27 +2,22 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..errors import ConfigError, ValidationError
+from ..serving import logread
 from ..workspace import CONFIG_FILE, Workspace
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
-_SECONDS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 MAX_HISTORY = 10_000
-# Below this many reference rows the reference keeps its raw values and the exact tests
-# (KS, chi-squared) decide; above it the effect sizes (Wasserstein/sigma, JS) do.
-SMALL_REFERENCE = 1000
 NUMERIC_METHODS = ("auto", "wasserstein", "psi", "ks")
 CATEGORICAL_METHODS = ("auto", "js", "chi2")
 
 
 def parse_duration(value: str, *, field: str = "window") -> float:
     """``"90s"``, ``"15m"``, ``"1h"``, ``"1d"``, ``"1w"`` in seconds (> 0)."""
-    match = _DURATION.match(value) if isinstance(value, str) else None
-    seconds = float(match.group(1)) * _SECONDS[match.group(2)] if match else 0.0
+    delta = logread.parse_duration(value)  # the units of `ship logs --since`
+    seconds = delta.total_seconds() if delta is not None else 0.0
     if seconds <= 0:
         raise ValidationError(f"{field} {value!r}: use a duration like 15m, 1h or 1d.",
                               field=field)
@@ -76,8 +71,7 @@ class DriftSettings:
             elif not isinstance(raw, int | float) or isinstance(raw, bool) or raw < 0:
                 raise ConfigError(f"[drift] {key} must be a non-negative number, got "
                                   f"{raw!r}.", path=where)
-            values[key] = float(raw) if isinstance(default, float) and \
-                not isinstance(default, bool) else raw
+            values[key] = float(raw) if isinstance(default, float) else raw
         for key in ("ks_p_value", "chi2_p_value", "dataset_share"):
             if not 0 < values[key] <= 1:
                 raise ConfigError(f"[drift] {key} must be in (0, 1], got {values[key]!r}.",

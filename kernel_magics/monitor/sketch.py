@@ -1,7 +1,7 @@
 """Per-window sketches of production values, on the reference's own bins.
 
-A sketch is a few arrays of counts per window; adding a batch adds to them, and two
-sketches of the same feature merge by adding their arrays. Nothing else is kept:
+A sketch is a few arrays of counts per window; adding a batch adds to them (so two
+sketches of the same feature would merge by adding their arrays). Nothing else is kept:
 
 - numeric (:class:`NumericSketch`): per window, the count and the sum of the values in
   each bin between the reference's distinct quantile edges, plus one bin below the
@@ -34,8 +34,6 @@ UNSEEN_KEPT = 200  # distinct unlisted categories remembered per window (the mos
 class NumericSketch:
     """Counts and sums per window on the reference's bins."""
 
-    kind = "numeric"
-
     def __init__(self, profile: FeatureProfile, windows: int) -> None:
         self.profile = profile
         quantiles = np.asarray(profile.quantiles or [0.0], dtype=np.float64)
@@ -46,6 +44,9 @@ class NumericSketch:
             np.array([self.edges[0], self.edges[0]])
         probes[-1] = np.nextafter(probes[-1], np.inf)
         self.probes = probes
+        # the reference's own counts on those bins (one bin: a reference without them)
+        self.reference_counts = np.asarray(profile.bin_counts or [profile.count],
+                                           dtype=np.int64)
         bins = probes.size + 1  # below, k bins, above
         self.counts = np.zeros((windows, bins), dtype=np.int64)
         self.sums = np.zeros((windows, bins), dtype=np.float64)
@@ -90,16 +91,6 @@ class NumericSketch:
         """Add values in any order."""
         self.add_sorted(window, np.sort(np.asarray(values, dtype=np.float64)))
 
-    def merge(self, other: NumericSketch) -> None:
-        """Add another sketch of the same feature and windows."""
-        self.counts += other.counts
-        self.sums += other.sums
-        self.nulls += other.nulls
-        self.nonfinite += other.nonfinite
-        if self.distinct is not None:
-            self.lt += other.lt
-            self.le += other.le
-
     def seen(self, window: int) -> int:
         """Values of the window, nulls included."""
         return int(self.counts[window].sum() + self.nulls[window] + self.nonfinite[window])
@@ -107,8 +98,6 @@ class NumericSketch:
 
 class CategoricalSketch:
     """Counts per window of the reference's categories and of "other"."""
-
-    kind = "categorical"
 
     def __init__(self, profile: FeatureProfile, windows: int) -> None:
         self.profile = profile
@@ -154,13 +143,6 @@ class CategoricalSketch:
         if len(kept) > 2 * UNSEEN_KEPT:
             top = sorted(kept.items(), key=lambda item: -item[1])[:UNSEEN_KEPT]
             self.unseen[window] = dict(top)
-
-    def merge(self, other: CategoricalSketch) -> None:
-        """Add another sketch of the same feature and windows."""
-        self.counts += other.counts
-        self.nulls += other.nulls
-        for window, kept in enumerate(other.unseen):
-            self._remember(window, list(kept), np.array(list(kept.values()), dtype=np.int64))
 
     def seen(self, window: int) -> int:
         """Values of the window, nulls included."""

@@ -15,9 +15,14 @@ from __future__ import annotations
 
 import html
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from IPython.display import display
+
+from .html import _shares
+
+if TYPE_CHECKING:
+    from .report import DriftReport
 
 WIDTH = 420
 ERROR = "var(--jp-error-color1, #d32f2f)"
@@ -142,11 +147,6 @@ def render_features(report: dict[str, Any], selected: str | None = None) -> str:
     return "".join(parts)
 
 
-def _shares(counts: list[Any]) -> list[float]:
-    total = float(sum(c or 0 for c in counts))
-    return [(c or 0) / total if total else 0.0 for c in counts]
-
-
 def render_histogram(entry: dict[str, Any] | None) -> str:
     """Reference vs. current distribution of one feature (overlaid bars), and its tests."""
     if entry is None:
@@ -269,10 +269,13 @@ class DriftWidget:
             None if feature is None else self._entries.get(str(feature)))
 
 
-def show_drift(shell: Any, report: Any) -> DriftWidget | None:
+def show_drift(shell: Any, report: DriftReport) -> DriftWidget | None:
     """Display a ``DriftReport``: the widget in a kernel, its HTML/text everywhere else."""
-    data = report.to_json()
-    bundle: dict[str, Any] = {"text/plain": report.to_text(), "text/html": report.to_html(),
+    from .html import render
+    from .report import render_text
+
+    data = report.to_json()  # once: the text and the page are drawn from it
+    bundle: dict[str, Any] = {"text/plain": render_text(data), "text/html": render(data),
                               DRIFT_MIME: {"service": data.get("service"),
                                            "version": data.get("version"),
                                            "drifted": (data.get("dataset") or {}).get("drifted")}}

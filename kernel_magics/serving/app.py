@@ -36,7 +36,15 @@ from .requirements import RUNTIME_VERSION
 from .router import Deployment, Router
 from .usage import UsageMeter
 from .v2_codec import encode_infer, parse_infer
-from .wire import error_response, json_response, loads, logged_body, new_request_id, read_body
+from .wire import (
+    error_response,
+    json_default,
+    json_response,
+    loads,
+    logged_body,
+    new_request_id,
+    read_body,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -49,16 +57,6 @@ class Outcome(NamedTuple):
     inputs: Inputs | None = None
     outputs: Any = None
     client_id: str | None = None
-
-
-def _numpy_default(value: Any) -> Any:
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if hasattr(value, "to_dict"):  # pandas DataFrame from a postprocess
-        return value.to_dict(orient="records")
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 class Service:
@@ -140,7 +138,7 @@ class Service:
                                  "application/json or text/csv.", field="content-type")
             predictions = await self._compute(deployment, inputs,
                                               partial(pipeline.predict, inputs))
-            content = orjson.dumps({"predictions": predictions}, default=_numpy_default,
+            content = orjson.dumps({"predictions": predictions}, default=json_default,
                                    option=orjson.OPT_SERIALIZE_NUMPY)
             # the log keeps the predictions as the JSON already rendered for the answer
             return Outcome(Response(content, media_type="application/json",

@@ -44,6 +44,18 @@ class LogEntry:
     ground_truth: str | None
 
 
+def parse_duration(value: object) -> timedelta | None:
+    """``"90s"``, ``"15m"``, ``"2h"``, ``"1d"``, ``"1w"`` as a timedelta; None if ``value``
+    is not such a duration (or too long to represent)."""
+    match = _DURATION.match(value) if isinstance(value, str) else None
+    if match is None:
+        return None
+    try:
+        return timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
+    except OverflowError:
+        return None
+
+
 def parse_since(value: str | datetime | None, *, now: datetime | None = None
                 ) -> datetime | None:
     """``"90s"``, ``"15m"``, ``"2h"``, ``"1d"``, ``"1w"`` ago, or an ISO time (UTC if naive)."""
@@ -51,9 +63,8 @@ def parse_since(value: str | datetime | None, *, now: datetime | None = None
         if isinstance(value, datetime) and value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value
-    match = _DURATION.match(value)
-    if match:
-        delta = timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
+    delta = parse_duration(value)
+    if delta is not None:
         return (now or datetime.now(UTC)) - delta
     try:
         parsed = datetime.fromisoformat(value)

@@ -74,6 +74,17 @@ def logged_body(request: Request) -> dict[str, str] | None:
     return {"raw_body": body[:LOGGED_BODY_BYTES].decode("utf-8", "replace")}
 
 
+def json_default(value: Any) -> Any:
+    """orjson's ``default`` for answers: numpy values, DataFrames (as records), bytes."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if hasattr(value, "to_dict"):  # pandas DataFrame from a postprocess
+        return value.to_dict(orient="records")
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 def loads(body: bytes) -> Any:
     """Parse JSON or raise InputError('malformed JSON ...')."""
     if not body:
