@@ -9,8 +9,6 @@ no drift, then dataset drift on exactly the shifted features.
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,13 +18,12 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-import uvicorn
+from live_server import serve_in_thread
 
 from kernel_magics import demo
 from kernel_magics.bundle.build import _write_reference
 from kernel_magics.serving.bundle import Lineage, Manifest, RuntimeSettings, write_bundle
 from kernel_magics.serving.schema import Feature, Schema, TensorSpec
-from kernel_magics.serving.server import create_app, uvicorn_options
 from kernel_magics.workspace import Workspace, init_workspace
 
 pytestmark = pytest.mark.slow  # a real served bundle and two 4-second windows
@@ -66,30 +63,9 @@ def served(tmp_path: Path, digits: tuple[pd.DataFrame, np.ndarray[Any, Any]]
         runtime=RuntimeSettings(log_flush_interval_s=0.2)), schema=schema,
         model=_onnx(features, target))
     _write_reference(folder, schema, features)
-    port = _free_port()
-    app = create_app(folder, log_dir=str(folder.parent / "log"))
-    options: Any = uvicorn_options("warning")
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, **options))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    yield workspace, url
-    server.should_exit = True
-    thread.join(timeout=30)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    running = serve_in_thread(folder, folder.parent / "log")
+    yield workspace, running.url
+    running.stop()
 
 
 def test_shift_changes_only_the_shifted_features_within_range(

@@ -8,8 +8,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import nbformat
 import pytest
+from notebook_files import write_notebook
 
 
 @pytest.fixture
@@ -28,15 +28,7 @@ def make_notebook(workspace: Path) -> Callable[..., Path]:
     """Write a notebook from (source, tags) pairs; a str is an untagged code cell."""
 
     def make(name: str, *cells: str | tuple[str, list[str]]) -> Path:
-        nb = nbformat.v4.new_notebook()
-        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                     "language": "python"}
-        for cell in cells:
-            source, tags = (cell, []) if isinstance(cell, str) else cell
-            nb.cells.append(nbformat.v4.new_code_cell(source, metadata={"tags": tags}))
-        path = workspace / name
-        nbformat.write(nb, path)
-        return path
+        return write_notebook(workspace / name, *cells)
 
     return make
 

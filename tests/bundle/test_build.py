@@ -13,10 +13,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import nbformat
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
+from notebook_files import write_notebook
 
 from kernel_magics.bundle.build import BuildError, build_service
 from kernel_magics.errors import NotFoundError
@@ -41,17 +41,6 @@ def postprocess(outputs):
     return [SPECIES[int(i)] for i in outputs["label"]]"""
 
 
-def notebook(path: Path, *cells: str | tuple[str, list[str]]) -> Path:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    for cell in cells:
-        source, tags = (cell, []) if isinstance(cell, str) else cell
-        nb.cells.append(nbformat.v4.new_code_cell(source, metadata={"tags": tags}))
-    nbformat.write(nb, path)
-    return path
-
-
 @pytest.fixture
 def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
@@ -68,7 +57,7 @@ def ship(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_notebook_to_bundle_to_predictions(workspace: Path) -> None:
-    nb = notebook(workspace / "iris.ipynb", TRAIN, SERVE)
+    nb = write_notebook(workspace / "iris.ipynb", TRAIN, SERVE)
     run = ship(workspace, "run", str(nb), "-o", str(workspace / "out.ipynb"))
     assert run.returncode == 0, run.stdout + run.stderr
     from sklearn.datasets import load_iris
@@ -143,8 +132,9 @@ def register(workspace: Path) -> None:
 
 def test_undefined_name_in_a_serve_cell_is_named(workspace: Path) -> None:
     register(workspace)
-    nb = notebook(workspace / "t.ipynb", ("def postprocess(outputs):\n"
-                                          "    return LABELS[outputs['label']]", ["ship:serve"]))
+    nb = write_notebook(workspace / "t.ipynb", ("def postprocess(outputs):\n"
+                                                "    return LABELS[outputs['label']]",
+                                                ["ship:serve"]))
     with pytest.raises(BuildError) as err:
         build_service(nb, "tiny")
     assert "postprocess uses LABELS" in str(err.value)
@@ -153,8 +143,8 @@ def test_undefined_name_in_a_serve_cell_is_named(workspace: Path) -> None:
 
 def test_handler_that_does_not_fit_the_model_fails_the_build(workspace: Path) -> None:
     register(workspace)
-    nb = notebook(workspace / "t.ipynb", "%%ship serve\nimport numpy as np\n"
-                  "def preprocess(df):\n    return np.zeros((len(df), 7), dtype='float32')")
+    nb = write_notebook(workspace / "t.ipynb", "%%ship serve\nimport numpy as np\n"
+                        "def preprocess(df):\n    return np.zeros((len(df), 7), dtype='float32')")
     with pytest.raises(BuildError) as err:
         build_service(nb, "tiny")
     assert "does not work" in str(err.value) and "shape" in str(err.value)
@@ -162,15 +152,15 @@ def test_handler_that_does_not_fit_the_model_fails_the_build(workspace: Path) ->
 
 
 def test_no_registered_model_says_how_to_get_one(workspace: Path) -> None:
-    nb = notebook(workspace / "t.ipynb", "x = 1")
+    nb = write_notebook(workspace / "t.ipynb", "x = 1")
     with pytest.raises(NotFoundError) as err:
         build_service(nb, "ghost")
     assert "%ship export" in str(err.value)
 
 
 def test_nbconvert_exporter_extracts_serve_cells(workspace: Path) -> None:
-    nb = notebook(workspace / "t.ipynb", "ignored = 1", SERVE,
-                  ("THRESHOLD = 0.5", ["ship:serve"]))
+    nb = write_notebook(workspace / "t.ipynb", "ignored = 1", SERVE,
+                        ("THRESHOLD = 0.5", ["ship:serve"]))
     out = subprocess.run([str(Path(sys.executable).with_name("jupyter")), "nbconvert", "--to",
                           "ship", str(nb), "--stdout"], capture_output=True, text=True,
                          timeout=120)

@@ -2,33 +2,31 @@
 
 - ``cost_workspace``: a workspace in tmp_path with service ``digits`` (version 1: the
   serving tests' digits LogisticRegression as ONNX) under ``.ship/services/``.
-- ``serve_in_thread``: uvicorn in a thread on 127.0.0.1 writing the service's prediction
-  log and usage records (every 0.2 s), stopped gracefully (lifespan) on ``stop()``.
+- ``serve_in_thread``: uvicorn in a thread on 127.0.0.1 (``tests/live_server.py``) writing
+  the service's prediction log and usage records (every 0.2 s), stopped gracefully
+  (lifespan) on ``stop()``.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import sys
-import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
+import live_server
 import numpy as np
 import pytest
-import uvicorn
+from live_server import RunningServer
 
 from kernel_magics.serving.bundle import Bundle, Lineage, Manifest, RuntimeSettings, write_bundle
 from kernel_magics.serving.schema import Feature
-from kernel_magics.serving.server import create_app, uvicorn_options
 from kernel_magics.workspace import Workspace, init_workspace
 
 
 def _serving_fixtures() -> ModuleType:
-    """tests/serving/conftest.py (bundle helpers, free_port, wait_ready), loaded by path."""
+    """tests/serving/conftest.py (bundle helpers), loaded by path."""
     path = Path(__file__).resolve().parents[1] / "serving" / "conftest.py"
     spec = importlib.util.spec_from_file_location("ship_serving_conftest", path)
     assert spec is not None and spec.loader is not None
@@ -39,12 +37,6 @@ def _serving_fixtures() -> ModuleType:
 
 
 serving = _serving_fixtures()
-
-
-@pytest.fixture(scope="session")
-def serving_kit() -> ModuleType:
-    """The serving tests' helpers: free_port(), wait_ready(url)."""
-    return serving
 
 
 @pytest.fixture(scope="session")
@@ -80,34 +72,14 @@ def cost_workspace(tmp_path: Path, digits_onnx: bytes, monkeypatch: pytest.Monke
     return workspace
 
 
-@dataclass
-class ThreadServer:
-    url: str
-    server: uvicorn.Server
-    thread: threading.Thread
-
-    def stop(self) -> None:
-        """Graceful shutdown: in-flight requests finish, the lifespan writes the last records."""
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
-        assert not self.thread.is_alive()
-
-
 @pytest.fixture
-def serve_in_thread(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., ThreadServer]]:
+def serve_in_thread(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., RunningServer]]:
     monkeypatch.setenv("SHIP_USAGE_INTERVAL_S", "0.2")
-    started: list[ThreadServer] = []
+    started: list[RunningServer] = []
 
-    def start(bundle: Bundle, log_dir: Path) -> ThreadServer:
-        port = serving.free_port()
-        app = create_app(bundle.path, log_dir=str(log_dir))
-        options: Any = uvicorn_options("warning")
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, **options))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        running = ThreadServer(f"http://127.0.0.1:{port}", server, thread)
+    def start(bundle: Bundle, log_dir: Path) -> RunningServer:
+        running = live_server.serve_in_thread(bundle.path, log_dir)
         started.append(running)
-        serving.wait_ready(running.url)
         return running
 
     yield start

@@ -27,6 +27,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # live_server, as under pytest
 
 
 def _build(workspace_root: Path) -> None:
@@ -71,7 +72,7 @@ async def _load(port: int, requests: int, rows: int, concurrency: int) -> float:
 
 
 def main() -> None:
-    from conftest import serving  # free_port, wait_ready: tests/serving/conftest.py
+    from live_server import free_port, wait_ready  # tests/live_server.py
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=20_000)
@@ -83,7 +84,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ship-cost-") as tmp:
         root = Path(tmp) / "ws"
         _build(root)
-        port = serving.free_port()
+        port = free_port()
         command = [sys.executable, "-c", "from kernel_magics.cli import main; main()",
                    "serve", "digits", "--port", str(port), "--workers", str(args.workers)]
         if two_cores:
@@ -93,7 +94,7 @@ def main() -> None:
         proc = subprocess.Popen(command, cwd=root, env=env, stderr=subprocess.DEVNULL)
         url = f"http://127.0.0.1:{port}"
         try:
-            serving.wait_ready(url, timeout=90)
+            wait_ready(url, timeout=90)
             seconds = asyncio.run(_load(port, args.requests, args.rows, args.concurrency))
         finally:
             proc.send_signal(signal.SIGTERM)

@@ -16,6 +16,7 @@ import httpx
 import orjson
 import pytest
 from click.testing import CliRunner
+from live_server import RunningServer, free_port, wait_ready
 
 from kernel_magics.cli import main
 from kernel_magics.cost.service import read_usage, service_cost
@@ -31,7 +32,7 @@ def _records(log_dir: Path) -> list[dict[str, Any]]:
 
 
 def test_requests_are_counted_exactly_and_priced(
-        cost_workspace: Workspace, serve_in_thread: Callable[..., Any]) -> None:
+        cost_workspace: Workspace, serve_in_thread: Callable[..., RunningServer]) -> None:
     from kernel_magics.serving.bundle import Bundle
 
     bundle = Bundle.load(cost_workspace.services_dir / "digits" / "1")
@@ -50,6 +51,7 @@ def test_requests_are_counted_exactly_and_priced(
     assert 'ship_predictions_total{model="digits",version="1"} 200' in metrics
     assert 'ship_process_cpu_seconds_total{mode="user"}' in metrics
     running.stop()
+    assert not running.thread.is_alive()  # graceful: the lifespan wrote the last records
 
     records = _records(log_dir)
     phases = [r["phase"] for r in records]
@@ -127,17 +129,17 @@ def test_torn_lines_and_versions_sharing_a_process(cost_workspace: Workspace) ->
 
 
 @pytest.mark.slow
-def test_two_workers_add_up(cost_workspace: Workspace, serving_kit: Any,
-                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_two_workers_add_up(cost_workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+                           ) -> None:
     """`ship serve NAME --workers 2`, the real command, stopped with SIGTERM."""
-    port = serving_kit.free_port()
+    port = free_port()
     env = {**os.environ, "SHIP_USAGE_INTERVAL_S": "0.5"}
     proc = subprocess.Popen([sys.executable, "-c", "from kernel_magics.cli import main; main()",
                              "serve", "digits", "--port", str(port), "--workers", "2"],
                             cwd=cost_workspace.root, env=env, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:
-        serving_kit.wait_ready(url, timeout=90)
+        wait_ready(url, timeout=90)
         for _ in range(60):  # a new connection each: the kernel spreads them over workers
             answer = httpx.post(url + "/invocations", json={"instances": [ROW, ROW]})
             assert answer.status_code == 200

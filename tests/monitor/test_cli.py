@@ -4,57 +4,31 @@ protocols and feedback go through HTTP into the prediction log, the CLI reads th
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pandas as pd
 import pytest
-import uvicorn
 from click.testing import CliRunner
 from drift_fixtures import make_bundle, table
+from live_server import serve_in_thread
 
 from kernel_magics.cli import main
-from kernel_magics.serving.server import create_app, uvicorn_options
 from kernel_magics.workspace import Workspace
 
 pytestmark = pytest.mark.slow
-
-
-def serve(bundle_dir: Path, log_dir: Path) -> tuple[str, uvicorn.Server, threading.Thread]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    app = create_app(bundle_dir, log_dir=str(log_dir))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           **uvicorn_options("warning")))  # type: ignore[arg-type]
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
-                return url, server, thread
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    raise TimeoutError("not ready")
 
 
 def test_ship_drift_on_a_served_bundle(workspace: Workspace, model_bytes: bytes,
                                        training: pd.DataFrame, tmp_path: Path,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
     bundle = make_bundle(workspace, "churn", model_bytes, training)
-    url, server, thread = serve(bundle.path, workspace.services_dir / "churn" / "log")
+    running = serve_in_thread(bundle.path, workspace.services_dir / "churn" / "log")
     rng = np.random.default_rng(11)
     rows = table(rng, 400, shift={"age": 1.0})
     ids = []
     try:
-        with httpx.Client(base_url=url, timeout=10) as client:
+        with running.client() as client:
             for start in range(0, 400, 20):
                 part = rows.iloc[start:start + 20]
                 answer = client.post("/invocations", json={"dataframe_split": {
@@ -72,8 +46,7 @@ def test_ship_drift_on_a_served_bundle(workspace: Workspace, model_bytes: bytes,
                 sent = client.post("/feedback", json={"request_id": rid, "ground_truth": truth})
                 assert sent.status_code == 200, sent.text
     finally:
-        server.should_exit = True
-        thread.join(timeout=30)  # graceful: the log flushes
+        running.stop()  # graceful: the log flushes
     monkeypatch.chdir(workspace.root)
     runner = CliRunner()
     result = runner.invoke(main, ["drift", "churn", "--json", "--window", "1h",

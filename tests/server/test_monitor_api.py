@@ -11,19 +11,16 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import textwrap
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import pandas as pd
 import pytest
-import uvicorn
+from live_server import serve_in_thread
 
 from kernel_magics.monitor.predictions import profile_predictions
 from kernel_magics.monitor.reference import build_profile, write_reference
@@ -32,7 +29,6 @@ from kernel_magics.serving.inputs import from_columns
 from kernel_magics.serving.pipeline import Pipeline
 from kernel_magics.serving.predlog import PredictionLog
 from kernel_magics.serving.schema import Feature, Schema, TensorSpec
-from kernel_magics.serving.server import create_app, uvicorn_options
 from kernel_magics.tracking.record import Cost, Resources, RunRecord
 from kernel_magics.tracking.spool import Spool
 from kernel_magics.workspace import Workspace, init_workspace
@@ -72,38 +68,15 @@ def _onnx(model: Any) -> bytes:
     return onx.SerializeToString()  # type: ignore[no-any-return]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _serve_shifted_traffic(bundle_dir: Path, log_dir: Path) -> None:
     """The real runtime in a thread: shifted requests, feedback, then a graceful stop."""
-    port = _free_port()
-    app = create_app(bundle_dir, log_dir=str(log_dir))
-    config = uvicorn.Config(app, host="127.0.0.1", port=port,
-                            **uvicorn_options("warning"))  # type: ignore[arg-type]
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
+    running = serve_in_thread(bundle_dir, log_dir)
     rng = np.random.default_rng(5)
     try:
-        with httpx.Client(base_url=url, timeout=10) as client:
+        with running.client() as client:
             for i in range(30):
                 data = _population(rng, 20, shifted=True)
-                records = [{"age": float(a), "income": float(m), "city": str(c)}
-                           for a, m, c in zip(data["age"], data["income"], data["city"],
-                                              strict=True)]
+                records = pd.DataFrame(data).to_dict("records")
                 answer = client.post("/invocations", json={"dataframe_records": records})
                 assert answer.status_code == 200, answer.text
                 if i % 2 == 0:
@@ -112,8 +85,7 @@ def _serve_shifted_traffic(bundle_dir: Path, log_dir: Path) -> None:
                         "request_id": answer.headers["x-request-id"], "ground_truth": labels})
                     assert truth.status_code == 200, truth.text
     finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+        running.stop()
 
 
 @pytest.fixture(scope="module")

@@ -4,29 +4,23 @@
   features), no handler.py: the identity handler stacks the features.
 - ``tabular_bundle``: a handler.py with preprocess(df)/postprocess over a nullable
   numeric, a plain numeric and a string feature.
-- ``server`` / ``start_server``: uvicorn in a thread on a free port, stopped (and its
-  prediction log flushed) after the test.
+- ``server`` / ``start_server``: uvicorn in a thread on a free port
+  (``tests/live_server.py``), stopped (and its prediction log flushed) after the test.
 """
 
 from __future__ import annotations
 
-import socket
 import textwrap
-import threading
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import pytest
-import uvicorn
+from live_server import RunningServer, serve_in_thread
 
 from kernel_magics.serving.bundle import Bundle, Lineage, Manifest, RuntimeSettings, write_bundle
 from kernel_magics.serving.schema import Feature, Schema, TensorSpec
-from kernel_magics.serving.server import create_app, uvicorn_options
 
 TABULAR_HANDLER = textwrap.dedent('''
     import numpy as np
@@ -107,67 +101,16 @@ def tabular_bundle(tmp_path_factory: pytest.TempPathFactory) -> Bundle:
                         handler_source=TABULAR_HANDLER)
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class RunningServer:
-    """A uvicorn server in a thread of the test process."""
-
-    url: str
-    port: int
-    log_dir: Path | None
-    server: uvicorn.Server
-    thread: threading.Thread
-
-    def stop(self) -> None:
-        """Graceful shutdown: lifespan runs, the prediction log flushes."""
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
-
-    def client(self) -> httpx.Client:
-        """An httpx client for this server."""
-        return httpx.Client(base_url=self.url, timeout=10)
-
-
-def wait_ready(url: str, timeout: float = 30.0) -> None:
-    """Poll /v2/health/ready until 200."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            response = httpx.get(f"{url}/v2/health/ready", timeout=1)
-            if response.status_code == 200:
-                return
-            if "error" in response.json():
-                raise RuntimeError(response.json()["error"])
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    raise TimeoutError(f"{url} not ready after {timeout}s")
-
-
 @pytest.fixture
 def start_server(tmp_path: Path) -> Iterator[Callable[..., RunningServer]]:
     started: list[RunningServer] = []
 
     def start(bundle: Bundle, *, log: bool = True, log_dir: Path | None = None
               ) -> RunningServer:
-        port = free_port()
         if log_dir is None and log:
-            log_dir = tmp_path / f"log-{port}"
-        app = create_app(bundle.path, log_dir=str(log_dir) if log_dir else "")
-        config = uvicorn.Config(app, host="127.0.0.1", port=port,
-                                **uvicorn_options("warning"))  # type: ignore[arg-type]
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        running = RunningServer(f"http://127.0.0.1:{port}", port, log_dir, server, thread)
+            log_dir = tmp_path / f"log-{len(started)}"
+        running = serve_in_thread(bundle.path, log_dir)
         started.append(running)
-        wait_ready(running.url)
         return running
 
     yield start

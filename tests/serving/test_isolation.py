@@ -12,11 +12,11 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import httpx
 import pytest
+from live_server import free_port, wait_ready
 
 from kernel_magics.serving import runtime_requirements
 from kernel_magics.serving.bundle import Bundle
@@ -87,11 +87,7 @@ def test_serving_loads_nothing_from_ship_or_notebooks(tmp_path: Path, digits_bun
                                                       ) -> None:
     app = ship_runtime_copy(tmp_path / "app")
     (app / "check.py").write_text(SCRIPT)
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     done = subprocess.run([sys.executable, "check.py", str(digits_bundle.path),
                            str(tmp_path / "log"), str(port)], cwd=app, env=env,
@@ -123,24 +119,14 @@ def test_bundle_serves_from_a_fresh_venv(tmp_path: Path, digits_bundle: Bundle) 
                             text=True, check=True).stdout.lower()
     for name in ("jupyter", "ipython", "torch", "mlflow", "kernel-magics", "duckdb"):
         assert name not in freeze, name
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     proc = subprocess.Popen([str(python), "-m", "ship_runtime", "serve", "bundle", "--port",
                              str(port), "--log-dir", str(tmp_path / "log")], cwd=app, env=env,
                             stderr=subprocess.PIPE)
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(url + "/v2/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
+        wait_ready(url, timeout=120)
         answer = httpx.post(url + "/invocations", json={"instances": [ROW]})
         assert answer.status_code == 200 and len(answer.json()["predictions"]) == 1
         import numpy as np

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from live_server import free_port
 
 from kernel_magics.serving.bundle import Bundle, write_bundle
 from kernel_magics.serving.inputs import Inputs
@@ -129,11 +130,7 @@ def test_failed_writes_are_retried(tmp_path: Path) -> None:
 
 @pytest.fixture
 def free_port_() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_port()
 
 
 def test_typed_inputs_for_mixed_features(start_server: Any, tabular_bundle: Bundle) -> None:

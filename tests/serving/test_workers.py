@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from live_server import free_port, wait_ready
 
 from kernel_magics.serving.bundle import Bundle
 from kernel_magics.serving.logread import read_log
@@ -21,22 +21,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.mark.slow
 def test_two_workers(tmp_path: Path, digits_bundle: Bundle) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "kernel_magics.serving", "serve",
                              str(digits_bundle.path), "--port", str(port), "--workers", "2",
                              "--log-dir", str(tmp_path / "log")], cwd=ROOT,
                             stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(url + "/v2/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
+        wait_ready(url, timeout=90)
         ids = []
         for _ in range(40):  # a new connection each: the kernel spreads them over workers
             answer = httpx.post(url + "/invocations", json={"instances": [[1.0] * 64]})

@@ -90,6 +90,11 @@ class ShipWorkspace:
         with exclusive(self.spool_dir, timeout=120):
             return drain(Spool(self.spool_dir), force=True)
 
+    def sync_cleanly(self) -> None:
+        """sync(), asserting that every record was written: none failed, none pending."""
+        result = self.sync()
+        assert not result.failed and not self.pending(), result.failed
+
     def wait_written(self, count: int, timeout: float = 180.0) -> None:
         """Wait until the background writer has written `count` records."""
         settle()

@@ -55,8 +55,7 @@ def test_dirty_repository_logs_commit_and_diff_of_notebook_and_local_module(
 
     nb.run("import mymod")
     assert nb.track("y = mymod.SCALE * 3").result.success
-    result = workspace.sync()
-    assert not result.failed and not workspace.pending(), result.failed
+    workspace.sync_cleanly()
     run = workspace.only_run()
     assert run.data.metrics["y"] == 6.0  # the modified module ran
     tags = run.data.tags

@@ -119,8 +119,7 @@ def test_metrics_option_narrows_the_metrics(nb, workspace):
     nb.run(SETUP)
     assert nb.track("a = 1.5\nb = 2 * 3\nc = 7 / 2", args="--metrics a,c").result.success
     assert nb.track("d = 4 * 2", args="--metrics typo").result.success  # the cell still runs
-    result = workspace.sync()
-    assert not result.failed and not workspace.pending(), result.failed
+    workspace.sync_cleanly()
     narrowed, typo = workspace.runs()
     assert user_metrics(narrowed) == {"a": 1.5, "c": 3.5}
     assert user_metrics(typo) == {}
@@ -215,8 +214,7 @@ def test_interrupted_cell_is_killed_and_the_next_cell_works(nb, workspace, inter
     out = nb.track("again = 5 - 1")
     assert out.result.success
 
-    result = workspace.sync()  # the background writer may have written some already
-    assert not result.failed and not workspace.pending()
+    workspace.sync_cleanly()  # the background writer may have written some already
     killed, after, again = workspace.runs()
     assert killed.info.status == "KILLED"
     assert killed.data.tags["ship.end_reason"] == "interrupted by the user"
@@ -261,8 +259,7 @@ with torch.no_grad():
 
 def test_sklearn_model_is_logged_and_loadable(nb, workspace):
     assert nb.track(SKLEARN_MODEL, args="--model clf").result.success
-    result = workspace.sync()
-    assert not result.failed and not workspace.pending(), result.failed
+    workspace.sync_cleanly()
     run = workspace.only_run()
     assert run.data.params["C"] == "0.5"
     assert run.data.metrics["train_acc"] == pytest.approx(nb.ns["train_acc"])
@@ -278,8 +275,7 @@ def test_torch_module_defined_in_the_cell_is_logged_and_loadable(nb, workspace):
     import torch
 
     assert nb.track(TORCH_MODEL, args="--model net").result.success
-    result = workspace.sync()
-    assert not result.failed and not workspace.pending(), result.failed
+    workspace.sync_cleanly()
     run = workspace.only_run()
     assert run.data.params["hidden"] == "8"
     assert run.data.tags["ship.model.class"].endswith("TinyNet")
@@ -364,8 +360,7 @@ def test_unseen_notebook_with_pandas_sklearn_and_torch(nb, workspace):
     nb.run(NOTEBOOK_SETUP)
     out = nb.track(NOTEBOOK_TRAIN, args="--experiment cancer --model model")
     assert out.result.success, out.stdout
-    result = workspace.sync()
-    assert not result.failed and not workspace.pending(), result.failed
+    workspace.sync_cleanly()
     run = workspace.only_run()
     client = workspace.client()
     assert run.info.status == "FINISHED"

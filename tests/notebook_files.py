@@ -1,0 +1,23 @@
+"""Notebook files for tests that run them through `ship run` / `ship build` (papermill).
+
+Imported as ``notebook_files``: pytest puts ``tests/`` on ``sys.path`` when it loads
+``tests/conftest.py``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+
+
+def write_notebook(path: Path, *cells: str | tuple[str, list[str]]) -> Path:
+    """Write a python3 notebook of code cells: (source, tags) pairs; a str is untagged."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    for cell in cells:
+        source, tags = (cell, []) if isinstance(cell, str) else cell
+        nb.cells.append(nbformat.v4.new_code_cell(source, metadata={"tags": tags}))
+    nbformat.write(nb, path)
+    return path
