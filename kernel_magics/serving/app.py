@@ -295,7 +295,7 @@ class Service:
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         """Start the log writer, usage meter and warm-up; on shutdown flush the log."""
-        self.log.start()
+        self.log.start(asyncio.get_running_loop())
         self.usage.start()
         tasks = [asyncio.create_task(self._warm_up())]
         if self.shared.folder is not None:

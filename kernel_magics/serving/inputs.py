@@ -24,7 +24,7 @@ from .schema import Feature, Schema, TensorSpec
 NDArray = np.ndarray[Any, Any]
 
 
-@dataclass
+@dataclass(slots=True)
 class Inputs:
     """One request's input after validation (exactly one of the three forms is set)."""
 

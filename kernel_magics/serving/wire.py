@@ -103,9 +103,9 @@ def new_request_id() -> str:
     """A fresh request id: 24 hex digits, unique across processes and restarts.
 
     A random per-process prefix plus a counter that starts at a random value. Not
-    ``os.urandom`` per request: that system call releases the GIL, and while the log
-    writer thread is busy the event loop then waits up to a switch interval (5 ms) to
-    get it back."""
+    ``os.urandom`` per request: that system call releases the GIL, and while another
+    thread (an object-store log writer, a large batch) is busy the event loop then waits
+    up to a switch interval (5 ms) to get it back."""
     return f"{_ID_PREFIX}{next(_ID_SEQUENCE) & 0xFFFFFFFFFF:012x}"
 
 

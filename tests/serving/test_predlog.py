@@ -3,6 +3,7 @@ has lost at most the last interval."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -16,13 +17,14 @@ from typing import Any
 
 import httpx
 import numpy as np
+import pyarrow.fs as pafs
 import pytest
 from live_server import free_port
 
 from kernel_magics.serving.bundle import Bundle, write_bundle
 from kernel_magics.serving.inputs import Inputs
 from kernel_magics.serving.logread import parse_since, read_log
-from kernel_magics.serving.predlog import PredictionLog
+from kernel_magics.serving.predlog import PredictionLog, register_filesystem
 
 ROOT = Path(__file__).resolve().parents[2]
 ROW = [2.0] * 64
@@ -72,6 +74,54 @@ def test_unit_flushes_every_interval(tmp_path: Path, digits_bundle: Bundle) -> N
     finally:
         log.close()
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_server_loop_does_the_work_for_a_local_folder(tmp_path: Path,
+                                                     digits_bundle: Bundle) -> None:
+    """Given the event loop, a local log builds and writes in loop callbacks: no thread."""
+    log = PredictionLog(tmp_path / "log", flush_interval=0.2)
+    log.register("digits", "3", digits_bundle.schema, identity=True)
+
+    async def serve() -> list[str]:
+        log.start(asyncio.get_running_loop())
+        assert log._thread is None
+        for i in range(30):
+            log.record(f"r{i}", time.time(), "digits", "3", "invocations", 200, 1.0, None,
+                       Inputs(rows=1, matrix=np.full((1, 64), i, np.float32)), None,
+                       b"[1]", None)
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.5)  # at least one flush after the last record
+        written = [e.request_id for e in read_log(tmp_path / "log")]
+        log.record("last", time.time(), "digits", "3", "invocations", 200, 1.0, None,
+                   Inputs(rows=1, matrix=np.zeros((1, 64), np.float32)), None, b"[0]",
+                   None)
+        log.close()  # on the loop, as the server's lifespan does
+        return written
+
+    written = asyncio.run(serve())
+    assert written == [f"r{i}" for i in range(30)]  # before close(): the loop wrote them
+    entries = read_log(tmp_path / "log")
+    assert [e.request_id for e in entries][-1] == "last"
+    assert entries[5].inputs is not None and entries[5].inputs["pixel_0"] == [5.0]
+    assert len(list((tmp_path / "log" / "predictions").rglob("*.parquet"))) >= 2
+
+
+def test_object_store_is_written_from_a_thread(tmp_path: Path) -> None:
+    """A store that is not a local folder may block on the network: never on the loop."""
+    register_filesystem("slowstore", lambda url: (
+        pafs.SubTreeFileSystem(str(tmp_path), pafs.LocalFileSystem()), "log"))
+    log = PredictionLog("slowstore://bucket/log", flush_interval=0.1)
+
+    async def serve() -> None:
+        log.start(asyncio.get_running_loop())
+        assert log._thread is not None and log._timer is None
+        log.record("r1", time.time(), "m", "1", "invocations", 200, 1.0, None, None,
+                   {"raw": 1}, None, None)
+        await asyncio.sleep(0.3)
+        log.close()
+
+    asyncio.run(serve())
+    assert [e.request_id for e in read_log(tmp_path / "log")] == ["r1"]
 
 
 def test_graceful_shutdown_flushes(tmp_path: Path, digits_bundle: Bundle,
