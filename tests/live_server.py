@@ -34,14 +34,23 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_ready(url: str, timeout: float = 30.0) -> None:
-    """Poll /v2/health/ready until 200."""
+def wait_ready(url: str, timeout: float = 30.0, *, in_a_row: int = 1) -> None:
+    """Poll /v2/health/ready until it answers 200 ``in_a_row`` times running.
+
+    Each poll is a new connection, which the kernel hands to whichever worker process
+    accepts it first; each worker is ready once its own warm-up is done. With several
+    workers, a run of 20 makes it very likely that every one of them answered ready."""
     deadline = time.monotonic() + timeout
+    streak = 0
     while time.monotonic() < deadline:
         try:
             response = httpx.get(f"{url}/v2/health/ready", timeout=1)
             if response.status_code == 200:
-                return
+                streak += 1
+                if streak >= in_a_row:
+                    return
+                continue
+            streak = 0
             if "error" in response.json():
                 raise RuntimeError(response.json()["error"])
         except httpx.TransportError:

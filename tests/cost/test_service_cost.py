@@ -139,7 +139,7 @@ def test_two_workers_add_up(cost_workspace: Workspace, monkeypatch: pytest.Monke
                             cwd=cost_workspace.root, env=env, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(url, timeout=90)
+        wait_ready(url, timeout=90, in_a_row=20)  # both workers warmed up
         for _ in range(60):  # a new connection each: the kernel spreads them over workers
             answer = httpx.post(url + "/invocations", json={"instances": [ROW, ROW]})
             assert answer.status_code == 200

@@ -28,7 +28,7 @@ def test_two_workers(tmp_path: Path, digits_bundle: Bundle) -> None:
                             stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(url, timeout=90)
+        wait_ready(url, timeout=90, in_a_row=20)  # both workers warmed up
         ids = []
         for _ in range(40):  # a new connection each: the kernel spreads them over workers
             answer = httpx.post(url + "/invocations", json={"instances": [[1.0] * 64]})
