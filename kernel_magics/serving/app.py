@@ -310,6 +310,7 @@ class Service:
             self.shared.publish(self.metrics)
 
     async def _warm_up(self) -> None:
+        await anyio.to_thread.run_sync(self.log.warm_up)  # before ready, off the loop
         for deployment in self.router.deployments.values():
             await anyio.to_thread.run_sync(deployment.load, self.workers)
         if self.freeze_gc:

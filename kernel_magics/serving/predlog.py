@@ -223,6 +223,13 @@ class PredictionLog:
         self._thread = threading.Thread(target=self._run, name="ship-predlog", daemon=True)
         self._thread.start()
 
+    def warm_up(self) -> None:
+        """Pay the first build's one-time cost now (call it before the server is ready):
+        pyarrow imports its pandas shim on its first conversion, 0.2-0.4 s that would
+        otherwise stall the event loop on the first requests' build."""
+        if self.enabled:
+            pa.array(["warm-up"], pa.string())
+
     def record(self, request_id: str, started: float, model: str, version: str,
                endpoint: str, status: int, latency_ms: float, client_id: str | None,
                inputs: Inputs | None, raw: Any, outputs: Any, error: str | None) -> None:
