@@ -267,6 +267,7 @@ def main() -> None:
                           f"p99 {result.quantile(0.99):7.2f} ms  "
                           f"server CPU {result.cpu_us:6.1f} us/req  errors {result.errors}",
                           flush=True)
+            log_work = log_cpu(servers["ship, log on"].port)
         finally:
             for server in servers.values():
                 server.stop()
@@ -305,8 +306,27 @@ def main() -> None:
           f"paired rounds: {', '.join(f'{c * 100:.1f}%' for c in paired)})")
     print(f"server CPU per request added by the log: {cpu_median * 100:5.1f}% (median of "
           f"paired rounds: {', '.join(f'{c * 100:.1f}%' for c in sorted(cpu_cost))})")
+    if log_work:
+        print("the log's own work, timed in the server (CPU per record written): " + ", ".join(
+            f"{step} {us:.2f} us" for step, us in log_work.items()))
     print(f"(rows in the prediction log: {logged}; load average after: "
           f"{os.getloadavg()[0]:.2f})")
+
+
+def log_cpu(port: int) -> dict[str, float]:
+    """The log's CPU microseconds per record written, per step, from the server's /metrics
+    (``ship_prediction_log_cpu_seconds_total`` over ``ship_prediction_log_records_total``)."""
+    import re
+
+    import httpx
+
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    records = re.search(r"^ship_prediction_log_records_total (\d+)", text, re.M)
+    if records is None or int(records.group(1)) == 0:
+        return {}
+    steps = re.findall(r'^ship_prediction_log_cpu_seconds_total\{step="(\w+)"\} ([0-9.]+)',
+                       text, re.M)
+    return {step: float(seconds) / int(records.group(1)) * 1e6 for step, seconds in steps}
 
 
 def pq_rows(folder: Path) -> int:

@@ -277,7 +277,7 @@ class Service:
         """GET /metrics: Prometheus text format, all workers added up."""
         for d in self.router.deployments.values():
             self.metrics.ready[(d.name, d.version)] = int(d.ready)
-        self.metrics.log_records, self.metrics.log_dropped = self.log.written, self.log.dropped
+        self._log_counters()
         text = render(self.shared.collect(self.metrics))
         return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8",
                         headers={"x-request-id": new_request_id()})
@@ -307,6 +307,7 @@ class Service:
                 task.cancel()
             self.log.close()
             self.usage.close()  # last: its final record counts the log's last flush
+            self._log_counters()
             self.shared.publish(self.metrics)
 
     async def _warm_up(self) -> None:
@@ -322,8 +323,14 @@ class Service:
     async def _publish_metrics(self) -> None:
         while True:
             await asyncio.sleep(1.0)
-            self.metrics.log_records = self.log.written
+            self._log_counters()
             self.shared.publish(self.metrics)
+
+    def _log_counters(self) -> None:
+        """Copy the prediction log's counters into the metrics (before render/publish)."""
+        metrics, log = self.metrics, self.log
+        metrics.log_records, metrics.log_dropped = log.written, log.dropped
+        metrics.log_cpu = dict(log.cpu_s) if log.enabled else {}
 
     def routes(self) -> list[Route]:
         """Hot routes first: Starlette tries them in order."""

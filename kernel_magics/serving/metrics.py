@@ -6,6 +6,7 @@
     ship_model_ready{model,version}                         gauge
     ship_predictions_total{model,version}                   counter (rows answered, 2xx/3xx)
     ship_prediction_log_records_total / _dropped_total      counters
+    ship_prediction_log_cpu_seconds_total{step}             counter (build, write)
     ship_process_cpu_seconds_total{mode}                    counter (user, system; all workers)
 
 Written by hand (the text format is small) so the hot path is a few dict updates.
@@ -39,6 +40,7 @@ class Metrics:
         self.rows: dict[tuple[str, str], int] = defaultdict(int)
         self.log_records = 0
         self.log_dropped = 0
+        self.log_cpu: dict[str, float] = {}  # step (build, write) -> CPU seconds
         # (user, system) CPU seconds; None: this process's own, read when snapshotted
         self.cpu: tuple[float, float] | None = None
 
@@ -64,6 +66,7 @@ class Metrics:
             "ready": [[*k, v] for k, v in self.ready.items()],
             "rows": [[*k, v] for k, v in self.rows.items()],
             "log": [self.log_records, self.log_dropped],
+            "log_cpu": [[k, v] for k, v in self.log_cpu.items()],
             "cpu": list(self.cpu if self.cpu is not None else cpu_times()),
         }
 
@@ -90,6 +93,8 @@ def merge(snapshots: list[Snapshot]) -> Metrics:
             total.rows[(model, version)] += count
         total.log_records += snap["log"][0]
         total.log_dropped += snap["log"][1]
+        for step, seconds in snap.get("log_cpu", []):
+            total.log_cpu[step] = total.log_cpu.get(step, 0.0) + seconds
         user, system = snap.get("cpu", [0.0, 0.0])
         cpu = total.cpu or (0.0, 0.0)
         total.cpu = (cpu[0] + user, cpu[1] + system)
@@ -180,5 +185,10 @@ def render(metrics: Metrics) -> str:
               f"ship_prediction_log_records_total {metrics.log_records}",
               "# HELP ship_prediction_log_dropped_total Requests the log could not keep.",
               "# TYPE ship_prediction_log_dropped_total counter",
-              f"ship_prediction_log_dropped_total {metrics.log_dropped}"]
+              f"ship_prediction_log_dropped_total {metrics.log_dropped}",
+              "# HELP ship_prediction_log_cpu_seconds_total CPU seconds the log spent "
+              "building columns and writing segments.",
+              "# TYPE ship_prediction_log_cpu_seconds_total counter"]
+    for step, seconds in sorted(metrics.log_cpu.items()):
+        lines.append(f"ship_prediction_log_cpu_seconds_total{_labels(step=step)} {seconds:.6f}")
     return "\n".join(lines) + "\n"

@@ -15,13 +15,14 @@ After ``kill -9`` what was not yet written is lost: at most the last flush inter
 the write in progress).
 
 Where that work runs (:meth:`PredictionLog.start`): a server hands over its event loop,
-and for a local log folder both steps run there as callbacks between requests, each
-about 1 us per logged request (at 7,000 requests/s: under 1 ms to build every 100 ms,
-about 8 ms to write once a second). Measured on the bench (docs/serving.md), the same
-work in a second thread costs the event loop two to three times the work itself:
-pyarrow releases and re-takes the GIL around each call, and every hand-off interrupts
-the loop. Without a loop (scripts, tests), or for an object store, whose writes wait on
-the network, a background thread does it.
+and for a local log folder both steps run there as callbacks between requests. Timed in
+the server at 7,000 requests/s (``cpu_s``, also in /metrics): about 2.4 us of CPU per
+record to build (under 2 ms every 100 ms) and 2.2 us to write (about 15 ms once a
+second). Measured on the bench (docs/serving.md), the same work in a second thread costs
+the event loop two to three times the work itself: pyarrow releases and re-takes the GIL
+around each call, and every hand-off interrupts the loop. Without a loop (scripts,
+tests), or for an object store, whose writes wait on the network, a background thread
+does it.
 
 LOG is a path, a ``file://`` URL, or any URL pyarrow's filesystems understand
 (``s3://``, ``gs://``, ``hdfs://``); other schemes go through fsspec when it is
@@ -74,11 +75,6 @@ PARQUET_OPTIONS: dict[str, Any] = {
     "compression": "snappy", "write_statistics": ["time"],
     "use_dictionary": ["model", "version", "endpoint", "status", "error", "client_id"],
 }
-# The writer's page buffers come from the system allocator, not Arrow's default
-# mimalloc: mimalloc backs them with transparent huge pages and hands them back after
-# each write, so every flush zeroed fresh 2 MB pages. Measured in the server at 7,000
-# requests/s: 2.6 -> 1.5 us per record to write, and the flush's pause ~27 -> ~15 ms.
-WRITE_POOL = pa.system_memory_pool()
 MAX_UNWRITTEN = 600  # segments (flushes) kept while storage fails: 10 minutes at 1 s
 COMPACT_INTERVAL = 0.1  # seconds between turning queued records into Arrow tables
 FilesystemFactory = Callable[[str], tuple[pafs.FileSystem, str]]
@@ -202,6 +198,8 @@ class PredictionLog:
         self._built_rows = 0
         self.written = 0
         self.dropped = 0
+        # CPU seconds of the background work (thread time: measured in either mode)
+        self.cpu_s = {"build": 0.0, "write": 0.0}
 
     def register(self, model: str, version: str, schema: Schema, *, identity: bool) -> None:
         """Declare a model version's features (its typed ``inputs`` columns)."""
@@ -287,6 +285,7 @@ class PredictionLog:
         items = [pending.popleft() for _ in range(len(pending))]
         if not items:
             return
+        started = time.thread_time()
         try:
             for key, table in self._prediction_tables(items):
                 self._built.setdefault(key, []).append(table)
@@ -294,6 +293,7 @@ class PredictionLog:
         except Exception:  # a bug in rendering must not stop the log
             logger.exception("prediction log: %d records could not be rendered", len(items))
             self.dropped += len(items)
+        self.cpu_s["build"] += time.thread_time() - started
 
     def flush(self) -> int:
         """Write buffered records now; the number of predictions written."""
@@ -335,18 +335,23 @@ class PredictionLog:
         return count
 
     def _write(self, stream: str, table: pa.Table) -> None:
+        started = time.thread_time()
+        try:
+            self._write_segment(stream, table)
+        finally:
+            self.cpu_s["write"] += time.thread_time() - started
+
+    def _write_segment(self, stream: str, table: pa.Table) -> None:
         now = datetime.now(UTC)
         self._seq += 1
         folder = f"{self.root}/{stream}/date={now:%Y-%m-%d}"
         name = f"part-{now:%Y%m%dT%H%M%S.%f}-{os.getpid()}-{self._seq:06d}.parquet"
         self.fs.create_dir(folder, recursive=True)
         if not self._local:  # object stores publish whole objects atomically
-            pq.write_table(table, f"{folder}/{name}", filesystem=self.fs,
-                           memory_pool=WRITE_POOL, **PARQUET_OPTIONS)
+            pq.write_table(table, f"{folder}/{name}", filesystem=self.fs, **PARQUET_OPTIONS)
             return
         temporary = f"{folder}/.{name}.tmp"
-        pq.write_table(table, temporary, filesystem=self.fs, memory_pool=WRITE_POOL,
-                       **PARQUET_OPTIONS)
+        pq.write_table(table, temporary, filesystem=self.fs, **PARQUET_OPTIONS)
         self.fs.move(temporary, f"{folder}/{name}")
 
     def _prediction_tables(self, items: list[Prediction]

@@ -39,6 +39,14 @@ def test_two_workers(tmp_path: Path, digits_bundle: Bundle) -> None:
         count = re.search(r'ship_requests_total\{model="digits",version="3",'
                           r'endpoint="invocations",code="200"\} (\d+)', text)
         assert count is not None and int(count.group(1)) == 40, text[:600]
+        # the log's counters are published by every worker too: all 40 written, and the
+        # CPU its background work took (build, write), measured, added up
+        written = re.search(r"ship_prediction_log_records_total (\d+)", text)
+        assert written is not None and int(written.group(1)) == 40
+        for step in ("build", "write"):
+            cpu = re.search(rf'ship_prediction_log_cpu_seconds_total\{{step="{step}"\}} '
+                            r"([0-9.]+)", text)
+            assert cpu is not None and float(cpu.group(1)) > 0, step
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
