@@ -1,8 +1,7 @@
 """The serving runtime for real, on 127.0.0.1, shared by tests in several folders.
 
 Tests import it as ``live_server``: pytest puts ``tests/`` on ``sys.path`` when it loads
-``tests/conftest.py`` (rootdir conftest, ``prepend`` import mode); scripts that run on their
-own (``tests/cost/measure_service.py``) put ``tests/`` there themselves.
+``tests/conftest.py`` (rootdir conftest, ``prepend`` import mode).
 
 - ``free_port()``: a TCP port nobody listens on right now.
 - ``wait_ready(url)``: poll ``/v2/health/ready`` until 200 (a server in a thread or a

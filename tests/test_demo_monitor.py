@@ -19,11 +19,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from live_server import serve_in_thread
+from onnx_models import classifier_schema, sklearn_onnx
 
 from kernel_magics import demo
 from kernel_magics.bundle.build import _write_reference
 from kernel_magics.serving.bundle import Lineage, Manifest, RuntimeSettings, write_bundle
-from kernel_magics.serving.schema import Feature, Schema, TensorSpec
+from kernel_magics.serving.schema import Feature
 from kernel_magics.workspace import Workspace, init_workspace
 
 pytestmark = pytest.mark.slow  # a real served bundle and two 4-second windows
@@ -38,14 +39,10 @@ def digits() -> tuple[pd.DataFrame, np.ndarray[Any, Any]]:
 
 
 def _onnx(features: pd.DataFrame, target: np.ndarray[Any, Any]) -> bytes:
-    from skl2onnx import to_onnx
-    from skl2onnx.common.data_types import FloatTensorType
     from sklearn.linear_model import LogisticRegression
 
     model = LogisticRegression(max_iter=300).fit(features.to_numpy(np.float32), target)
-    onx = to_onnx(model, initial_types=[("float_input", FloatTensorType([None, 64]))],
-                  options={id(model): {"zipmap": False}}, target_opset=17)
-    return onx.SerializeToString()  # type: ignore[no-any-return]
+    return sklearn_onnx(model, 64)
 
 
 @pytest.fixture
@@ -54,10 +51,7 @@ def served(tmp_path: Path, digits: tuple[pd.DataFrame, np.ndarray[Any, Any]]
     features, target = digits
     workspace = init_workspace(tmp_path / "ws")
     folder = workspace.services_dir / demo.SERVICE / "1"
-    schema = Schema(features=tuple(Feature(c) for c in features.columns),
-                    inputs=(TensorSpec("float_input", "FP32", (-1, 64)),),
-                    outputs=(TensorSpec("label", "INT64", (-1,)),
-                             TensorSpec("probabilities", "FP32", (-1, -1))))
+    schema = classifier_schema([Feature(c) for c in features.columns], 64)
     write_bundle(folder, manifest=Manifest(
         name=demo.SERVICE, version="1", lineage=Lineage(demo.SERVICE, "1", "run-x"),
         runtime=RuntimeSettings(log_flush_interval_s=0.2)), schema=schema,

@@ -9,34 +9,18 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import ModuleType
 
 import live_server
 import numpy as np
 import pytest
 from live_server import RunningServer
+from onnx_models import classifier_schema, sklearn_onnx
 
 from kernel_magics.serving.bundle import Bundle, Lineage, Manifest, RuntimeSettings, write_bundle
 from kernel_magics.serving.schema import Feature
 from kernel_magics.workspace import Workspace, init_workspace
-
-
-def _serving_fixtures() -> ModuleType:
-    """tests/serving/conftest.py (bundle helpers), loaded by path."""
-    path = Path(__file__).resolve().parents[1] / "serving" / "conftest.py"
-    spec = importlib.util.spec_from_file_location("ship_serving_conftest", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-serving = _serving_fixtures()
 
 
 @pytest.fixture(scope="session")
@@ -46,7 +30,7 @@ def digits_onnx() -> bytes:
 
     x, y = load_digits(return_X_y=True)
     model = LogisticRegression(max_iter=300).fit(x.astype(np.float32), y)
-    onnx: bytes = serving._onnx(model, 64)
+    onnx: bytes = sklearn_onnx(model, 64)
     return onnx
 
 
@@ -57,7 +41,7 @@ def add_service_version(workspace: Workspace, onnx: bytes, name: str = "digits",
         workspace.services_dir / name / version,
         manifest=Manifest(name=name, version=version, lineage=Lineage(name, version, "run-x"),
                           runtime=RuntimeSettings(log_flush_interval_s=0.2)),
-        schema=serving.classifier_schema([Feature(f"pixel_{i}") for i in range(64)], 64),
+        schema=classifier_schema([Feature(f"pixel_{i}") for i in range(64)], 64),
         model=onnx)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from onnx_models import sklearn_onnx
 
 from kernel_magics.bundle.build import _write_reference
 from kernel_magics.serving.bundle import Bundle, Lineage, Manifest, RuntimeSettings, write_bundle
@@ -52,17 +53,12 @@ def table(rng: np.random.Generator, n: int, *, shift: dict[str, float] | None = 
 
 
 def onnx_model() -> bytes:
-    from skl2onnx import to_onnx
-    from skl2onnx.common.data_types import FloatTensorType
     from sklearn.linear_model import LogisticRegression
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(300, 4)).astype(np.float32)
     y = (x[:, 2] + 0.3 * x[:, 3] > 0).astype(int)
-    model = LogisticRegression().fit(x, y)
-    onx = to_onnx(model, initial_types=[("float_input", FloatTensorType([None, 4]))],
-                  options={id(model): {"zipmap": False}}, target_opset=17)
-    return onx.SerializeToString()  # type: ignore[no-any-return]
+    return sklearn_onnx(LogisticRegression().fit(x, y), 4)
 
 
 SCHEMA = Schema(features=(Feature("age", "float64", nullable=True), Feature("income", "float64"),

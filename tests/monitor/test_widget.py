@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from IPython.core.error import UsageError
+from onnx_models import classifier_schema, sklearn_onnx
 
 from kernel_magics.monitor.predictions import profile_predictions
 from kernel_magics.monitor.reference import build_profile, write_reference
@@ -28,7 +29,7 @@ from kernel_magics.serving.bundle import Manifest, write_bundle
 from kernel_magics.serving.inputs import from_columns
 from kernel_magics.serving.pipeline import Pipeline
 from kernel_magics.serving.predlog import PredictionLog
-from kernel_magics.serving.schema import Feature, Schema, TensorSpec
+from kernel_magics.serving.schema import Feature
 from kernel_magics.workspace import Workspace, init_workspace
 
 HANDLER = textwrap.dedent('''
@@ -53,8 +54,6 @@ def _population(rng: np.random.Generator, rows: int, shifted: bool) -> dict[str,
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
-    from skl2onnx import to_onnx
-    from skl2onnx.common.data_types import FloatTensorType
     from sklearn.linear_model import LogisticRegression
 
     root = tmp_path_factory.mktemp("drift-widget")
@@ -64,16 +63,11 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     x = np.stack([train["size"] / 100, train["price"] / 1000,
                   (train["colour"] == "red").astype(float)], axis=1).astype(np.float32)
     model = LogisticRegression().fit(x, (train["size"] > 50).astype(int))
-    onnx = to_onnx(model, initial_types=[("float_input", FloatTensorType([None, 3]))],
-                   options={id(model): {"zipmap": False}}, target_opset=17)
     folder = workspace.services_dir / "shop" / "1"
-    schema = Schema(features=(Feature("size", "float64"), Feature("price", "float64"),
-                              Feature("colour", "string")),
-                    inputs=(TensorSpec("float_input", "FP32", (-1, 3)),),
-                    outputs=(TensorSpec("label", "INT64", (-1,)),
-                             TensorSpec("probabilities", "FP32", (-1, -1))))
+    schema = classifier_schema((Feature("size", "float64"), Feature("price", "float64"),
+                                Feature("colour", "string")), 3)
     bundle = write_bundle(folder, manifest=Manifest(name="shop", version="1"), schema=schema,
-                          model=onnx.SerializeToString(), handler_source=HANDLER)
+                          model=sklearn_onnx(model, 3), handler_source=HANDLER)
     predicted = profile_predictions(folder, train)
     assert predicted is not None
     write_reference([*build_profile(train, ["size", "price", "colour"]), predicted],

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from live_server import serve_in_thread
+from onnx_models import classifier_schema, sklearn_onnx
 
 from kernel_magics.monitor.predictions import profile_predictions
 from kernel_magics.monitor.reference import build_profile, write_reference
@@ -28,7 +29,7 @@ from kernel_magics.serving.bundle import Manifest, write_bundle
 from kernel_magics.serving.inputs import from_columns
 from kernel_magics.serving.pipeline import Pipeline
 from kernel_magics.serving.predlog import PredictionLog
-from kernel_magics.serving.schema import Feature, Schema, TensorSpec
+from kernel_magics.serving.schema import Feature
 from kernel_magics.tracking.record import Cost, Resources, RunRecord
 from kernel_magics.tracking.spool import Spool
 from kernel_magics.workspace import Workspace, init_workspace
@@ -57,15 +58,6 @@ def _population(rng: np.random.Generator, rows: int, shifted: bool) -> dict[str,
                 "city": rng.choice(["paris", "lyon", "nice"], rows, p=[0.2, 0.3, 0.5])}
     return {"age": rng.normal(40, 8, rows), "income": rng.normal(50_000, 9_000, rows),
             "city": rng.choice(["paris", "lyon"], rows, p=[0.6, 0.4])}
-
-
-def _onnx(model: Any) -> bytes:
-    from skl2onnx import to_onnx
-    from skl2onnx.common.data_types import FloatTensorType
-
-    onx = to_onnx(model, initial_types=[("float_input", FloatTensorType([None, 3]))],
-                  options={id(model): {"zipmap": False}}, target_opset=17)
-    return onx.SerializeToString()  # type: ignore[no-any-return]
 
 
 def _serve_shifted_traffic(bundle_dir: Path, log_dir: Path) -> None:
@@ -98,17 +90,14 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     rng = np.random.default_rng(0)
     train = pd.DataFrame(_population(rng, 3000, shifted=False))
     service = workspace.services_dir / "shop"
-    schema = Schema(
-        features=(Feature("age", "float64", nullable=True), Feature("income", "float64"),
-                  Feature("city", "string")),
-        inputs=(TensorSpec("float_input", "FP32", (-1, 3)),),
-        outputs=(TensorSpec("label", "INT64", (-1,)),
-                 TensorSpec("probabilities", "FP32", (-1, -1))))
+    schema = classifier_schema(
+        (Feature("age", "float64", nullable=True), Feature("income", "float64"),
+         Feature("city", "string")), 3)
     x = np.stack([train["age"] / 100, train["income"] / 100_000,
                   (train["city"] == "paris").astype(float)], axis=1).astype(np.float32)
     y = (train["age"] > 40).astype(int).to_numpy()
     bundle = write_bundle(service / "1", manifest=Manifest(name="shop", version="1"),
-                          schema=schema, model=_onnx(LogisticRegression().fit(x, y)),
+                          schema=schema, model=sklearn_onnx(LogisticRegression().fit(x, y), 3),
                           handler_source=HANDLER)
     # The reference as `ship build --reference` writes it: features, and the predictions.
     profiles = build_profile(train, FEATURES)

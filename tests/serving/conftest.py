@@ -18,9 +18,10 @@ from typing import Any
 import numpy as np
 import pytest
 from live_server import RunningServer, serve_in_thread
+from onnx_models import classifier_schema, sklearn_onnx
 
 from kernel_magics.serving.bundle import Bundle, Lineage, Manifest, RuntimeSettings, write_bundle
-from kernel_magics.serving.schema import Feature, Schema, TensorSpec
+from kernel_magics.serving.schema import Feature
 
 TABULAR_HANDLER = textwrap.dedent('''
     import numpy as np
@@ -40,23 +41,6 @@ TABULAR_HANDLER = textwrap.dedent('''
         return [{"label": "yes" if l == 1 else "no", "p": round(float(p), 4)}
                 for l, p in zip(labels, probs)]
 ''')
-
-
-def _onnx(model: Any, width: int) -> bytes:
-    from skl2onnx import to_onnx
-    from skl2onnx.common.data_types import FloatTensorType
-
-    onx = to_onnx(model, initial_types=[("float_input", FloatTensorType([None, width]))],
-                  options={id(model): {"zipmap": False}}, target_opset=17)
-    return onx.SerializeToString()  # type: ignore[no-any-return]
-
-
-def classifier_schema(features: list[Feature], width: int, **extra: Any) -> Schema:
-    """Schema of a skl2onnx classifier with ``width`` float inputs."""
-    return Schema(features=tuple(features),
-                  inputs=(TensorSpec("float_input", "FP32", (-1, width)),),
-                  outputs=(TensorSpec("label", "INT64", (-1,)),
-                           TensorSpec("probabilities", "FP32", (-1, -1))), **extra)
 
 
 @pytest.fixture(scope="session")
@@ -82,7 +66,7 @@ def digits_bundle(tmp_path_factory: pytest.TempPathFactory,
                           runtime=RuntimeSettings(max_body_bytes=256 * 1024,
                                                   log_flush_interval_s=0.2)),
         schema=classifier_schema([Feature(f"pixel_{i}") for i in range(64)], 64),
-        model=_onnx(model, 64))
+        model=sklearn_onnx(model, 64))
 
 
 @pytest.fixture(scope="session")
@@ -97,7 +81,7 @@ def tabular_bundle(tmp_path_factory: pytest.TempPathFactory) -> Bundle:
                 Feature("city", "string")]
     return write_bundle(root, manifest=Manifest(name="churn", version="1"),
                         schema=classifier_schema(features, 3),
-                        model=_onnx(LogisticRegression().fit(x, y), 3),
+                        model=sklearn_onnx(LogisticRegression().fit(x, y), 3),
                         handler_source=TABULAR_HANDLER)
 
 
