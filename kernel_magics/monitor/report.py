@@ -14,7 +14,6 @@ See docs/monitoring.md for the methods.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -104,32 +103,19 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def _bundle_facts(bundle_dir: Path) -> tuple[str | None, Target]:
-    """The bundle's version and what shapes its answers (read leniently: a report on a
-    damaged bundle still reads the log)."""
-    import yaml
-
-    from ..serving.bundle import _top_level_functions
+    """The bundle's version and what shapes its answers; a bundle that does not load
+    (damaged, half-copied) still gets a report on its log, with the defaults."""
+    from ..serving.bundle import Bundle
     from ..serving.errors import BundleError
 
-    version: str | None = bundle_dir.name
     try:
-        manifest = yaml.safe_load((bundle_dir / "ship.yaml").read_text(encoding="utf-8"))
-        version = str(manifest.get("version", version))
-    except (OSError, yaml.YAMLError, AttributeError):
-        pass
-    task, labels = "classification", None
-    try:
-        schema = json.loads((bundle_dir / "schema.json").read_text(encoding="utf-8"))
-        task = str(schema.get("task", task))
-        raw = schema.get("class_labels")
-        labels = tuple(raw) if isinstance(raw, list) else None
-    except (OSError, ValueError, AttributeError):
-        pass
-    try:
-        post = "postprocess" in _top_level_functions(bundle_dir / "handler.py")
+        bundle = Bundle.load(bundle_dir)
     except BundleError:
-        post = False
-    return version, Target(version, task, labels, post)
+        return bundle_dir.name, Target(bundle_dir.name, "classification", None, False)
+    schema = bundle.schema
+    version = bundle.manifest.version
+    return version, Target(version, schema.task, schema.class_labels,
+                           "postprocess" in bundle.handler_functions)
 
 
 def drift_report(workspace: Workspace, name: str, *, window: str | None = None,
