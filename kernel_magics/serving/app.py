@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .errors import HandlerError, InputError, RuntimeServingError, UnknownError
+from .errors import HandlerError, InputError, LogDisabled, RuntimeServingError, UnknownError
 from .inputs import Inputs
 from .metrics import Metrics, SharedMetrics, render
 from .mlflow_codec import parse_csv, parse_invocation
@@ -107,7 +107,7 @@ class Service:
         inputs = outcome.inputs
         self.metrics.observe(target.name, target.version, endpoint, status, seconds,
                              0 if inputs is None or status >= 400 else inputs.rows)
-        if endpoint != "feedback":
+        if endpoint != "feedback" and self.log.enabled:  # the index serves feedback only
             self.index.add(request_id)
             self.log.record(request_id, time.time(), target.name, target.version, endpoint,
                             status, seconds * 1000.0, outcome.client_id, outcome.inputs,
@@ -183,6 +183,10 @@ class Service:
         async def work(request_id: str) -> Outcome:
             name = request.path_params.get("model_name")
             deployment = self.router.route(name)
+            if not self.log.enabled:
+                raise LogDisabled("this service runs without a prediction log (--no-log), "
+                                  "so ground truth has nowhere to go; serve it with a log "
+                                  "to send feedback.")
             doc = loads(await read_body(request, self.limit))
             items = doc if isinstance(doc, list) else [doc]
             if not items:

@@ -60,6 +60,12 @@ class UnknownError(RuntimeServingError):
     status = 404
 
 
+class LogDisabled(RuntimeServingError):
+    """Feedback sent to a service that runs without a prediction log: nothing could keep it."""
+
+    status = 409
+
+
 class NotReady(RuntimeServingError):
     """The model has not finished (or failed) its warm-up inference."""
 

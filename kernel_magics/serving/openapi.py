@@ -112,6 +112,7 @@ def build_openapi(schema: Schema, *, model: str, versions: list[str],
                    "responses": {"200": _ok({"type": "object"}),
                                  "400": _error("Malformed feedback."),
                                  "404": _error("Unknown request id or model."),
+                                 "409": _error("The service runs without a prediction log."),
                                  "413": _error("Body larger than max_body_bytes.")}}
     simple = {"responses": {"200": _ok({"type": "object"}), "503": _error("Not ready.")}}
     return {

@@ -45,3 +45,15 @@ def test_feedback_for_an_id_answered_before_a_restart(start_server: Any,
         assert answer.status_code == 200, answer.text
     second.stop()
     assert [e.ground_truth for e in read_log(first.log_dir)] == ["5"]
+
+
+def test_feedback_without_a_log_is_refused_not_dropped(start_server: Any,
+                                                       digits_bundle: Any) -> None:
+    """`--no-log`: nothing could keep ground truth, so the service says so (409)."""
+    running = start_server(digits_bundle, log=False)
+    with running.client() as client:
+        rid = client.post("/invocations", json={"instances": [ROW]}).headers["x-request-id"]
+        answer = client.post("/feedback", json={"request_id": rid, "ground_truth": 5})
+        assert answer.status_code == 409
+        assert "without a prediction log" in answer.json()["error"]
+        assert client.post("/invocations", json={"instances": [ROW]}).status_code == 200
