@@ -38,6 +38,7 @@ from .usage import UsageMeter
 from .v2_codec import encode_infer, parse_infer
 from .wire import (
     error_response,
+    issued_here,
     json_default,
     json_response,
     loads,
@@ -66,7 +67,7 @@ class Service:
                  metrics_dir: str | None = None, freeze_gc: bool = False) -> None:
         self.router = router
         self.log = log
-        self.index = RequestIndex(log)
+        self.index = RequestIndex(log, issued_here)
         self.metrics = Metrics()
         self.shared = SharedMetrics(metrics_dir)
         self.workers = workers
@@ -107,8 +108,7 @@ class Service:
         inputs = outcome.inputs
         self.metrics.observe(target.name, target.version, endpoint, status, seconds,
                              0 if inputs is None or status >= 400 else inputs.rows)
-        if endpoint != "feedback" and self.log.enabled:  # the index serves feedback only
-            self.index.add(request_id)
+        if endpoint != "feedback":
             self.log.record(request_id, time.time(), target.name, target.version, endpoint,
                             status, seconds * 1000.0, outcome.client_id, outcome.inputs,
                             logged_body(request) if error else None, outcome.outputs, error)

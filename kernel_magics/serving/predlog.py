@@ -408,29 +408,19 @@ class PredictionLog:
 
 
 class RequestIndex:
-    """Which request ids exist: recent ones in memory, older ones from the log's segments."""
+    """Which request ids exist: this process's own (``issued``, which the id generator
+    answers without storing anything per request), others from the log's segments."""
 
-    def __init__(self, log: PredictionLog, *, capacity: int = 200_000) -> None:
+    def __init__(self, log: PredictionLog, issued: Callable[[str], bool]) -> None:
         self.log = log
-        self.capacity = capacity
-        # two generations: when the newer fills up it becomes the older (O(1) forgetting)
-        self._recent: set[str] = set()
-        self._older: set[str] = set()
+        self.issued = issued
         self._on_disk: set[str] = set()
         self._scanned: set[str] = set()
         self._lock = threading.Lock()
 
-    def add(self, request_id: str) -> None:
-        """Remember an id this process answered (request path: a dict insert)."""
-        recent = self._recent
-        recent.add(request_id)
-        if len(recent) > self.capacity // 2:
-            self._older, self._recent = recent, set()
-
     def known(self, request_id: str) -> bool:
-        """True if this process answered the id or a flushed segment holds it (does I/O)."""
-        if request_id in self._recent or request_id in self._older \
-                or request_id in self._on_disk:
+        """True if this process issued the id or a flushed segment holds it (does I/O)."""
+        if self.issued(request_id) or request_id in self._on_disk:
             return True
         if not self.log.enabled:
             return False

@@ -96,7 +96,10 @@ def loads(body: bytes) -> Any:
 
 
 _ID_PREFIX = os.urandom(6).hex()  # per process (each worker has its own), 48 random bits
-_ID_SEQUENCE = itertools.count(int.from_bytes(os.urandom(5)))
+_ID_FIRST = int.from_bytes(os.urandom(5))  # the counter's random start, 40 bits
+_ID_SEQUENCE = itertools.count(_ID_FIRST)
+_ID_MASK = 0xFFFFFFFFFF
+_HEX = frozenset("0123456789abcdef")
 
 
 def new_request_id() -> str:
@@ -106,7 +109,18 @@ def new_request_id() -> str:
     ``os.urandom`` per request: that system call releases the GIL, and while another
     thread (an object-store log writer, a large batch) is busy the event loop then waits
     up to a switch interval (5 ms) to get it back."""
-    return f"{_ID_PREFIX}{next(_ID_SEQUENCE) & 0xFFFFFFFFFF:012x}"
+    return f"{_ID_PREFIX}{next(_ID_SEQUENCE) & _ID_MASK:012x}"
+
+
+def issued_here(request_id: str) -> bool:
+    """True if :func:`new_request_id` of this process returned ``request_id``: its prefix,
+    and a counter value already handed out. Nothing is stored per request."""
+    suffix = request_id[len(_ID_PREFIX):]
+    if len(request_id) != 24 or not request_id.startswith(_ID_PREFIX) \
+            or not set(suffix) <= _HEX:
+        return False
+    issued = int(repr(_ID_SEQUENCE)[len("count("):-1]) - _ID_FIRST  # peek, not consume
+    return (int(suffix, 16) - _ID_FIRST) & _ID_MASK < issued
 
 
 def json_response(content: bytes, request_id: str | None = None, status: int = 200,

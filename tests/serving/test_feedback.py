@@ -57,3 +57,15 @@ def test_feedback_without_a_log_is_refused_not_dropped(start_server: Any,
         assert answer.status_code == 409
         assert "without a prediction log" in answer.json()["error"]
         assert client.post("/invocations", json={"instances": [ROW]}).status_code == 200
+
+
+def test_ids_this_process_issued_are_known_without_storing_them() -> None:
+    from kernel_magics.serving.wire import issued_here, new_request_id
+
+    ids = [new_request_id() for _ in range(3)]
+    assert all(issued_here(rid) for rid in ids)
+    prefix, counter = ids[-1][:12], int(ids[-1][12:], 16)
+    assert not issued_here(f"{prefix}{(counter + 1) & 0xFFFFFFFFFF:012x}")  # not yet
+    assert not issued_here(f"{'0' * 12 if prefix != '0' * 12 else '1' * 12}{ids[0][12:]}")
+    assert not issued_here(ids[0][:-1] + "g") and not issued_here(ids[0][:-1])
+    assert not issued_here(f"{prefix}_{ids[0][13:]}") and not issued_here("nope")
