@@ -10,9 +10,13 @@ row) from the same load generator: a minimal HTTP/1.1 keep-alive client on async
 when the previous answer arrived, a fixed number of requests after a warm-up. Servers
 are pinned to core 0 and the generator to core 1 when the machine has two or more.
 
-Ship runs twice, with the prediction log on and off. Prints req/s, p50 and p99 per
-server, the ratios, and the goals next to them. The numbers are measured on whatever
-else the machine is doing: run it when `uptime` shows little load.
+Ship runs twice, with the prediction log on and off, in fresh processes every round and
+in alternating order (a process's memory layout alone moves its throughput by a few
+percent for its whole life: four identical log-off servers in one run read up to 1.9 %
+apart). Prints req/s, p50 and p99 per server, the ratios, and the goals next to them.
+``--aa`` runs both Ship servers without the log: the "cost of the log" it prints is then
+the benchmark's own bias and noise. The numbers are measured on whatever else the
+machine is doing: run it when `uptime` shows little load.
 """
 
 from __future__ import annotations
@@ -94,7 +98,8 @@ async def _worker(port: int, payload: bytes, count: list[int], latencies: list[f
 
 
 async def _drive(port: int, payload: bytes, requests: int, concurrency: int) -> Result:
-    count, latencies, errors = [requests], [], [0]
+    count, errors = [requests], [0]
+    latencies: list[float] = []
     started = time.perf_counter()
     await asyncio.gather(*(_worker(port, payload, count, latencies, errors)
                            for _ in range(concurrency)))
@@ -111,7 +116,13 @@ def drive(label: str, server: Server, body: bytes, requests: int, concurrency: i
         runner = asyncio.run
     port = server.port
     payload = http_request(port, "/invocations", body)
-    runner(_drive(port, payload, min(2000, requests // 5), concurrency))
+    # Warm up for at least 1.5 s: a fresh server's log then has written a segment or two
+    # (steady state) before the timed requests.
+    warm_until = time.monotonic() + 1.5
+    while True:
+        runner(_drive(port, payload, min(2000, requests // 5), concurrency))
+        if time.monotonic() >= warm_until:
+            break
     cpu = server.cpu_seconds()
     result: Result = runner(_drive(port, payload, requests, concurrency))
     result.cpu_s = server.cpu_seconds() - cpu
@@ -223,11 +234,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=20000, help="per round, Ship")
     parser.add_argument("--mlflow-requests", type=int, default=1500, help="per round, MLflow")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--no-mlflow", action="store_true",
                         help="only Ship, log on and off (quick check of the log's cost)")
+    parser.add_argument("--aa", action="store_true",
+                        help="A/A check: both Ship servers without the log, so the "
+                             "'cost of the log' printed is the benchmark's own bias")
     args = parser.parse_args()
     two_cores = len(os.sched_getaffinity(0)) >= 2
     server_core, client_core = (0, 1) if two_cores else (None, None)
@@ -235,43 +249,65 @@ def main() -> None:
         os.sched_setaffinity(0, {client_core})
     print(f"load average before: {os.getloadavg()[0]:.2f}; servers on core {server_core}, "
           f"load generator on core {client_core}; concurrency {args.concurrency}, "
-          f"{args.workers} worker(s); {args.rounds} interleaved rounds")
+          f"{args.workers} worker(s); {args.rounds} interleaved rounds"
+          + ("; A/A: both Ship servers without the log" if args.aa else ""))
     rounds: dict[str, list[Result]] = {"ship, log on": [], "ship, log off": [], "mlflow": []}
+    log_totals = {"records": 0.0}
     with tempfile.TemporaryDirectory(prefix="ship-bench-") as tmp:
         workdir = Path(tmp)
         bundle, mlflow_model, body, _ = prepare(workdir)
-        servers: dict[str, Server] = {}
-        try:
-            for label, flags in (("ship, log on", ["--log-dir", str(workdir / "log")]),
-                                 ("ship, log off", ["--no-log"])):
-                port = free_port()
-                servers[label] = Server(pinned(
-                    [PY, "-m", "kernel_magics.serving", "serve", str(bundle), "--port",
-                     str(port), "--workers", str(args.workers), *flags], server_core),
-                    port, "/v2/health/ready")
+        flags = {"ship, log on": ["--no-log"] if args.aa else
+                 ["--log-dir", str(workdir / "log")], "ship, log off": ["--no-log"]}
+
+        def ship(label: str) -> Server:
             port = free_port()
+            return Server(pinned(
+                [PY, "-m", "kernel_magics.serving", "serve", str(bundle), "--port", str(port),
+                 "--workers", str(args.workers), *flags[label]], server_core),
+                port, "/v2/health/ready")
+
+        mlflow_server = None
+        try:
             if args.no_mlflow:
                 del rounds["mlflow"]
             else:
-                servers["mlflow"] = Server(pinned(
+                port = free_port()
+                mlflow_server = Server(pinned(
                     [PY, "-m", "mlflow", "models", "serve", "-m", str(mlflow_model),
                      "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port),
                      "-w", str(args.workers)], server_core), port, "/ping")
-            # Interleaved rounds: load from other processes hits every server alike.
+            # Interleaved rounds: load from other processes hits every server alike. Ship
+            # runs in fresh processes each round, in alternating order: one process's
+            # memory layout alone moves its throughput by a few percent for its lifetime.
             for i in range(args.rounds):
-                for label, server in servers.items():
+                labels = ["ship, log on", "ship, log off"]
+                order = labels if i % 2 == 0 else labels[::-1]
+                if mlflow_server is not None:
+                    order.append("mlflow")
+                for label in order:
+                    server = ship(label) if mlflow_server is None or label != "mlflow" \
+                        else mlflow_server
                     count = args.mlflow_requests if label == "mlflow" else args.requests
-                    result = drive(label, server, body, count, args.concurrency)
+                    try:
+                        result = drive(label, server, body, count, args.concurrency)
+                        if label == "ship, log on":
+                            for key, value in log_cpu(server.port).items():
+                                log_totals[key] = log_totals.get(key, 0.0) + value
+                    finally:
+                        if server is not mlflow_server:
+                            server.stop()
                     rounds[label].append(result)
                     print(f"  round {i + 1} {label:<14} {result.rps:7.0f} req/s  "
                           f"p99 {result.quantile(0.99):7.2f} ms  "
                           f"server CPU {result.cpu_us:6.1f} us/req  errors {result.errors}",
                           flush=True)
-            log_work = log_cpu(servers["ship, log on"].port)
         finally:
-            for server in servers.values():
-                server.stop()
-        logged = pq_rows(workdir / "log")
+            if mlflow_server is not None:
+                mlflow_server.stop()
+        logged = pq_rows(workdir / "log") if (workdir / "log").exists() else 0
+    records = log_totals.pop("records")
+    log_work = {step: seconds / records * 1e6 for step, seconds in log_totals.items()} \
+        if records else {}
     results = {label: summarize(label, rs) for label, rs in rounds.items()}
     print(f"\nmedian round per server:\n{'server':<16}{'requests':>10}{'errors':>8}"
           f"{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'best req/s':>12}{'CPU us/req':>12}")
@@ -314,19 +350,20 @@ def main() -> None:
 
 
 def log_cpu(port: int) -> dict[str, float]:
-    """The log's CPU microseconds per record written, per step, from the server's /metrics
-    (``ship_prediction_log_cpu_seconds_total`` over ``ship_prediction_log_records_total``)."""
+    """The log's CPU seconds per step and its records written so far, from the server's
+    /metrics (``ship_prediction_log_cpu_seconds_total``, ``..._records_total``)."""
     import re
 
     import httpx
 
     text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
     records = re.search(r"^ship_prediction_log_records_total (\d+)", text, re.M)
-    if records is None or int(records.group(1)) == 0:
+    if records is None:
         return {}
     steps = re.findall(r'^ship_prediction_log_cpu_seconds_total\{step="(\w+)"\} ([0-9.]+)',
                        text, re.M)
-    return {step: float(seconds) / int(records.group(1)) * 1e6 for step, seconds in steps}
+    return {"records": float(records.group(1)),
+            **{step: float(seconds) for step, seconds in steps}}
 
 
 def pq_rows(folder: Path) -> int:

@@ -3,16 +3,19 @@
 Each logged request gets an ``inputs`` struct with one list per feature (one value per
 row of the request), so DuckDB reads ``inputs.age`` as numbers, not JSON.
 
-The writer builds the struct for a whole flush at once: when every record carries a
-matrix (all-numeric features, the common case) that is one concatenate and one
-transpose, then two Arrow calls per feature, whatever the number of requests.
+Every few milliseconds the log copies what requests queued into one rows x features
+matrix (:meth:`FeatureLayout.gather`: all-numeric features, the common case) and lets
+the requests go; the segment's struct is built once at flush (:meth:`assemble`): one
+concatenate and one transpose, then two Arrow calls per feature, whatever the number of
+requests.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from itertools import repeat
 from operator import attrgetter, is_
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 import pyarrow as pa
@@ -21,6 +24,13 @@ from .inputs import Inputs, NDArray
 from .schema import Schema
 
 _MATRIX = attrgetter("matrix")
+
+
+class Rows(NamedTuple):
+    """Logged inputs of consecutive records as one matrix."""
+
+    values: NDArray  # rows x features, in schema order
+    counts: NDArray | None  # int32 rows per record; None: one each
 
 
 class FeatureLayout:
@@ -51,11 +61,30 @@ class FeatureLayout:
         """True when the input fits the typed feature columns."""
         return inputs is not None and (inputs.tensors is None or self.identity)
 
-    def column(self, items: list[Inputs | None]) -> pa.StructArray:
+    def gather(self, items: Sequence[Inputs | None]) -> Rows | pa.StructArray:
+        """The inputs of some records, for :meth:`assemble`: their rows x features matrix
+        when every record has a numeric one (a copy: the records can go), else the
+        struct column itself."""
+        rows = self._uniform_rows(items)
+        return rows if rows is not None else self.column(items)
+
+    def assemble(self, pieces: list[Rows | pa.StructArray]) -> pa.Array:
+        """One struct column from what :meth:`gather` returned, in order."""
+        if all(isinstance(p, Rows) for p in pieces):
+            matrices = cast("list[Rows]", pieces)
+            return self._from_rows(Rows(
+                np.concatenate([p.values for p in matrices]),
+                None if all(p.counts is None for p in matrices) else
+                np.concatenate([np.ones(len(p.values), np.int32) if p.counts is None
+                                else p.counts for p in matrices])))
+        return pa.concat_arrays([self._from_rows(p) if isinstance(p, Rows) else p
+                                 for p in pieces])
+
+    def column(self, items: Sequence[Inputs | None]) -> pa.StructArray:
         """The struct column: per record, one list of values per feature (null if none)."""
-        fast = self._uniform_column(items)
-        if fast is not None:
-            return fast
+        rows = self._uniform_rows(items)
+        if rows is not None:
+            return self._from_rows(rows)
         kept = [x if x is not None and self.loggable(x) else None for x in items]
         counts = np.array([0 if x is None else x.rows for x in kept], dtype=np.int32)
         offsets = self._offsets(counts)
@@ -63,16 +92,16 @@ class FeatureLayout:
         present = [x for x in kept if x is not None]
         matrices = [m for m in map(self.matrix, present) if m is not None]
         if self.uniform and len(matrices) == len(present):
-            rows = np.concatenate(matrices) if matrices else \
+            values = np.concatenate(matrices) if matrices else \
                 np.empty((0, len(self.names)), self.dtypes[0])
-            values = list(self._transpose(rows))
+            columns = list(self._transpose(values))
         else:
             present = [x for x in items if isinstance(x, Inputs) and self.loggable(x)]
-            values = [np.concatenate([self._feature(x, j) for x in present]) if present
-                      else np.empty(0) for j in range(len(self.names))]
-        return self._struct(offsets, values, mask)
+            columns = [np.concatenate([self._feature(x, j) for x in present]) if present
+                       else np.empty(0) for j in range(len(self.names))]
+        return self._struct(offsets, columns, mask)
 
-    def _uniform_column(self, items: list[Inputs | None]) -> pa.StructArray | None:
+    def _uniform_rows(self, items: Sequence[Inputs | None]) -> Rows | None:
         """The common case in one pass: every record has a numeric matrix (no nulls)."""
         if not self.uniform or not items:
             return None
@@ -89,12 +118,17 @@ class FeatureLayout:
             if any(map(is_, found, repeat(None))):
                 return None
         matrices: list[NDArray] = found
-        rows = np.concatenate(matrices)
-        if len(rows) == len(matrices):  # one row per record: offsets 0..n
-            offsets = pa.array(np.arange(len(rows) + 1, dtype=np.int32))
+        values = np.concatenate(matrices)
+        counts = None if len(values) == len(matrices) else \
+            np.array([len(m) for m in matrices], dtype=np.int32)
+        return Rows(values, counts)
+
+    def _from_rows(self, rows: Rows) -> pa.StructArray:
+        if rows.counts is None:  # one row per record: offsets 0..n
+            offsets = pa.array(np.arange(len(rows.values) + 1, dtype=np.int32))
         else:
-            offsets = self._offsets(np.array([len(m) for m in matrices], dtype=np.int32))
-        return self._struct(offsets, list(self._transpose(rows)), None)
+            offsets = self._offsets(rows.counts)
+        return self._struct(offsets, list(self._transpose(rows.values)), None)
 
     def _transpose(self, rows: NDArray) -> NDArray:
         """rows x features -> features x rows, contiguous, in the log's dtype."""

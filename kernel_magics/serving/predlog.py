@@ -4,25 +4,24 @@
     LOG/feedback/date=YYYY-MM-DD/part-<utc time>-<pid>-<seq>.parquet      ground truth
 
 A request appends one tuple to an in-memory deque (no lock, no I/O, no serialization).
-Every ``compact_interval`` (100 ms) what accumulated becomes Arrow tables, which lets go
-of the requests' objects early: holding a second of requests (inputs, outputs, ids)
-alive costs the event loop more than building columns, because every request then
-allocates fresh, cold memory instead of reusing what the previous one freed. Every
-``flush_interval`` seconds (default 1 s) the tables built since the last write become one
-new segment (written under a hidden temporary name, then renamed, so readers never see
-half a file). Shutdown (uvicorn's lifespan on SIGTERM/SIGINT) flushes what is left.
-After ``kill -9`` what was not yet written is lost: at most the last flush interval (plus
-the write in progress).
+Every ``compact_interval`` (50 ms) what accumulated is copied into flat columns
+(:mod:`.logcolumns`: numpy arrays, joined bytes) and the requests' objects are let go:
+objects held alive cost the event loop more than copying them, because new requests
+then allocate memory that is not in the CPU's caches. Every ``flush_interval`` seconds
+(default 1 s) the columns become Arrow arrays and one new segment (written under a
+hidden temporary name, then renamed, so readers never see half a file). Shutdown
+(uvicorn's lifespan on SIGTERM/SIGINT) flushes what is left. After ``kill -9`` what was
+not yet written is lost: at most the last flush interval (plus the write in progress).
 
 Where that work runs (:meth:`PredictionLog.start`): a server hands over its event loop,
 and for a local log folder both steps run there as callbacks between requests. Timed in
-the server at 7,000 requests/s (``cpu_s``, also in /metrics): about 2.4 us of CPU per
-record to build (under 2 ms every 100 ms) and 2.2 us to write (about 15 ms once a
-second). Measured on the bench (docs/serving.md), the same work in a second thread costs
-the event loop two to three times the work itself: pyarrow releases and re-takes the GIL
-around each call, and every hand-off interrupts the loop. Without a loop (scripts,
-tests), or for an object store, whose writes wait on the network, a background thread
-does it.
+the server at 7,000 requests/s (``cpu_s``, also in /metrics): about 2.3 us of CPU per
+record to build (the copies and the flush's Arrow arrays) and 2 us to write (about
+15 ms once a second). Measured on the bench (docs/serving.md), the same work in a second
+thread costs the event loop two to three times the work itself: pyarrow releases and
+re-takes the GIL around each call, and every hand-off interrupts the loop. Without a loop
+(scripts, tests), or for an object store, whose writes wait on the network, a background
+thread does it (copying every 100 ms: each wake-up takes the GIL).
 
 LOG is a path, a ``file://`` URL, or any URL pyarrow's filesystems understand
 (``s3://``, ``gs://``, ``hdfs://``); other schemes go through fsspec when it is
@@ -37,33 +36,23 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from itertools import repeat
-from operator import is_, itemgetter
-from typing import Any, NamedTuple
+from operator import itemgetter
+from typing import Any
 
 import numpy as np
-import orjson
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from .inputs import Inputs
+from .logcolumns import BASE_FIELDS, Columns, Prediction, render_json
 from .loglayout import FeatureLayout
 from .schema import Schema
 
 logger = logging.getLogger(__name__)
 
-BASE_FIELDS = [
-    pa.field("request_id", pa.string()), pa.field("time", pa.timestamp("us", tz="UTC")),
-    pa.field("model", pa.string()), pa.field("version", pa.string()),
-    pa.field("endpoint", pa.string()), pa.field("status", pa.int16()),
-    pa.field("latency_ms", pa.float64()), pa.field("rows", pa.int32()),
-    pa.field("client_id", pa.string()), pa.field("raw_inputs", pa.string()),
-    pa.field("outputs", pa.string()), pa.field("error", pa.string()),
-    pa.field("shadow", pa.string()),
-]
 FEEDBACK_SCHEMA = pa.schema([
     ("request_id", pa.string()), ("time", pa.timestamp("us", tz="UTC")),
     ("model", pa.string()), ("ground_truth", pa.string()),
@@ -76,29 +65,10 @@ PARQUET_OPTIONS: dict[str, Any] = {
     "use_dictionary": ["model", "version", "endpoint", "status", "error", "client_id"],
 }
 MAX_UNWRITTEN = 600  # segments (flushes) kept while storage fails: 10 minutes at 1 s
-COMPACT_INTERVAL = 0.1  # seconds between turning queued records into Arrow tables
+COMPACT_INTERVAL = 0.05  # seconds between copying queued records into columns
+THREAD_COMPACT_INTERVAL = 0.1  # the same in a thread: each wake-up takes the GIL
 FilesystemFactory = Callable[[str], tuple[pafs.FileSystem, str]]
 _FACTORIES: dict[str, FilesystemFactory] = {}
-
-
-class Prediction(NamedTuple):
-    """One logged request. ``inputs`` becomes typed feature columns; ``raw`` (a body that
-    did not parse, or model tensors of a bundle with preprocess) and ``outputs`` become
-    JSON (``bytes``: JSON already)."""
-
-    request_id: str
-    time: float
-    model: str
-    version: str
-    endpoint: str
-    status: int
-    latency_ms: float
-    rows: int
-    client_id: str | None
-    inputs: Inputs | None
-    raw: Any
-    outputs: Any
-    error: str | None
 
 
 def register_filesystem(scheme: str, factory: FilesystemFactory) -> None:
@@ -125,61 +95,17 @@ def open_filesystem(location: str | os.PathLike[str]) -> tuple[pafs.FileSystem, 
         return pafs.PyFileSystem(pafs.FSSpecHandler(fs)), str(path)
 
 
-def _default(value: Any) -> Any:
-    for convert in ("tolist", "to_dict"):
-        if hasattr(value, convert):
-            return getattr(value, convert)()
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return str(value)
-
-
-def _json(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    try:
-        return orjson.dumps(value, default=_default,
-                            option=orjson.OPT_SERIALIZE_NUMPY).decode()
-    except Exception as exc:  # a value the log cannot render must not lose the segment
-        return orjson.dumps({"unrenderable": f"{type(exc).__name__}: {exc}"}).decode()
-
-
-_BYTES_OR_NONE = {bytes, type(None)}
-
-
-def _repeated(values: tuple[Any, ...], type_: pa.DataType) -> pa.Array:
-    """A column that is usually one value throughout (model, version, status, no error):
-    checked and built in C instead of converting every Python object."""
-    first = values[0]
-    if values.count(first) == len(values) and (first is None or type(first) in (str, int)):
-        return pa.nulls(len(values), type_) if first is None else \
-            pa.repeat(pa.scalar(first, type_), len(values))
-    return pa.array(values, type_)
-
-
-def _outputs(outputs: tuple[Any, ...]) -> pa.Array:
-    """The outputs column: bytes (JSON rendered for the answer) go to Arrow as they are,
-    anything else is rendered as JSON (a ``str`` too: it becomes a JSON string)."""
-    if set(map(type, outputs)) <= _BYTES_OR_NONE:
-        try:
-            return pa.array(outputs, pa.string())  # Arrow checks the UTF-8
-        except pa.ArrowInvalid:
-            pass
-    return pa.array([_json(o) for o in outputs], pa.string())
-
-
 class PredictionLog:
     """Buffers requests and feedback in memory; writes them as Parquet segments from the
     server's event loop (local folders) or a background thread."""
 
     def __init__(self, location: str | os.PathLike[str] | None, *,
-                 flush_interval: float = 1.0, compact_interval: float = COMPACT_INTERVAL
+                 flush_interval: float = 1.0, compact_interval: float | None = None
                  ) -> None:
         self.enabled = location is not None
         self.flush_interval = flush_interval
-        self.compact_interval = min(compact_interval, flush_interval)
+        self._compact_setting = compact_interval  # None: the default of where it runs
+        self.compact_interval = self._compact_for(COMPACT_INTERVAL)
         self.fs, self.root = open_filesystem(location) if location is not None \
             else (pafs.LocalFileSystem(), "")
         self._local = isinstance(self.fs, pafs.LocalFileSystem)
@@ -194,12 +120,15 @@ class PredictionLog:
         self._next_flush = 0.0
         self._seq = 0
         self._unwritten: list[pa.Table] = []
-        self._built: dict[tuple[str, str] | None, list[pa.Table]] = {}  # compacted, unwritten
-        self._built_rows = 0
+        # copied out of the queue, not yet written: per model version (None: unregistered)
+        self._columns: dict[tuple[str, str] | None, Columns] = {}
         self.written = 0
         self.dropped = 0
         # CPU seconds of the background work (thread time: measured in either mode)
         self.cpu_s = {"build": 0.0, "write": 0.0}
+
+    def _compact_for(self, default: float) -> float:
+        return min(self._compact_setting or default, self.flush_interval)
 
     def register(self, model: str, version: str, schema: Schema, *, identity: bool) -> None:
         """Declare a model version's features (its typed ``inputs`` columns)."""
@@ -218,15 +147,26 @@ class PredictionLog:
             self._loop = loop
             self._timer = loop.call_later(self.compact_interval, self._tick)
             return
+        self.compact_interval = self._compact_for(THREAD_COMPACT_INTERVAL)
         self._thread = threading.Thread(target=self._run, name="ship-predlog", daemon=True)
         self._thread.start()
 
     def warm_up(self) -> None:
-        """Pay the first build's one-time cost now (call it before the server is ready):
-        pyarrow imports its pandas shim on its first conversion, 0.2-0.4 s that would
-        otherwise stall the event loop on the first requests' build."""
-        if self.enabled:
-            pa.array(["warm-up"], pa.string())
+        """Pay the first segment's one-time costs now (call it before the server is ready):
+        pyarrow imports its pandas shim on its first conversion (0.2-0.4 s), and the first
+        table assembled and written for a layout takes about 35 ms more than the next
+        ones. Both would otherwise stall the event loop on the first flush. Writes to
+        memory only: the log folder and the counters are untouched."""
+        if not self.enabled:
+            return
+        pa.array(["warm-up"], pa.string())
+        for (model, version), layout in self._layouts.items():
+            inputs = Inputs(rows=1, matrix=np.zeros((1, len(layout.names)), layout.dtypes[0])) \
+                if layout.uniform else None
+            columns = Columns(layout)
+            columns.add([Prediction("warm-up", time.time(), model, version, "invocations",
+                                    200, 0.0, 1, None, inputs, None, b"[0]", None)] * 2)
+            pq.write_table(columns.table(), pa.BufferOutputStream(), **PARQUET_OPTIONS)
 
     def record(self, request_id: str, started: float, model: str, version: str,
                endpoint: str, status: int, latency_ms: float, client_id: str | None,
@@ -280,20 +220,58 @@ class PredictionLog:
             self._step()
 
     def _compact(self) -> None:
-        """Turn queued records into Arrow tables (per model version); caller holds the lock."""
+        """Copy queued records into columns (per model version) and let them go; caller
+        holds the lock."""
         pending = self._pending  # popleft: safe against appends from the event loop
         items = [pending.popleft() for _ in range(len(pending))]
         if not items:
             return
         started = time.thread_time()
-        try:
-            for key, table in self._prediction_tables(items):
-                self._built.setdefault(key, []).append(table)
-            self._built_rows += len(items)
-        except Exception:  # a bug in rendering must not stop the log
-            logger.exception("prediction log: %d records could not be rendered", len(items))
-            self.dropped += len(items)
+        for key, group in self._groups(items):
+            columns = self._columns.get(key)
+            if columns is None:
+                columns = self._columns[key] = Columns(self._layouts.get(key)
+                                                       if key is not None else None)
+            try:
+                columns.add(group)
+            except Exception:  # a bug in rendering must not stop the log
+                logger.exception("prediction log: %d records could not be rendered",
+                                 len(group))
+                self.dropped += len(group)
         self.cpu_s["build"] += time.thread_time() - started
+
+    def _groups(self, items: list[Prediction]
+                ) -> Iterable[tuple[tuple[str, str] | None, list[Prediction]]]:
+        """Records per model version with registered features (None: the others, which
+        get the base columns only)."""
+        key_of = itemgetter(2, 3)  # (model, version): records are plain tuples
+        keys = set(map(key_of, items))
+        if len(keys) == 1:
+            key = keys.pop()
+            return [(key if key in self._layouts else None, items)]
+        groups: dict[tuple[str, str] | None, list[Prediction]] = {}
+        for item in items:
+            key = key_of(item)
+            groups.setdefault(key if key in self._layouts else None, []).append(item)
+        return groups.items()
+
+    def _tables(self) -> tuple[list[pa.Table], int]:
+        """The columns gathered since the last segment as tables (one per model version),
+        and how many records they hold."""
+        started = time.thread_time()
+        tables, count = [], 0
+        for columns in self._columns.values():
+            rows = columns.rows
+            if not rows:
+                continue
+            try:
+                tables.append(columns.table())
+                count += rows
+            except Exception:  # a bug in rendering must not stop the log
+                logger.exception("prediction log: %d records could not be rendered", rows)
+                self.dropped += rows
+        self.cpu_s["build"] += time.thread_time() - started
+        return tables, count
 
     def flush(self) -> int:
         """Write buffered records now; the number of predictions written."""
@@ -302,9 +280,7 @@ class PredictionLog:
         with self._write_lock:
             self._compact()
             feedback = [self._feedback.popleft() for _ in range(len(self._feedback))]
-            tables = [pa.concat_tables(group) if len(group) > 1 else group[0]
-                      for group in self._built.values()]
-            count, self._built, self._built_rows = self._built_rows, {}, 0
+            tables, count = self._tables()
             written = self._store("predictions", tables, count) \
                 if tables or self._unwritten else 0
             if feedback:
@@ -354,57 +330,12 @@ class PredictionLog:
         pq.write_table(table, temporary, filesystem=self.fs, **PARQUET_OPTIONS)
         self.fs.move(temporary, f"{folder}/{name}")
 
-    def _prediction_tables(self, items: list[Prediction]
-                           ) -> list[tuple[tuple[str, str] | None, pa.Table]]:
-        """One table per model version (each has its own typed ``inputs`` struct), keyed by
-        the version when it has registered features (None: the base columns only)."""
-        groups: dict[tuple[str, str], list[Prediction]] = {}
-        key_of = itemgetter(2, 3)  # (model, version): records are plain tuples
-        keys = set(map(key_of, items))
-        if len(keys) == 1:
-            groups[keys.pop()] = items
-        else:
-            for item in items:
-                groups.setdefault(key_of(item), []).append(item)
-        # One table per group, not chunks: Python code yields the GIL to the event loop
-        # every switch interval anyway, and each chunk would repeat 2 Arrow calls per feature.
-        return [(key if key in self._layouts else None, self._table(key, group))
-                for key, group in groups.items()]
-
-    def _table(self, key: tuple[str, str], items: list[Prediction]) -> pa.Table:
-        layout = self._layouts.get(key)
-        (ids, times, models, versions, endpoints, statuses, latencies, rows, clients,
-         inputs, raws, outputs, errors) = zip(*items, strict=True)
-        n = len(items)
-        if raws.count(None) == n and layout is not None and layout.identity and \
-                not any(map(is_, inputs, repeat(None))):
-            raw_json: list[str | None] | pa.Array = pa.nulls(n, pa.string())
-        else:
-            raw_json = [
-                _json(raw) if raw is not None else
-                _json(x.loggable(layout.schema if layout else None))
-                if x is not None and (layout is None or not layout.loggable(x)) else None
-                for raw, x in zip(raws, inputs, strict=True)]
-        micros = (np.array(times, dtype=np.float64) * 1e6).astype(np.int64)
-        arrays = [
-            pa.array(ids, pa.string()), pa.array(micros, pa.timestamp("us", tz="UTC")),
-            _repeated(models, pa.string()), _repeated(versions, pa.string()),
-            _repeated(endpoints, pa.string()), _repeated(statuses, pa.int16()),
-            pa.array(latencies, pa.float64()), _repeated(rows, pa.int32()),
-            _repeated(clients, pa.string()), pa.array(raw_json, pa.string()),
-            _outputs(outputs), _repeated(errors, pa.string()), pa.nulls(n, pa.string()),
-        ]
-        if layout is None:
-            return pa.Table.from_arrays(arrays, schema=pa.schema(BASE_FIELDS))
-        arrays.append(layout.column(list(inputs)))
-        return pa.Table.from_arrays(arrays, schema=layout.arrow_schema)
-
     @staticmethod
     def _feedback_tables(items: list[tuple[str, float, str, Any]]) -> list[pa.Table]:
         ids, times, models, truth = zip(*items, strict=True)
         return [pa.Table.from_pydict({
             "request_id": ids, "time": [int(t * 1e6) for t in times], "model": models,
-            "ground_truth": [_json(v) for v in truth]}, schema=FEEDBACK_SCHEMA)]
+            "ground_truth": [render_json(v) for v in truth]}, schema=FEEDBACK_SCHEMA)]
 
 
 class RequestIndex:

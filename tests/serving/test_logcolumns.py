@@ -1,0 +1,109 @@
+"""Records copied into columns several times between two segments come out as the same
+rows they were, whatever mix of pieces the copies made (runs, numbers, joined text,
+Arrow arrays, input matrices, struct columns)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from kernel_magics.serving.bundle import Bundle
+from kernel_magics.serving.inputs import Inputs
+from kernel_magics.serving.logread import read_log
+from kernel_magics.serving.predlog import PredictionLog
+
+
+def record(log: PredictionLog, request_id: str, *, version: str = "3", status: int = 200,
+           inputs: Inputs | None = None, outputs: Any = b"[7]", error: str | None = None,
+           client_id: str | None = None, raw: Any = None) -> None:
+    log.record(request_id, time.time(), "digits", version, "invocations", status, 1.25,
+               client_id, inputs, raw, outputs, error)
+
+
+def one_row(value: float, dtype: Any = np.float32) -> Inputs:
+    return Inputs(rows=1, matrix=np.full((1, 64), value, dtype=dtype))
+
+
+def test_copies_of_every_kind_make_one_segment_in_order(tmp_path: Path,
+                                                        digits_bundle: Bundle) -> None:
+    log = PredictionLog(tmp_path)
+    log.register("digits", "3", digits_bundle.schema, identity=True)
+    # copy 1: the common case (runs, joined ids and answers, one matrix)
+    record(log, "a1", inputs=one_row(1.0))
+    record(log, "a2", inputs=one_row(2.0))
+    log._compact()
+    # copy 2: a batch of 3 rows in float64, a client id, an answer that is not bytes
+    record(log, "b1", inputs=Inputs(rows=3, matrix=np.arange(192.0).reshape(3, 64)),
+           client_id="client-é", outputs={"label": [1, 2, 3]})
+    log._compact()
+    # copy 3: a failed request without inputs, a status that differs, a raw body
+    record(log, "c1", status=400, outputs=None, error="feature 'pixel_0': missing",
+           raw=b'{"broken"')
+    record(log, "c2", inputs=one_row(5.0))
+    log._compact()
+    assert log.flush() == 5
+
+    files = list(tmp_path.rglob("*.parquet"))
+    assert len(files) == 1  # one segment for one model version
+    entries = read_log(tmp_path)
+    assert [e.request_id for e in entries] == ["a1", "a2", "b1", "c1", "c2"]
+    by_id = {e.request_id: e for e in entries}
+    assert by_id["a2"].inputs is not None and by_id["a2"].inputs["pixel_0"] == [2.0]
+    assert by_id["b1"].inputs is not None and by_id["b1"].inputs["pixel_1"] == [1.0, 65.0, 129.0]
+    assert by_id["b1"].rows == 3 and by_id["b1"].client_id == "client-é"
+    assert by_id["b1"].outputs == '{"label":[1,2,3]}'
+    assert by_id["c1"].inputs is None and by_id["c1"].status == 400
+    assert by_id["c1"].error == "feature 'pixel_0': missing"
+    assert by_id["c1"].raw_inputs == '{"broken"'
+    assert by_id["c2"].inputs is not None and by_id["c2"].inputs["pixel_63"] == [5.0]
+    assert all(e.outputs == "[7]" for e in (by_id["a1"], by_id["a2"], by_id["c2"]))
+    table = pq.read_table(files[0])  # the registered layout, whatever the copies held
+    assert table.schema.field("inputs").type.field("pixel_0").type.value_type == pa.float32()
+    assert table.column("status").to_pylist() == [200, 200, 200, 400, 200]
+
+
+def test_answers_that_are_not_utf8_are_kept_readable(tmp_path: Path,
+                                                     digits_bundle: Bundle) -> None:
+    log = PredictionLog(tmp_path)
+    log.register("digits", "3", digits_bundle.schema, identity=True)
+    record(log, "ok", inputs=one_row(1.0), outputs=b'{"a":1}')
+    record(log, "bad", inputs=one_row(1.0), outputs=b"\xff\xfe[1]")
+    assert log.flush() == 2
+    outputs = {e.request_id: e.outputs for e in read_log(tmp_path)}
+    assert outputs == {"ok": '{"a":1}', "bad": "\ufffd\ufffd[1]"}
+
+
+def test_versions_without_features_get_the_base_columns(tmp_path: Path,
+                                                        digits_bundle: Bundle) -> None:
+    log = PredictionLog(tmp_path)
+    log.register("digits", "3", digits_bundle.schema, identity=True)
+    record(log, "v3", inputs=one_row(1.0))
+    record(log, "v9", version="9", inputs=one_row(4.0))  # never registered
+    log._compact()
+    record(log, "v9b", version="9", inputs=one_row(6.0))
+    assert log.flush() == 3
+    assert len(list(tmp_path.rglob("*.parquet"))) == 2  # one segment per layout
+    by_id = {e.request_id: e for e in read_log(tmp_path)}
+    assert by_id["v3"].inputs is not None and by_id["v3"].inputs["pixel_0"] == [1.0]
+    assert by_id["v9b"].inputs is None  # no typed columns: the inputs as JSON
+    assert by_id["v9b"].raw_inputs is not None and '"column_0":[6.0]' in by_id["v9b"].raw_inputs
+
+
+def test_a_record_that_cannot_be_copied_costs_only_its_own_copy(
+        tmp_path: Path, digits_bundle: Bundle) -> None:
+    log = PredictionLog(tmp_path)
+    log.register("digits", "3", digits_bundle.schema, identity=True)
+    record(log, "kept", inputs=one_row(1.0))
+    log._compact()
+    log.record(object(), time.time(), "digits", "3", "invocations",  # type: ignore[arg-type]
+               200, 1.0, None, one_row(1.0), None, b"[1]", None)
+    log._compact()  # rendering fails: this copy is dropped and counted, not the log
+    record(log, "after", inputs=one_row(2.0))
+    assert log.flush() == 2
+    assert log.dropped == 1
+    assert [e.request_id for e in read_log(tmp_path)] == ["kept", "after"]
