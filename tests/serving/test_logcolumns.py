@@ -107,3 +107,16 @@ def test_a_record_that_cannot_be_copied_costs_only_its_own_copy(
     assert log.flush() == 2
     assert log.dropped == 1
     assert [e.request_id for e in read_log(tmp_path)] == ["kept", "after"]
+
+
+def test_warm_up_writes_nothing_and_counts_nothing(tmp_path: Path, digits_bundle: Bundle,
+                                                   tabular_bundle: Bundle) -> None:
+    log = PredictionLog(tmp_path)
+    log.register("digits", "3", digits_bundle.schema, identity=True)  # all numeric
+    log.register("churn", "1", tabular_bundle.schema, identity=False)  # mixed features
+    log.warm_up()
+    assert not list(tmp_path.rglob("*")) and log.written == 0 and log.dropped == 0
+    assert log.cpu_s == {"build": 0.0, "write": 0.0}
+    record(log, "after", inputs=one_row(1.0))
+    assert log.flush() == 1
+    assert [e.request_id for e in read_log(tmp_path)] == ["after"]
