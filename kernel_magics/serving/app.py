@@ -44,6 +44,7 @@ from .wire import (
     loads,
     logged_body,
     new_request_id,
+    new_response_id,
     read_body,
 )
 
@@ -86,7 +87,8 @@ class Service:
     async def _serve(self, request: Request, endpoint: str,
                      work: Callable[[str], Awaitable[Outcome]]) -> Response:
         started = time.perf_counter()
-        request_id = new_request_id()
+        logged = endpoint != "feedback"
+        request_id = new_request_id() if logged else new_response_id()
         try:
             outcome = await work(request_id)
             error = None
@@ -108,7 +110,7 @@ class Service:
         inputs = outcome.inputs
         self.metrics.observe(target.name, target.version, endpoint, status, seconds,
                              0 if inputs is None or status >= 400 else inputs.rows)
-        if endpoint != "feedback":
+        if logged:
             self.log.record(request_id, time.time(), target.name, target.version, endpoint,
                             status, seconds * 1000.0, outcome.client_id, outcome.inputs,
                             logged_body(request) if error else None, outcome.outputs, error)
@@ -284,7 +286,7 @@ class Service:
         self._log_counters()
         text = render(self.shared.collect(self.metrics))
         return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8",
-                        headers={"x-request-id": new_request_id()})
+                        headers={"x-request-id": new_response_id()})
 
     async def openapi(self, request: Request) -> Response:
         """GET /openapi.json."""

@@ -100,6 +100,9 @@ _ID_FIRST = int.from_bytes(os.urandom(5))  # the counter's random start, 40 bits
 _ID_SEQUENCE = itertools.count(_ID_FIRST)
 _ID_MASK = 0xFFFFFFFFFF
 _HEX = frozenset("0123456789abcdef")
+# ids of responses that are no prediction: another prefix and counter, never "issued here"
+_RESPONSE_PREFIX = f"{int(_ID_PREFIX, 16) ^ 1:012x}"
+_RESPONSE_SEQUENCE = itertools.count(int.from_bytes(os.urandom(5)))
 
 
 def new_request_id() -> str:
@@ -110,6 +113,13 @@ def new_request_id() -> str:
     thread (an object-store log writer, a large batch) is busy the event loop then waits
     up to a switch interval (5 ms) to get it back."""
     return f"{_ID_PREFIX}{next(_ID_SEQUENCE) & _ID_MASK:012x}"
+
+
+def new_response_id() -> str:
+    """An id for a response that is no prediction (feedback, /metrics, health, metadata):
+    the same shape as :func:`new_request_id`'s, from another prefix and counter, so
+    :func:`issued_here` does not take it for a prediction's."""
+    return f"{_RESPONSE_PREFIX}{next(_RESPONSE_SEQUENCE) & _ID_MASK:012x}"
 
 
 def issued_here(request_id: str) -> bool:
@@ -127,11 +137,11 @@ def json_response(content: bytes, request_id: str | None = None, status: int = 2
                   ) -> Response:
     """A JSON response from already-encoded bytes, with an ``x-request-id`` header."""
     return Response(content, status_code=status, media_type="application/json",
-                    headers={"x-request-id": request_id or new_request_id()})
+                    headers={"x-request-id": request_id or new_response_id()})
 
 
 def error_response(exc: RuntimeServingError, request_id: str | None = None) -> Response:
     """``{"error": ..., "field": ..., "request_id": ...}`` with the error's status."""
     body: dict[str, Any] = exc.payload()
-    body["request_id"] = request_id = request_id or new_request_id()
+    body["request_id"] = request_id = request_id or new_response_id()
     return json_response(orjson.dumps(body), request_id, exc.status)

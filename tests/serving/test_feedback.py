@@ -32,6 +32,22 @@ def test_feedback_joins_by_request_id(server: Any) -> None:
     assert truth == {one: "3", two: "[4]"}
 
 
+def test_ids_of_answers_that_are_no_prediction_are_unknown_to_feedback(server: Any) -> None:
+    """/metrics, health, metadata and feedback answers carry ids too, but no prediction
+    has them: ground truth for them is refused, not kept as an orphan."""
+    with server.client() as client:
+        ids = [client.get(path).headers["x-request-id"]
+               for path in ("/metrics", "/v2/health/ready", "/v2/models/digits")]
+        rid = client.post("/invocations", json={"instances": [ROW]}).headers["x-request-id"]
+        ok = client.post("/feedback", json={"request_id": rid, "ground_truth": 3})
+        assert ok.status_code == 200
+        ids.append(ok.headers["x-request-id"])
+        for other in ids:
+            answer = client.post("/feedback", json={"request_id": other, "ground_truth": 1})
+            assert answer.status_code == 404, (other, answer.text)
+    server.stop()
+
+
 def test_feedback_for_an_id_answered_before_a_restart(start_server: Any,
                                                       digits_bundle: Any) -> None:
     first = start_server(digits_bundle)
@@ -60,10 +76,11 @@ def test_feedback_without_a_log_is_refused_not_dropped(start_server: Any,
 
 
 def test_ids_this_process_issued_are_known_without_storing_them() -> None:
-    from kernel_magics.serving.wire import issued_here, new_request_id
+    from kernel_magics.serving.wire import issued_here, new_request_id, new_response_id
 
     ids = [new_request_id() for _ in range(3)]
     assert all(issued_here(rid) for rid in ids)
+    assert not issued_here(new_response_id())  # /metrics, health, feedback answers
     prefix, counter = ids[-1][:12], int(ids[-1][12:], 16)
     assert not issued_here(f"{prefix}{(counter + 1) & 0xFFFFFFFFFF:012x}")  # not yet
     assert not issued_here(f"{'0' * 12 if prefix != '0' * 12 else '1' * 12}{ids[0][12:]}")
