@@ -34,7 +34,7 @@ class Rows(NamedTuple):
 
 
 class FeatureLayout:
-    """The ``inputs`` struct type of one model version, and the row buffer feeding it."""
+    """The ``inputs`` struct type of one model version, and how records' inputs become it."""
 
     def __init__(self, schema: Schema, identity: bool, base: list[pa.Field]) -> None:
         self.schema = schema
@@ -66,7 +66,7 @@ class FeatureLayout:
         when every record has a numeric one (a copy: the records can go), else the
         struct column itself."""
         rows = self._uniform_rows(items)
-        return rows if rows is not None else self.column(items)
+        return rows if rows is not None else self._column(items)
 
     def assemble(self, pieces: list[Rows | pa.StructArray]) -> pa.Array:
         """One struct column from what :meth:`gather` returned, in order."""
@@ -80,11 +80,9 @@ class FeatureLayout:
         return pa.concat_arrays([self._from_rows(p) if isinstance(p, Rows) else p
                                  for p in pieces])
 
-    def column(self, items: Sequence[Inputs | None]) -> pa.StructArray:
-        """The struct column: per record, one list of values per feature (null if none)."""
-        rows = self._uniform_rows(items)
-        if rows is not None:
-            return self._from_rows(rows)
+    def _column(self, items: Sequence[Inputs | None]) -> pa.StructArray:
+        """The struct column for any records (some without inputs, text features,
+        columnar inputs): per record, one list of values per feature (null if none)."""
         kept = [x if x is not None and self.loggable(x) else None for x in items]
         counts = np.array([0 if x is None else x.rows for x in kept], dtype=np.int32)
         offsets = self._offsets(counts)

@@ -199,7 +199,7 @@ class PredictionLog:
         self.flush()
 
     def _step(self) -> None:
-        """Build tables from what requests queued; write a segment when one is due."""
+        """Copy what requests queued into columns; write a segment when one is due."""
         if time.monotonic() >= self._next_flush:
             self._next_flush = time.monotonic() + self.flush_interval
             self.flush()
