@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -252,7 +253,7 @@ def main() -> None:
           f"{args.workers} worker(s); {args.rounds} interleaved rounds"
           + ("; A/A: both Ship servers without the log" if args.aa else ""))
     rounds: dict[str, list[Result]] = {"ship, log on": [], "ship, log off": [], "mlflow": []}
-    log_totals = {"records": 0.0}
+    log_totals: Counter[str] = Counter()  # the log's records and CPU seconds per step
     with tempfile.TemporaryDirectory(prefix="ship-bench-") as tmp:
         workdir = Path(tmp)
         bundle, mlflow_model, body, _ = prepare(workdir)
@@ -291,8 +292,7 @@ def main() -> None:
                     try:
                         result = drive(label, server, body, count, args.concurrency)
                         if label == "ship, log on":
-                            for key, value in log_cpu(server.port).items():
-                                log_totals[key] = log_totals.get(key, 0.0) + value
+                            log_totals.update(log_cpu(server.port))
                     finally:
                         if server is not mlflow_server:
                             server.stop()
@@ -305,7 +305,7 @@ def main() -> None:
             if mlflow_server is not None:
                 mlflow_server.stop()
         logged = pq_rows(workdir / "log") if (workdir / "log").exists() else 0
-    records = log_totals.pop("records")
+    records = log_totals.pop("records", 0)
     log_work = {step: seconds / records * 1e6 for step, seconds in log_totals.items()} \
         if records else {}
     results = {label: summarize(label, rs) for label, rs in rounds.items()}
