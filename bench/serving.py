@@ -15,8 +15,11 @@ in alternating order (a process's memory layout alone moves its throughput by a 
 percent for its whole life: four identical log-off servers in one run read up to 1.9 %
 apart). Prints req/s, p50 and p99 per server, the ratios, and the goals next to them.
 ``--aa`` runs both Ship servers without the log: the "cost of the log" it prints is then
-the benchmark's own bias and noise. The numbers are measured on whatever else the
-machine is doing: run it when `uptime` shows little load.
+the benchmark's own bias and noise. ``--baseline TREE`` adds a third Ship server with the
+log on, run from another checkout (say a git worktree of the commit before a change),
+to the same rounds: a change to the log is measured against what it replaces. The
+numbers are measured on whatever else the machine is doing: run it when `uptime` shows
+little load.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
+BASELINE = "baseline, log on"  # --baseline: the log on, from another checkout
 
 
 @dataclass
@@ -186,12 +190,13 @@ def pinned(cmd: list[str], core: int | None) -> list[str]:
 class Server:
     """A server subprocess, stopped with SIGTERM (then SIGKILL)."""
 
-    def __init__(self, cmd: list[str], port: int, ready: str) -> None:
+    def __init__(self, cmd: list[str], port: int, ready: str, root: Path = ROOT) -> None:
         # mlflow execs `uvicorn` from PATH: put this interpreter's bin first.
         path = f"{Path(PY).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-        env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "PYTHONPATH": str(ROOT),
+        env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "PYTHONPATH": str(root),
                "PATH": path}
-        self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
+        # cwd: `python -m` imports from its working folder first
+        self.proc = subprocess.Popen(cmd, env=env, cwd=root, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, start_new_session=True)
         self.port = port
         try:
@@ -243,6 +248,9 @@ def main() -> None:
     parser.add_argument("--aa", action="store_true",
                         help="A/A check: both Ship servers without the log, so the "
                              "'cost of the log' printed is the benchmark's own bias")
+    parser.add_argument("--baseline", type=Path, metavar="TREE",
+                        help="also serve with the log on from this checkout (kernel_magics "
+                             "from TREE), in the same rounds")
     args = parser.parse_args()
     two_cores = len(os.sched_getaffinity(0)) >= 2
     server_core, client_core = (0, 1) if two_cores else (None, None)
@@ -253,19 +261,26 @@ def main() -> None:
           f"{args.workers} worker(s); {args.rounds} interleaved rounds"
           + ("; A/A: both Ship servers without the log" if args.aa else ""))
     rounds: dict[str, list[Result]] = {"ship, log on": [], "ship, log off": [], "mlflow": []}
-    log_totals: Counter[str] = Counter()  # the log's records and CPU seconds per step
+    ships = ["ship, log on", "ship, log off"]
+    if args.baseline is not None:
+        rounds[BASELINE] = []
+        ships.append(BASELINE)
+    # per log-on server: the log's records and CPU seconds per step
+    log_totals: dict[str, Counter[str]] = {label: Counter() for label in ships}
     with tempfile.TemporaryDirectory(prefix="ship-bench-") as tmp:
         workdir = Path(tmp)
         bundle, mlflow_model, body, _ = prepare(workdir)
         flags = {"ship, log on": ["--no-log"] if args.aa else
-                 ["--log-dir", str(workdir / "log")], "ship, log off": ["--no-log"]}
+                 ["--log-dir", str(workdir / "log")], "ship, log off": ["--no-log"],
+                 BASELINE: ["--log-dir", str(workdir / "log-baseline")]}
 
         def ship(label: str) -> Server:
             port = free_port()
             return Server(pinned(
                 [PY, "-m", "kernel_magics.serving", "serve", str(bundle), "--port", str(port),
                  "--workers", str(args.workers), *flags[label]], server_core),
-                port, "/v2/health/ready")
+                port, "/v2/health/ready",
+                args.baseline.resolve() if label == BASELINE and args.baseline else ROOT)
 
         mlflow_server = None
         try:
@@ -281,8 +296,8 @@ def main() -> None:
             # runs in fresh processes each round, in alternating order: one process's
             # memory layout alone moves its throughput by a few percent for its lifetime.
             for i in range(args.rounds):
-                labels = ["ship, log on", "ship, log off"]
-                order = labels if i % 2 == 0 else labels[::-1]
+                order = ships[i % len(ships):] + ships[:i % len(ships)]
+                order = order if i % 2 == 0 else order[::-1]
                 if mlflow_server is not None:
                     order.append("mlflow")
                 for label in order:
@@ -291,13 +306,13 @@ def main() -> None:
                     count = args.mlflow_requests if label == "mlflow" else args.requests
                     try:
                         result = drive(label, server, body, count, args.concurrency)
-                        if label == "ship, log on":
-                            log_totals.update(log_cpu(server.port))
+                        if label != "mlflow" and "--no-log" not in flags[label]:
+                            log_totals[label].update(log_cpu(server.port))
                     finally:
                         if server is not mlflow_server:
                             server.stop()
                     rounds[label].append(result)
-                    print(f"  round {i + 1} {label:<14} {result.rps:7.0f} req/s  "
+                    print(f"  round {i + 1} {label:<16} {result.rps:7.0f} req/s  "
                           f"p99 {result.quantile(0.99):7.2f} ms  "
                           f"server CPU {result.cpu_us:6.1f} us/req  errors {result.errors}",
                           flush=True)
@@ -305,9 +320,6 @@ def main() -> None:
             if mlflow_server is not None:
                 mlflow_server.stop()
         logged = pq_rows(workdir / "log") if (workdir / "log").exists() else 0
-    records = log_totals.pop("records", 0)
-    log_work = {step: seconds / records * 1e6 for step, seconds in log_totals.items()} \
-        if records else {}
     results = {label: summarize(label, rs) for label, rs in rounds.items()}
     print(f"\nmedian round per server:\n{'server':<16}{'requests':>10}{'errors':>8}"
           f"{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'best req/s':>12}{'CPU us/req':>12}")
@@ -316,7 +328,7 @@ def main() -> None:
         cpu = sorted(x.cpu_us for x in rounds[label])[len(rounds[label]) // 2]
         print(f"{r.label:<16}{r.requests:>10}{r.errors:>8}{r.rps:>10.0f}"
               f"{r.quantile(0.5):>9.2f}{r.quantile(0.99):>9.2f}{best:>12.0f}{cpu:>12.1f}")
-    on, off = results["ship, log on"], results["ship, log off"]
+    on = results["ship, log on"]
     print()
     if "mlflow" in results:
         ml = results["mlflow"]
@@ -328,25 +340,33 @@ def main() -> None:
               f"{'met' if p99 <= 0.2 else 'NOT met'}")
     print(f"ship req/s with the log on:   {on.rps:6.0f}    goal >= 3000  "
           f"{'met' if on.rps >= 3000 else 'NOT met'}")
-    cost = 1 - on.rps / off.rps
-    best_cost = 1 - max(x.rps for x in rounds["ship, log on"]) / max(
-        x.rps for x in rounds["ship, log off"])
-    # Rounds are interleaved: pair each log-on round with the log-off round next to it.
-    paired = sorted(1 - a.rps / b.rps
-                    for a, b in zip(rounds["ship, log on"], rounds["ship, log off"], strict=True))
-    cpu_cost = [a.cpu_us / b.cpu_us - 1
-                for a, b in zip(rounds["ship, log on"], rounds["ship, log off"], strict=True)]
-    cpu_median = sorted(cpu_cost)[len(cpu_cost) // 2]
-    print(f"throughput cost of the log:   {cost * 100:5.1f}%    goal <= 5%    "
-          f"{'met' if cost <= 0.05 else 'NOT met'}   (best rounds: {best_cost * 100:.1f}%; "
-          f"paired rounds: {', '.join(f'{c * 100:.1f}%' for c in paired)})")
-    print(f"server CPU per request added by the log: {cpu_median * 100:5.1f}% (median of "
-          f"paired rounds: {', '.join(f'{c * 100:.1f}%' for c in sorted(cpu_cost))})")
-    if log_work:
-        print("the log's own work, timed in the server (CPU per record written): " + ", ".join(
-            f"{step} {us:.2f} us" for step, us in log_work.items()))
+    for label in ships:
+        if label != "ship, log off":
+            print_cost(label, rounds[label], rounds["ship, log off"], log_totals[label])
     print(f"(rows in the prediction log: {logged}; load average after: "
           f"{os.getloadavg()[0]:.2f})")
+
+
+def print_cost(label: str, on: list[Result], off: list[Result],
+               log_totals: Counter[str]) -> None:
+    """The throughput and CPU cost of one log-on server against the log-off one, and the
+    log's own work per record."""
+    name = "the log" if label == "ship, log on" else "the baseline's log"
+    cost = 1 - summarize(label, on).rps / summarize("ship, log off", off).rps
+    best_cost = 1 - max(x.rps for x in on) / max(x.rps for x in off)
+    # Rounds are interleaved: pair each log-on round with the log-off round of its round.
+    paired = sorted(1 - a.rps / b.rps for a, b in zip(on, off, strict=True))
+    cpu_cost = sorted(a.cpu_us / b.cpu_us - 1 for a, b in zip(on, off, strict=True))
+    print(f"throughput cost of {name}:   {cost * 100:5.1f}%    goal <= 5%    "
+          f"{'met' if cost <= 0.05 else 'NOT met'}   (best rounds: {best_cost * 100:.1f}%; "
+          f"paired rounds: {', '.join(f'{c * 100:.1f}%' for c in paired)})")
+    print(f"server CPU per request added by {name}: {cpu_cost[len(cpu_cost) // 2] * 100:5.1f}% "
+          f"(median of paired rounds: {', '.join(f'{c * 100:.1f}%' for c in cpu_cost)})")
+    records = log_totals["records"]
+    if records:
+        print(f"{name}'s own work, timed in the server (CPU per record written): " + ", ".join(
+            f"{step} {seconds / records * 1e6:.2f} us" for step, seconds in log_totals.items()
+            if step != "records"))
 
 
 def log_cpu(port: int) -> dict[str, float]:

@@ -12,7 +12,8 @@ lets the records go:
 - a run (``_Run``) for a value repeated throughout (model, version, status, no error);
 - a numpy array for numbers (time, latency);
 - joined UTF-8 bytes and their lengths (``_Text``) for ids and encoded answers;
-- the rows x features matrix of the inputs (:meth:`~.loglayout.FeatureLayout.gather`);
+- the inputs' values, written into one feature-major buffer
+  (:class:`~.loglayout.InputColumns`);
 - an Arrow array for anything else (mixed statuses, error messages, odd inputs).
 
 At flush time :meth:`Columns.table` makes each column one Arrow array, so the Arrow
@@ -30,7 +31,7 @@ import orjson
 import pyarrow as pa
 
 from .inputs import Inputs
-from .loglayout import FeatureLayout
+from .loglayout import FeatureLayout, InputColumns
 
 NDArray = np.ndarray[Any, Any]
 BASE_FIELDS = [
@@ -191,7 +192,8 @@ class Columns:
         self.layout = layout
         self.schema = layout.arrow_schema if layout is not None else _BASE_SCHEMA
         self.rows = 0
-        self._pieces: list[list[Piece]] = [[] for _ in self.schema]
+        self._pieces: list[list[Piece]] = [[] for _ in BASE_FIELDS]
+        self._inputs = InputColumns(layout) if layout is not None else None
 
     def add(self, items: list[Prediction]) -> None:
         """Copy records into the columns (all of them or, when one fails, none)."""
@@ -216,18 +218,24 @@ class Columns:
             _repeated(clients, pa.string()), raw, _answers(outputs),
             _repeated(errors, pa.string()), _Run(None, n),
         ]
-        if layout is not None:
-            pieces.append(layout.gather(inputs))
+        if self._inputs is not None:  # last: it keeps its copy only when all went well
+            self._inputs.add(inputs)
         for column, piece in zip(self._pieces, pieces, strict=True):
             column.append(piece)
         self.rows += n
 
+    def release(self) -> None:
+        """The last :meth:`table` was written and let go: its memory may be reused."""
+        if self._inputs is not None:
+            self._inputs.release()
+
     def table(self) -> pa.Table:
-        """All requests added since the last call, as one table; starts over."""
-        pieces, self._pieces = self._pieces, [[] for _ in self.schema]
+        """All requests added since the last call, as one table (it uses memory of these
+        columns until :meth:`release`); starts over."""
+        pieces, self._pieces = self._pieces, [[] for _ in BASE_FIELDS]
         self.rows = 0
-        arrays = [_column(p, field.type) for p, field in zip(pieces, BASE_FIELDS, strict=False)]
-        if self.layout is not None:
-            arrays.append(self.layout.assemble(pieces[-1]))
+        arrays = [_column(p, field.type) for p, field in zip(pieces, BASE_FIELDS, strict=True)]
+        if self._inputs is not None:
+            arrays.append(self._inputs.array())
         return pa.Table.from_arrays(arrays, schema=self.schema)
 

@@ -3,11 +3,12 @@
 Each logged request gets an ``inputs`` struct with one list per feature (one value per
 row of the request), so DuckDB reads ``inputs.age`` as numbers, not JSON.
 
-Every few milliseconds the log copies what requests queued into one rows x features
-matrix (:meth:`FeatureLayout.gather`: all-numeric features, the common case) and lets
-the requests go; the segment's struct is built once at flush (:meth:`assemble`): one
-concatenate and one transpose, then two Arrow calls per feature, whatever the number of
-requests.
+Every few milliseconds the log copies what requests queued (:meth:`InputColumns.add`)
+and lets the requests go. All-numeric inputs, the common case, are copied straight into
+one feature-major buffer (``values[j, :rows]`` is feature j of every row since the last
+segment), so the segment's struct (:meth:`InputColumns.array`) is made of slices of it:
+no concatenate, no transpose. Once the segment is written the same buffer takes the
+next segment's rows, so its memory is not allocated and faulted in anew each time.
 """
 
 from __future__ import annotations
@@ -24,13 +25,11 @@ from .inputs import Inputs, NDArray
 from .schema import Schema
 
 _MATRIX = attrgetter("matrix")
-
-
-class Rows(NamedTuple):
-    """Logged inputs of consecutive records as one matrix."""
-
-    values: NDArray  # rows x features, in schema order
-    counts: NDArray | None  # int32 rows per record; None: one each
+MIN_CAPACITY = 1024  # rows a feature-major buffer starts with
+# A buffer's rows are this many values longer than its capacity: with a power-of-two
+# width, the features of one record fall into the same cache set (copying 350 records
+# of 64 features took 90 us instead of 38)
+_PAD = 16
 
 
 class FeatureLayout:
@@ -61,46 +60,9 @@ class FeatureLayout:
         """True when the input fits the typed feature columns."""
         return inputs is not None and (inputs.tensors is None or self.identity)
 
-    def gather(self, items: Sequence[Inputs | None]) -> Rows | pa.StructArray:
-        """The inputs of some records, for :meth:`assemble`: their rows x features matrix
-        when every record has a numeric one (a copy: the records can go), else the
-        struct column itself."""
-        rows = self._uniform_rows(items)
-        return rows if rows is not None else self._column(items)
-
-    def assemble(self, pieces: list[Rows | pa.StructArray]) -> pa.Array:
-        """One struct column from what :meth:`gather` returned, in order."""
-        if all(isinstance(p, Rows) for p in pieces):
-            matrices = cast("list[Rows]", pieces)
-            return self._from_rows(Rows(
-                np.concatenate([p.values for p in matrices]),
-                None if all(p.counts is None for p in matrices) else
-                np.concatenate([np.ones(len(p.values), np.int32) if p.counts is None
-                                else p.counts for p in matrices])))
-        return pa.concat_arrays([self._from_rows(p) if isinstance(p, Rows) else p
-                                 for p in pieces])
-
-    def _column(self, items: Sequence[Inputs | None]) -> pa.StructArray:
-        """The struct column for any records (some without inputs, text features,
-        columnar inputs): per record, one list of values per feature (null if none)."""
-        kept = [x if x is not None and self.loggable(x) else None for x in items]
-        counts = np.array([0 if x is None else x.rows for x in kept], dtype=np.int32)
-        offsets = self._offsets(counts)
-        mask = pa.array([x is None for x in kept], type=pa.bool_())
-        present = [x for x in kept if x is not None]
-        matrices = [m for m in map(self.matrix, present) if m is not None]
-        if self.uniform and len(matrices) == len(present):
-            values = np.concatenate(matrices) if matrices else \
-                np.empty((0, len(self.names)), self.dtypes[0])
-            columns = list(self._transpose(values))
-        else:
-            present = [x for x in items if isinstance(x, Inputs) and self.loggable(x)]
-            columns = [np.concatenate([self._feature(x, j) for x in present]) if present
-                       else np.empty(0) for j in range(len(self.names))]
-        return self._struct(offsets, columns, mask)
-
-    def _uniform_rows(self, items: Sequence[Inputs | None]) -> Rows | None:
-        """The common case in one pass: every record has a numeric matrix (no nulls)."""
+    def matrices(self, items: Sequence[Inputs | None]) -> list[NDArray] | None:
+        """Every record's numeric rows x features matrix, when all have one (the common
+        case, checked in one pass); else None."""
         if not self.uniform or not items:
             return None
         try:  # all in C: attribute access and identity checks mapped over the records
@@ -115,32 +77,28 @@ class FeatureLayout:
                      for m, x in zip(found, present, strict=True)]
             if any(map(is_, found, repeat(None))):
                 return None
-        matrices: list[NDArray] = found
-        values = np.concatenate(matrices)
-        counts = None if len(values) == len(matrices) else \
-            np.array([len(m) for m in matrices], dtype=np.int32)
-        return Rows(values, counts)
+        return cast("list[NDArray]", found)
 
-    def _from_rows(self, rows: Rows) -> pa.StructArray:
-        if rows.counts is None:  # one row per record: offsets 0..n
-            offsets = pa.array(np.arange(len(rows.values) + 1, dtype=np.int32))
+    def column(self, items: Sequence[Inputs | None]) -> pa.StructArray:
+        """The struct column for any records (some without inputs, text features,
+        columnar inputs): per record, one list of values per feature (null if none)."""
+        kept = [x if x is not None and self.loggable(x) else None for x in items]
+        counts = np.array([0 if x is None else x.rows for x in kept], dtype=np.int32)
+        mask = pa.array([x is None for x in kept], type=pa.bool_())
+        present = [x for x in kept if x is not None]
+        matrices = [m for m in map(self.matrix, present) if m is not None]
+        if self.uniform and len(matrices) == len(present):
+            values = np.concatenate(matrices) if matrices else \
+                np.empty((0, len(self.names)), self.dtypes[0])
+            columns = list(np.ascontiguousarray(values.astype(self.dtypes[0]).T))
         else:
-            offsets = self._offsets(rows.counts)
-        return self._struct(offsets, list(self._transpose(rows.values)), None)
+            columns = [np.concatenate([self._feature(x, j) for x in present]) if present
+                       else np.empty(0) for j in range(len(self.names))]
+        return self.struct_array(offsets(counts), columns, mask)
 
-    def _transpose(self, rows: NDArray) -> NDArray:
-        """rows x features -> features x rows, contiguous, in the log's dtype."""
-        # cast first (contiguous), then transpose the narrower copy: measured fastest
-        return np.ascontiguousarray(rows.astype(self.dtypes[0], copy=False).T)
-
-    @staticmethod
-    def _offsets(counts: NDArray) -> pa.Array:
-        offsets = np.zeros(len(counts) + 1, dtype=np.int32)  # int32: no cast per feature
-        np.cumsum(counts, dtype=np.int32, out=offsets[1:])
-        return pa.array(offsets)
-
-    def _struct(self, offsets: pa.Array, values: list[NDArray],
-                mask: pa.Array | None) -> pa.StructArray:
+    def struct_array(self, offsets: pa.Array, values: Sequence[NDArray],
+                     mask: pa.Array | None = None) -> pa.StructArray:
+        """The struct column of per-feature values (contiguous ones are not copied)."""
         children = [pa.ListArray.from_arrays(offsets, self._arrow(v, d))
                     for v, d in zip(values, self.dtypes, strict=True)]
         return pa.StructArray.from_arrays(children, fields=list(self.struct), mask=mask)
@@ -158,3 +116,98 @@ class FeatureLayout:
             return pa.array([None if v is None else str(v) for v in values.tolist()],
                             type=pa.string())
         return pa.array(np.ascontiguousarray(values, dtype=dtype))
+
+
+def offsets(counts: NDArray) -> pa.Array:
+    """List offsets for per-record row counts."""
+    result = np.zeros(len(counts) + 1, dtype=np.int32)  # int32: no cast per feature
+    np.cumsum(counts, dtype=np.int32, out=result[1:])
+    return pa.array(result)
+
+
+class _Span(NamedTuple):
+    """Consecutive records whose inputs are rows ``start:stop`` of the buffer."""
+
+    start: int
+    stop: int
+    counts: NDArray | None  # int32 rows per record; None: one each
+
+
+class InputColumns:
+    """The ``inputs`` column of one model version's records until the next segment.
+
+    Numeric inputs are written into a feature-major buffer as they are added. After the
+    segment made of it is written, :meth:`release` hands the buffer back for the next
+    segment's rows: its memory is then already mapped (no page faults) and warm."""
+
+    def __init__(self, layout: FeatureLayout) -> None:
+        self.layout = layout
+        self._values: NDArray | None = None  # features x (capacity + _PAD), log dtype
+        self._rows = 0
+        self._pieces: list[_Span | pa.StructArray] = []
+        self._lent: NDArray | None = None  # the buffer of the segment being written
+        self._lent_rows = 0
+        self._spare: NDArray | None = None  # free for the next rows
+
+    def add(self, items: Sequence[Inputs | None]) -> None:
+        """Copy the inputs of consecutive records (all, or none when it raises)."""
+        matrices = self.layout.matrices(items)
+        if matrices is None:
+            self._pieces.append(self.layout.column(items))
+            return
+        start = self._rows
+        stop = start + sum(map(len, matrices))
+        values = self._reserve(stop)
+        # rows x features written into the feature-major buffer in one pass
+        np.concatenate(matrices, out=values[:, start:stop].T, casting="unsafe")
+        self._rows = stop
+        self._pieces.append(_Span(start, stop, None if stop - start == len(matrices) else
+                                  np.fromiter(map(len, matrices), np.int32, len(matrices))))
+
+    def array(self) -> pa.Array:
+        """The struct column of everything added since the last call, made of slices of
+        the buffer (which is lent to it until :meth:`release`); starts over."""
+        pieces, self._pieces = self._pieces, []
+        values, rows = self._values, self._rows
+        self._values, self._rows = None, 0
+        self._lent, self._lent_rows = values, rows
+        if not pieces:
+            return self.layout.column([])
+        if all(isinstance(p, _Span) for p in pieces):
+            spans = cast("list[_Span]", pieces)
+            counts = None if all(s.counts is None for s in spans) else np.concatenate([
+                np.ones(s.stop - s.start, np.int32) if s.counts is None else s.counts
+                for s in spans])
+            return self._struct(values, _Span(0, rows, counts))
+        return pa.concat_arrays([self._struct(values, p) if isinstance(p, _Span) else p
+                                 for p in pieces])
+
+    def release(self) -> None:
+        """The last :meth:`array` was written and let go: its buffer may take new rows
+        (unless it is far larger than that segment needed)."""
+        lent, self._lent = self._lent, None
+        if lent is not None and lent.shape[1] <= 4 * max(self._lent_rows, MIN_CAPACITY):
+            self._spare = lent
+
+    def _struct(self, values: NDArray | None, span: _Span) -> pa.StructArray:
+        assert values is not None
+        counts = span.counts
+        records = span.stop - span.start if counts is None else len(counts)
+        offsets_ = pa.array(np.arange(records + 1, dtype=np.int32)) if counts is None \
+            else offsets(counts)
+        return self.layout.struct_array(offsets_, list(values[:, span.start:span.stop]))
+
+    def _reserve(self, rows: int) -> NDArray:
+        """The buffer, with room for ``rows`` rows (the spare one, or grown by doubling)."""
+        values = self._values
+        if values is None and self._spare is not None:
+            values, self._spare = self._spare, None
+        if values is None or values.shape[1] - _PAD < rows:
+            capacity = max(rows, MIN_CAPACITY, 0 if values is None
+                           else 2 * (values.shape[1] - _PAD))
+            grown = np.empty((len(self.layout.names), capacity + _PAD), self.layout.dtypes[0])
+            if values is not None:
+                grown[:, :self._rows] = values[:, :self._rows]
+            values = grown
+        self._values = values
+        return values

@@ -1,6 +1,7 @@
 """Records copied into columns several times between two segments come out as the same
 rows they were, whatever mix of pieces the copies made (runs, numbers, joined text,
-Arrow arrays, input matrices, struct columns)."""
+Arrow arrays, rows in the inputs buffer, struct columns); the buffer's memory is reused
+only once the segment made of it is written."""
 
 from __future__ import annotations
 
@@ -10,10 +11,13 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from kernel_magics.serving.bundle import Bundle
 from kernel_magics.serving.inputs import Inputs
+from kernel_magics.serving.logcolumns import BASE_FIELDS, Columns, Prediction
+from kernel_magics.serving.loglayout import FeatureLayout
 from kernel_magics.serving.logread import read_log
 from kernel_magics.serving.predlog import PredictionLog
 
@@ -120,3 +124,70 @@ def test_warm_up_writes_nothing_and_counts_nothing(tmp_path: Path, digits_bundle
     record(log, "after", inputs=one_row(1.0))
     assert log.flush() == 1
     assert [e.request_id for e in read_log(tmp_path)] == ["after"]
+
+
+def pixel(table: pa.Table, feature: str = "pixel_0") -> list[float]:
+    """One feature's values, all rows of all records in order."""
+    return pc.list_flatten(pc.struct_field(table.column("inputs"), feature)).to_pylist()
+
+
+def test_inputs_grow_past_the_buffer_and_keep_their_order(digits_bundle: Bundle) -> None:
+    layout = FeatureLayout(digits_bundle.schema, True, BASE_FIELDS)
+    columns = Columns(layout)
+    batches = [np.arange(700 * 64, dtype=np.float64).reshape(700, 64) + 1e6 * k
+               for k in range(3)]  # 2,100 rows: twice past the first buffer's 1,024
+    for k, batch in enumerate(batches):
+        columns.add([Prediction(f"r{k}", time.time(), "digits", "3", "invocations", 200,
+                                1.0, 700, None, Inputs(rows=700, matrix=batch), None,
+                                b"[1]", None)])
+    table = columns.table()
+    assert table.column("inputs").type.field("pixel_5").type.value_type == pa.float32()
+    assert pixel(table, "pixel_5") == np.concatenate(batches)[:, 5].tolist()
+    assert [len(v) for v in pc.struct_field(table.column("inputs"), "pixel_5").to_pylist()] \
+        == [700, 700, 700]
+
+
+def test_a_segment_not_yet_written_keeps_its_rows(tmp_path: Path,
+                                                  digits_bundle: Bundle) -> None:
+    """Rows copied after a failed write go to new memory; once segments are written, the
+    next ones reuse it."""
+    blocker = tmp_path / "log"
+    blocker.write_text("a file where the log folder should be")
+    log = PredictionLog(blocker)
+    log.register("digits", "3", digits_bundle.schema, identity=True)
+    record(log, "r1", inputs=one_row(1.0))
+    assert log.flush() == 0  # kept for retry, with its rows
+    record(log, "r2", inputs=one_row(2.0))
+    assert log.flush() == 0
+    blocker.unlink()
+    record(log, "r3", inputs=one_row(3.0))
+    assert log.flush() == 3
+    record(log, "r4", inputs=one_row(4.0))
+    assert log.flush() == 1
+    values = {e.request_id: e.inputs["pixel_9"] for e in read_log(blocker) if e.inputs}
+    assert values == {"r1": [1.0], "r2": [2.0], "r3": [3.0], "r4": [4.0]}
+
+
+def test_released_columns_reuse_their_memory(digits_bundle: Bundle) -> None:
+    layout = FeatureLayout(digits_bundle.schema, True, BASE_FIELDS)
+    columns = Columns(layout)
+
+    def segment(value: float) -> pa.Table:
+        columns.add([Prediction("r", time.time(), "digits", "3", "invocations", 200, 1.0,
+                                1, None, one_row(value), None, b"[1]", None)] * 3)
+        return columns.table()
+
+    def address(table: pa.Table) -> int:
+        return pc.struct_field(table.column("inputs"), "pixel_0").chunk(0).values \
+            .buffers()[1].address
+
+    kept = segment(1.0)
+    second = segment(2.0)  # the first was not released: new memory
+    assert address(second) != address(kept)
+    assert pixel(kept) == [1.0] * 3 and pixel(second) == [2.0] * 3
+    used = address(second)
+    del second
+    columns.release()
+    third = segment(3.0)
+    assert address(third) == used and pixel(third) == [3.0] * 3
+    assert pixel(kept) == [1.0] * 3
