@@ -234,8 +234,9 @@ class Columns:
         columns until :meth:`release`); starts over."""
         pieces, self._pieces = self._pieces, [[] for _ in BASE_FIELDS]
         self.rows = 0
+        # the inputs start over here too, before anything can raise: a segment that
+        # fails to render is lost whole, never misaligned with the next one
+        inputs = [self._inputs.array()] if self._inputs is not None else []
         arrays = [_column(p, field.type) for p, field in zip(pieces, BASE_FIELDS, strict=True)]
-        if self._inputs is not None:
-            arrays.append(self._inputs.array())
-        return pa.Table.from_arrays(arrays, schema=self.schema)
+        return pa.Table.from_arrays([*arrays, *inputs], schema=self.schema)
 

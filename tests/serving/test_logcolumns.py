@@ -13,7 +13,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import pytest
 
+from kernel_magics.serving import logcolumns
 from kernel_magics.serving.bundle import Bundle
 from kernel_magics.serving.inputs import Inputs
 from kernel_magics.serving.logcolumns import BASE_FIELDS, Columns, Prediction
@@ -191,3 +193,21 @@ def test_released_columns_reuse_their_memory(digits_bundle: Bundle) -> None:
     third = segment(3.0)
     assert address(third) == used and pixel(third) == [3.0] * 3
     assert pixel(kept) == [1.0] * 3
+
+
+def test_a_segment_that_fails_to_render_is_lost_whole(tmp_path: Path, digits_bundle: Bundle,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The inputs start over with the other columns: the next segment stays aligned."""
+    log = PredictionLog(tmp_path)
+    log.register("digits", "3", digits_bundle.schema, identity=True)
+    record(log, "lost", inputs=one_row(1.0))
+    def broken(*args: Any) -> pa.Array:
+        raise RuntimeError("a rendering bug")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(logcolumns, "_column", broken)
+        assert log.flush() == 0 and log.dropped == 1
+    record(log, "next", inputs=one_row(2.0))
+    assert log.flush() == 1
+    assert [(e.request_id, e.inputs["pixel_0"] if e.inputs else None)
+            for e in read_log(tmp_path)] == [("next", [2.0])]
