@@ -46,7 +46,10 @@ class FeatureLayout:
         self.struct = pa.struct([pa.field(n, pa.list_(t))
                                  for n, t in zip(self.names, types, strict=True)])
         self.arrow_schema = pa.schema([*base, pa.field("inputs", self.struct)])
-        self.uniform = len(set(self.dtypes)) == 1 and self.dtypes[0].kind in "fiu"
+        # all-numeric features share one buffer, in the dtype of the rows x features
+        # matrices the request path builds for them (None: text features, no buffer)
+        self.buffer_dtype = np.result_type(*self.dtypes) \
+            if self.dtypes and all(d.kind in "biuf" for d in self.dtypes) else None
 
     def matrix(self, inputs: Inputs) -> NDArray | None:
         """The rows x features matrix of an input, when it has one."""
@@ -60,40 +63,38 @@ class FeatureLayout:
         """True when the input fits the typed feature columns."""
         return inputs is not None and (inputs.tensors is None or self.identity)
 
-    def matrices(self, items: Sequence[Inputs | None]) -> list[NDArray] | None:
-        """Every record's numeric rows x features matrix, when all have one (the common
-        case, checked in one pass); else None."""
-        if not self.uniform or not items:
+    def matrices(self, items: Sequence[Inputs | None]) -> list[NDArray | None] | None:
+        """Each record's rows x features matrix of an all-numeric layout, or None for a
+        record without typed inputs (a failed request; model tensors of a bundle with
+        preprocess, logged as JSON). None for all when the layout has text features or
+        a record's inputs are columns: those take :meth:`column`."""
+        if self.buffer_dtype is None or not items:
             return None
-        try:  # all in C: attribute access and identity checks mapped over the records
-            found = list(map(_MATRIX, items))
+        try:  # all in C: attribute access mapped over the records (the common case)
+            found: list[NDArray | None] = list(map(_MATRIX, items))
         except AttributeError:  # a record without inputs
-            return None
-        if any(map(is_, found, repeat(None))):
-            if not self.identity:
-                return None
-            present = cast("list[Inputs]", items)  # attrgetter raised on no record
-            found = [m if m is not None else self.matrix(x)
-                     for m, x in zip(found, present, strict=True)]
-            if any(map(is_, found, repeat(None))):
-                return None
-        return cast("list[NDArray]", found)
+            found = [None if x is None else x.matrix for x in items]
+        if not any(map(is_, found, repeat(None))):
+            return found
+        resolved: list[NDArray | None] = []
+        for m, x in zip(found, items, strict=True):
+            if m is None and x is not None and self.loggable(x):
+                m = self.matrix(x)  # model tensors of an identity handler
+                if m is None:
+                    return None
+            resolved.append(m)
+        return resolved
 
     def column(self, items: Sequence[Inputs | None]) -> pa.StructArray:
-        """The struct column for any records (some without inputs, text features,
-        columnar inputs): per record, one list of values per feature (null if none)."""
+        """The struct column for records whose inputs have no shared numeric matrix
+        (text features, columnar inputs): per record, one list of values per feature
+        (null if no typed inputs), gathered feature by feature."""
         kept = [x if x is not None and self.loggable(x) else None for x in items]
         counts = np.array([0 if x is None else x.rows for x in kept], dtype=np.int32)
         mask = pa.array([x is None for x in kept], type=pa.bool_())
         present = [x for x in kept if x is not None]
-        matrices = [m for m in map(self.matrix, present) if m is not None]
-        if self.uniform and len(matrices) == len(present):
-            values = np.concatenate(matrices) if matrices else \
-                np.empty((0, len(self.names)), self.dtypes[0])
-            columns = list(np.ascontiguousarray(values.astype(self.dtypes[0]).T))
-        else:
-            columns = [np.concatenate([self._feature(x, j) for x in present]) if present
-                       else np.empty(0) for j in range(len(self.names))]
+        columns = [np.concatenate([self._feature(x, j) for x in present]) if present
+                   else np.empty(0) for j in range(len(self.names))]
         return self.struct_array(offsets(counts), columns, mask)
 
     def struct_array(self, offsets: pa.Array, values: Sequence[NDArray],
@@ -130,7 +131,12 @@ class _Span(NamedTuple):
 
     start: int
     stop: int
-    counts: NDArray | None  # int32 rows per record; None: one each
+    counts: NDArray | None  # int32 rows per record (0: no typed inputs); None: one each
+    missing: NDArray | None  # bool per record: no typed inputs (null); None: none missing
+
+    @property
+    def records(self) -> int:
+        return self.stop - self.start if self.counts is None else len(self.counts)
 
 
 class InputColumns:
@@ -151,18 +157,25 @@ class InputColumns:
 
     def add(self, items: Sequence[Inputs | None]) -> None:
         """Copy the inputs of consecutive records (all, or none when it raises)."""
-        matrices = self.layout.matrices(items)
-        if matrices is None:
+        found = self.layout.matrices(items)
+        if found is None:
             self._pieces.append(self.layout.column(items))
             return
+        n = len(found)
+        missing = np.fromiter(map(is_, found, repeat(None)), bool, n) \
+            if any(map(is_, found, repeat(None))) else None
+        matrices = cast("list[NDArray]", found if missing is None else
+                        [m for m in found if m is not None])
         start = self._rows
         stop = start + sum(map(len, matrices))
-        values = self._reserve(stop)
-        # rows x features written into the feature-major buffer in one pass
-        np.concatenate(matrices, out=values[:, start:stop].T, casting="unsafe")
+        if matrices:
+            values = self._reserve(stop)
+            # rows x features written into the feature-major buffer in one pass
+            np.concatenate(matrices, out=values[:, start:stop].T, casting="unsafe")
+        counts = None if missing is None and stop - start == n else np.fromiter(
+            (0 if m is None else len(m) for m in found), np.int32, n)
         self._rows = stop
-        self._pieces.append(_Span(start, stop, None if stop - start == len(matrices) else
-                                  np.fromiter(map(len, matrices), np.int32, len(matrices))))
+        self._pieces.append(_Span(start, stop, counts, missing))
 
     def array(self) -> pa.Array:
         """The struct column of everything added since the last call, made of slices of
@@ -176,9 +189,12 @@ class InputColumns:
         if all(isinstance(p, _Span) for p in pieces):
             spans = cast("list[_Span]", pieces)
             counts = None if all(s.counts is None for s in spans) else np.concatenate([
-                np.ones(s.stop - s.start, np.int32) if s.counts is None else s.counts
+                np.ones(s.records, np.int32) if s.counts is None else s.counts
                 for s in spans])
-            return self._struct(values, _Span(0, rows, counts))
+            missing = None if all(s.missing is None for s in spans) else np.concatenate([
+                np.zeros(s.records, bool) if s.missing is None else s.missing
+                for s in spans])
+            return self._struct(values, _Span(0, rows, counts, missing))
         return pa.concat_arrays([self._struct(values, p) if isinstance(p, _Span) else p
                                  for p in pieces])
 
@@ -190,12 +206,13 @@ class InputColumns:
             self._spare = lent
 
     def _struct(self, values: NDArray | None, span: _Span) -> pa.StructArray:
-        assert values is not None
-        counts = span.counts
-        records = span.stop - span.start if counts is None else len(counts)
-        offsets_ = pa.array(np.arange(records + 1, dtype=np.int32)) if counts is None \
-            else offsets(counts)
-        return self.layout.struct_array(offsets_, list(values[:, span.start:span.stop]))
+        if values is None:  # no record had typed inputs
+            values = np.empty((len(self.layout.names), 0), self.layout.buffer_dtype)
+        offsets_ = pa.array(np.arange(span.records + 1, dtype=np.int32)) \
+            if span.counts is None else offsets(span.counts)
+        return self.layout.struct_array(
+            offsets_, list(values[:, span.start:span.stop]),
+            None if span.missing is None else pa.array(span.missing))
 
     def _reserve(self, rows: int) -> NDArray:
         """The buffer, with room for ``rows`` rows (the spare one, or grown by doubling)."""
@@ -205,7 +222,8 @@ class InputColumns:
         if values is None or values.shape[1] - _PAD < rows:
             capacity = max(rows, MIN_CAPACITY, 0 if values is None
                            else 2 * (values.shape[1] - _PAD))
-            grown = np.empty((len(self.layout.names), capacity + _PAD), self.layout.dtypes[0])
+            grown = np.empty((len(self.layout.names), capacity + _PAD),
+                             self.layout.buffer_dtype)
             if values is not None:
                 grown[:, :self._rows] = values[:, :self._rows]
             values = grown

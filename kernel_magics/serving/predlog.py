@@ -162,8 +162,8 @@ class PredictionLog:
             return
         pa.array(["warm-up"], pa.string())
         for (model, version), layout in self._layouts.items():
-            inputs = Inputs(rows=1, matrix=np.zeros((1, len(layout.names)), layout.dtypes[0])) \
-                if layout.uniform else None
+            inputs = None if layout.buffer_dtype is None else \
+                Inputs(rows=1, matrix=np.zeros((1, len(layout.names)), layout.buffer_dtype))
             columns = Columns(layout)
             columns.add([Prediction("warm-up", time.time(), model, version, "invocations",
                                     200, 0.0, 1, None, inputs, None, b"[0]", None)] * 2)

@@ -5,6 +5,7 @@ only once the segment made of it is written."""
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from kernel_magics.serving.logcolumns import BASE_FIELDS, Columns, Prediction
 from kernel_magics.serving.loglayout import FeatureLayout
 from kernel_magics.serving.logread import read_log
 from kernel_magics.serving.predlog import PredictionLog
+from kernel_magics.serving.schema import Feature, Schema, TensorSpec
 
 
 def record(log: PredictionLog, request_id: str, *, version: str = "3", status: int = 200,
@@ -211,3 +213,50 @@ def test_a_segment_that_fails_to_render_is_lost_whole(tmp_path: Path, digits_bun
     assert log.flush() == 1
     assert [(e.request_id, e.inputs["pixel_0"] if e.inputs else None)
             for e in read_log(tmp_path)] == [("next", [2.0])]
+
+
+def test_numeric_features_of_several_dtypes_share_the_buffer_with_failed_requests() -> None:
+    """int64, float32 and nullable int features: the request path's matrix is float64,
+    and the log writes each feature in its own type; a failed request between two others
+    is a null, not a reason to gather the copy feature by feature."""
+    schema = Schema(features=(Feature("count", "int64"), Feature("score", "float32"),
+                              Feature("age", "int32", nullable=True)),
+                    inputs=(TensorSpec("x", "FP32", (-1, 3)),),
+                    outputs=(TensorSpec("y", "FP32", (-1,)),))
+    layout = FeatureLayout(schema, True, BASE_FIELDS)
+    assert layout.buffer_dtype == np.float64
+    columns = Columns(layout)
+
+    def request(rid: str, matrix: Any) -> Prediction:
+        inputs = None if matrix is None else Inputs(rows=len(matrix), matrix=np.array(matrix))
+        return Prediction(rid, time.time(), "m", "1", "invocations",
+                          200 if inputs else 400, 1.0, 0 if inputs is None else len(matrix),
+                          None, inputs, None if inputs else b"{", b"[1]", None)
+
+    columns.add([request("a", [[7.0, 0.5, np.nan]]), request("bad", None),
+                 request("b", [[8.0, 1.5, 30.0], [9.0, 2.5, 31.0]])])
+    # one copy into the buffer, not a struct gathered feature by feature
+    assert not any(isinstance(p, pa.StructArray) for p in columns._inputs._pieces)
+    table = columns.table()
+    inputs = table.column("inputs").to_pylist()
+    assert inputs[1] is None
+    assert inputs[0]["count"] == [7] and inputs[0]["score"] == [0.5]
+    assert math.isnan(inputs[0]["age"][0])  # a nullable int arrives as NaN in the matrix
+    assert inputs[2] == {"count": [8, 9], "score": [1.5, 2.5], "age": [30.0, 31.0]}
+    types = table.schema.field("inputs").type
+    assert [types.field(n).type.value_type for n in ("count", "score", "age")] == \
+        [pa.int64(), pa.float32(), pa.float64()]
+
+
+def test_columnar_inputs_and_buffer_rows_make_one_column_in_order(
+        digits_bundle: Bundle) -> None:
+    """Inputs without a matrix (columns) are gathered feature by feature; in a segment
+    they join the buffer's rows in record order."""
+    layout = FeatureLayout(digits_bundle.schema, True, BASE_FIELDS)
+    columns = Columns(layout)
+    by_columns = Inputs(rows=1, columns={n: np.array([9.0], np.float32)
+                                         for n in layout.names})
+    for rid, inputs in (("m1", one_row(1.0)), ("c", by_columns), ("m2", one_row(2.0))):
+        columns.add([Prediction(rid, time.time(), "digits", "3", "invocations", 200, 1.0, 1,
+                                None, inputs, None, b"[1]", None)])
+    assert pixel(columns.table(), "pixel_63") == [1.0, 9.0, 2.0]
