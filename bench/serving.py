@@ -342,17 +342,17 @@ def main() -> None:
           f"{'met' if on.rps >= 3000 else 'NOT met'}")
     for label in ships:
         if label != "ship, log off":
-            print_cost(label, rounds[label], rounds["ship, log off"], log_totals[label])
+            print_cost(label, rounds[label], rounds["ship, log off"],
+                       1 - results[label].rps / results["ship, log off"].rps, log_totals[label])
     print(f"(rows in the prediction log: {logged}; load average after: "
           f"{os.getloadavg()[0]:.2f})")
 
 
-def print_cost(label: str, on: list[Result], off: list[Result],
+def print_cost(label: str, on: list[Result], off: list[Result], cost: float,
                log_totals: Counter[str]) -> None:
-    """The throughput and CPU cost of one log-on server against the log-off one, and the
-    log's own work per record."""
+    """The throughput cost (``cost``: of the median rounds) and CPU cost of one log-on
+    server against the log-off one, and the log's own work per record."""
     name = "the log" if label == "ship, log on" else "the baseline's log"
-    cost = 1 - summarize(label, on).rps / summarize("ship, log off", off).rps
     best_cost = 1 - max(x.rps for x in on) / max(x.rps for x in off)
     # Rounds are interleaved: pair each log-on round with the log-off round of its round.
     paired = sorted(1 - a.rps / b.rps for a, b in zip(on, off, strict=True))
