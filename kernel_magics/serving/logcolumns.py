@@ -5,7 +5,7 @@ written cost the event loop more than what is done with them: while they are ali
 new requests allocate memory that is not in the CPU's caches. Measured with the
 bench/serving.py load, records queued and then dropped unwritten cost: held 10 ms,
 nothing measurable; 50 ms, about 1.7 % of throughput; 100 ms, 2 %; 1 s, 5 %. Each copy
-has a fixed cost too (every 10 ms costs more than it saves; every 100 ms, 0.4-0.6 us of
+has a fixed cost too (every 10 ms costs more than it saves; every 100 ms, 0.3-0.6 us of
 CPU per record less than every 50 ms, for no more throughput). So every 100 ms
 :meth:`Columns.add` copies the queued records into a few flat pieces per column and
 lets the records go:

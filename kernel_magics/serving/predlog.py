@@ -17,7 +17,7 @@ write in progress).
 Where that work runs (:meth:`PredictionLog.start`): a server hands over its event loop,
 and for a local log folder both steps run there as callbacks between requests. Timed in
 the server at 7,000 requests/s (``cpu_s``, also in /metrics): about 1.6 us of CPU per
-record to build (the copies and the flush's Arrow arrays) and 2.2 us to write (about
+record to build (the copies and the flush's Arrow arrays) and 2.1 us to write (about
 15 ms once a second). Measured on the bench (docs/serving.md), the same work in a second
 thread costs the event loop two to three times the work itself: pyarrow releases and
 re-takes the GIL around each call, and every hand-off interrupts the loop. Without a loop
@@ -67,7 +67,7 @@ PARQUET_OPTIONS: dict[str, Any] = {
 }
 MAX_UNWRITTEN = 600  # segments (flushes) kept while storage fails: 10 minutes at 1 s
 # seconds between copying queued records into columns: on the bench, copying every 100 ms
-# cost 0.4-0.6 us less log CPU per record than every 50 ms, and no more throughput
+# cost 0.3-0.6 us less log CPU per record than every 50 ms, and no more throughput
 COMPACT_INTERVAL = 0.1
 FilesystemFactory = Callable[[str], tuple[pafs.FileSystem, str]]
 _FACTORIES: dict[str, FilesystemFactory] = {}
