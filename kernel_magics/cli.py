@@ -338,12 +338,29 @@ def score_cmd(bundle: Path, input_path: Path, output_path: Path, as_json: bool) 
 @click.option("--limit", default=50, show_default=True, help="The most recent N requests.")
 @click.option("--errors", "errors_only", is_flag=True, help="Only failed requests.")
 @click.option("--json", "as_json", is_flag=True, help="Print the requests as JSON.")
-def logs_cmd(name: str, since: str | None, limit: int, errors_only: bool,
-             as_json: bool) -> None:
-    """Recent predictions and errors of a service, oldest first."""
+@click.option("--compact", is_flag=True,
+              help="Merge each closed hour's segments into one file instead of showing "
+                   "requests (safe beside running services).")
+@click.option("--older-than", default="1h", show_default=True, metavar="T",
+              help="With --compact: only hours that ended at least this long ago.")
+@click.pass_context
+def logs_cmd(ctx: click.Context, name: str, since: str | None, limit: int, errors_only: bool,
+             as_json: bool, compact: bool, older_than: str) -> None:
+    """Recent predictions and errors of a service, oldest first; or, with --compact,
+    merge the log's segments (one a second per serving process) into a file per hour."""
     from .serving.logread import read_log
 
     _, log_dir = _service(name)
+    if compact:
+        given = [f"--{p.replace('_only', 's')}" for p in ("since", "limit", "errors_only")
+                 if ctx.get_parameter_source(p) is not click.core.ParameterSource.DEFAULT]
+        if given:
+            raise click.UsageError(f"--compact merges the whole log: {', '.join(given)} "
+                                   "do not apply. Run `ship logs` again without them.")
+        _compact_log(log_dir, older_than, as_json)
+        return
+    if ctx.get_parameter_source("older_than") is not click.core.ParameterSource.DEFAULT:
+        raise click.UsageError("--older-than goes with --compact.")
     with _runtime_errors():
         entries = read_log(log_dir, since=since, limit=limit, errors_only=errors_only)
     if as_json:
@@ -361,6 +378,23 @@ def logs_cmd(name: str, since: str | None, limit: int, errors_only: bool,
         click.echo(f"{e.time:%Y-%m-%d %H:%M:%S.%f}"[:23] + f" {e.version:<8} {e.endpoint:<12} "
                    f"{e.status:>6} {e.latency_ms:>7.2f} {e.rows:>5}  {e.request_id:<24}  "
                    f"{detail}{truth}")
+
+
+def _compact_log(log_dir: Path, older_than: str, as_json: bool) -> None:
+    from tqdm import tqdm
+
+    from .serving.logcompact import LogCompactor, compact_log
+
+    with _runtime_errors():
+        hours = len(LogCompactor(log_dir, older_than=older_than).hours())
+        with tqdm(total=hours, desc="compact", unit="hour", file=sys.stderr,
+                  disable=as_json or hours < 2) as bar:
+            result = compact_log(log_dir, older_than=older_than,
+                                 on_hour=lambda _: bar.update())
+    if as_json:
+        _emit_json(result.to_json())
+    else:
+        click.echo(result.summary())
 
 
 # -- ship cost ---------------------------------------------------------------------------

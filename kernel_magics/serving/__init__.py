@@ -7,10 +7,12 @@ copies this package into each bundle as ``ship_runtime``:
 
     python -m ship_runtime serve BUNDLE_DIR --port 8080
     python -m ship_runtime score BUNDLE_DIR input.parquet predictions.parquet
+    python -m ship_runtime compact LOG_DIR      (an hour's log segments into one file)
 
 Modules: bundle/schema (the format), inputs, mlflow_codec and v2_codec (wire formats),
 model and pipeline (onnxruntime + handler.py), router (which version answers), app and
-wire (HTTP), predlog (the log writer), logread (DuckDB reader), metrics, openapi,
+wire (HTTP), predlog (the log writer), logread (DuckDB reader), logcompact (a file per
+closed hour), metrics, openapi,
 batch (score_file), server (uvicorn). Imports are lazy here so that
 ``import ship_runtime`` stays cheap.
 """

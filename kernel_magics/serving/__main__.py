@@ -1,8 +1,9 @@
-"""``python -m ship_runtime serve|score|check BUNDLE ...``: the runtime without Ship's CLI.
+"""``python -m ship_runtime serve|score|check|compact ...``: the runtime without Ship's CLI.
 
     serve BUNDLE [--host H] [--port P] [--workers W] [--log-dir DIR | --no-log]
     score BUNDLE INPUT OUTPUT           Parquet or CSV in, Parquet or CSV out
     check BUNDLE                        load, validate and warm up; exit 1 with the reason
+    compact LOG [--older-than 1h]       merge each closed hour's log segments into one file
 
 Exit status 1 with ``error: ...`` on a broken bundle or bad input file.
 """
@@ -38,6 +39,11 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("output")
     check = commands.add_parser("check", help="validate a bundle and run its warm-up")
     check.add_argument("bundle")
+    compact = commands.add_parser(
+        "compact", help="merge each closed hour's prediction-log segments into one file")
+    compact.add_argument("log", help="the log folder or URL (as --log-dir of serve)")
+    compact.add_argument("--older-than", default="1h",
+                         help="only hours that ended at least this long ago (default 1h)")
     return parser
 
 
@@ -55,6 +61,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             result = score_file(args.bundle, args.input, args.output)
             print(f"{result.rows} rows scored in {result.seconds:.2f}s -> {result.output}")
+        elif args.command == "compact":
+            from .logcompact import compact_log
+
+            print(compact_log(args.log, older_than=args.older_than).summary())
         else:
             from .bundle import Bundle
             from .pipeline import Pipeline

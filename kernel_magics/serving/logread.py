@@ -20,6 +20,10 @@ from .errors import InputError
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+# a segment as the log writes it: part-<UTC time>-<pid>-<seq>.parquet (group 1: its hour)
+PART_NAME = re.compile(r"^part-(\d{8}T\d{2})\d{4}\.\d{6}-\d+-\d+\.parquet$")
+# one closed hour's segments merged (logcompact): compact-<YYYYmmddTHH>.parquet
+COMPACT_NAME = re.compile(r"^compact-(\d{8}T\d{2})\.parquet$")
 COLUMNS = ("request_id", "epoch_us(p.time)", "model", "version", "endpoint", "status",
            "latency_ms", "rows", "client_id", "inputs", "raw_inputs", "outputs", "error")
 
@@ -77,7 +81,8 @@ def parse_since(value: str | datetime | None, *, now: datetime | None = None
 def segment_files(root: Path, stream: str, since: datetime | None = None, *,
                   pattern: str = "*.parquet") -> list[str]:
     """Files of one stream of the log (``predictions``, ``feedback``, ``usage``), by date
-    partition, skipping whole days before ``since``."""
+    partition, skipping whole days before ``since``, and the segments of an hour that
+    has been merged into one file (left over by a compaction that stopped half-way)."""
     folder = root / stream
     if not folder.is_dir():
         return []
@@ -86,8 +91,15 @@ def segment_files(root: Path, stream: str, since: datetime | None = None, *,
     for partition in sorted(folder.glob("date=*")):
         if first_day is not None and partition.name[len("date="):] < first_day:
             continue  # whole days before --since
-        files += [str(p) for p in sorted(partition.glob(pattern))]
+        found = sorted(partition.glob(pattern))
+        merged = {m.group(1) for m in map(COMPACT_NAME.match, (p.name for p in found)) if m}
+        files += [str(p) for p in found if not merged or not _merged(p.name, merged)]
     return files
+
+
+def _merged(name: str, hours: set[str]) -> bool:
+    match = PART_NAME.match(name)
+    return match is not None and match.group(1) in hours
 
 
 def read_log(folder: str | Path, since: str | datetime | None = None, *,
