@@ -352,11 +352,13 @@ def logs_cmd(ctx: click.Context, name: str, since: str | None, limit: int, error
 
     _, log_dir = _service(name)
     if compact:
-        given = [f"--{p.replace('_only', 's')}" for p in ("since", "limit", "errors_only")
-                 if ctx.get_parameter_source(p) is not click.core.ParameterSource.DEFAULT]
+        flags = {"since": "--since", "limit": "--limit", "errors_only": "--errors"}
+        given = [flag for name, flag in flags.items()
+                 if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT]
         if given:
+            verb = "does" if len(given) == 1 else "do"
             raise click.UsageError(f"--compact merges the whole log: {', '.join(given)} "
-                                   "do not apply. Run `ship logs` again without them.")
+                                   f"{verb} not apply. Run `ship logs` again without them.")
         _compact_log(log_dir, older_than, as_json)
         return
     if ctx.get_parameter_source("older_than") is not click.core.ParameterSource.DEFAULT:

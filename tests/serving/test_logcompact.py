@@ -241,7 +241,10 @@ def test_ship_logs_compact_and_the_runtime_command(tmp_path: Path, digits_bundle
 
     cli = CliRunner()
     refused = cli.invoke(ship, ["logs", str(bundle.path), "--compact", "--since", "1h"])
-    assert refused.exit_code == 2 and "--compact" in refused.output
+    assert refused.exit_code == 2 and "--since does not apply" in refused.output
+    refused = cli.invoke(ship, ["logs", str(bundle.path), "--compact", "--errors",
+                                "--limit", "5"])
+    assert refused.exit_code == 2 and "--limit, --errors do not apply" in refused.output
     alone = cli.invoke(ship, ["logs", str(bundle.path), "--older-than", "2h"])
     assert alone.exit_code == 2 and "--older-than goes with --compact" in alone.output
     bad = cli.invoke(ship, ["logs", str(bundle.path), "--compact", "--older-than", "1m"])
