@@ -385,14 +385,12 @@ def logs_cmd(ctx: click.Context, name: str, since: str | None, limit: int, error
 def _compact_log(log_dir: Path, older_than: str, as_json: bool) -> None:
     from tqdm import tqdm
 
-    from .serving.logcompact import LogCompactor, compact_log
+    from .serving.logcompact import compact_log
 
     with _runtime_errors():
-        hours = len(LogCompactor(log_dir, older_than=older_than).hours())
-        with tqdm(total=hours, desc="compact", unit="hour", file=sys.stderr,
-                  disable=as_json or hours < 2) as bar:
-            result = compact_log(log_dir, older_than=older_than,
-                                 on_hour=lambda _: bar.update())
+        result = compact_log(log_dir, older_than=older_than, progress=lambda hours: tqdm(
+            hours, desc="compact", unit="hour", file=sys.stderr,
+            disable=as_json or len(hours) < 2))
     if as_json:
         _emit_json(result.to_json())
     else:

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -45,7 +45,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from .errors import InputError
-from .logread import COMPACT_NAME, PART_NAME
+from .logread import COMPACT_NAME, PART_NAME, parse_duration
 from .predlog import PARQUET_OPTIONS, open_filesystem
 
 STREAMS = ("predictions", "feedback")
@@ -138,8 +138,6 @@ class CompactResult:
 
 def parse_age(value: str | timedelta) -> timedelta:
     """``older_than`` as a timedelta (a duration such as ``"90m"``), at least MIN_AGE."""
-    from .logread import parse_duration
-
     age = value if isinstance(value, timedelta) else parse_duration(value)
     if age is None:
         raise InputError(f"--older-than {value!r}: use a duration like 30m, 1h or 1d.",
@@ -166,13 +164,17 @@ class LogCompactor:
             raise InputError(f"no prediction log at {self.location}: the folder holds "
                              "predictions/ and feedback/ (`ship serve` writes "
                              ".ship/services/NAME/log/).", field="log")
-        self._stale: list[str] = []
 
     def hours(self) -> list[Hour]:
         """The closed hours with segments to merge or delete, oldest first."""
+        return self.listing()[0]
+
+    def listing(self) -> tuple[list[Hour], list[str]]:
+        """One pass over the streams: the closed hours (oldest first), and the hidden
+        temporary files older than the cutoff (left by writers killed mid-write)."""
         found: dict[tuple[str, str, str], list[str]] = {}
         merged: dict[tuple[str, str, str], str] = {}
-        self._stale = []
+        stale: list[str] = []
         for stream in self.streams:
             selector = pafs.FileSelector(f"{self.root}/{stream}", recursive=True,
                                          allow_not_found=True)
@@ -182,7 +184,7 @@ class LogCompactor:
                 folder, _, name = info.path.rpartition("/")
                 if name.startswith(".") and name.endswith(".tmp"):
                     if info.mtime is not None and info.mtime.astimezone(UTC) < self.cutoff:
-                        self._stale.append(info.path)  # left by a killed writer
+                        stale.append(info.path)
                     continue
                 part, whole = PART_NAME.match(name), COMPACT_NAME.match(name)
                 if part is not None:
@@ -191,18 +193,13 @@ class LogCompactor:
                     merged[(stream, folder, whole.group(1))] = info.path
         hours = [Hour(stream, folder, key, tuple(sorted(parts)), merged.get((stream, folder, key)))
                  for (stream, folder, key), parts in found.items()]
-        return sorted((h for h in hours if h.start + timedelta(hours=1) <= self.cutoff),
-                      key=lambda h: (h.key, h.stream, h.folder))
+        closed = sorted((h for h in hours if h.start + timedelta(hours=1) <= self.cutoff),
+                        key=lambda h: (h.key, h.stream, h.folder))
+        return closed, stale
 
-    def remove_temporaries(self) -> int:
-        """Delete hidden temporary files older than the cutoff (writers killed mid-write)."""
-        removed = 0
-        for path in self._stale:
-            with contextlib.suppress(FileNotFoundError):
-                self.fs.delete_file(path)
-                removed += 1
-        self._stale = []
-        return removed
+    def remove(self, paths: list[str]) -> int:
+        """Delete files (temporary ones of killed writers); how many were there."""
+        return self._delete(tuple(paths))
 
     def compact(self, hour: Hour) -> HourResult:
         """Merge one hour's segments into its file, then delete them."""
@@ -301,17 +298,17 @@ class LogCompactor:
 
 def compact_log(location: str | os.PathLike[str], *,
                 older_than: str | timedelta = timedelta(hours=1), now: datetime | None = None,
-                on_hour: Callable[[HourResult], None] | None = None) -> CompactResult:
-    """Merge every closed hour's segments of a log into one file per hour and stream."""
+                progress: Callable[[list[Hour]], Iterable[Hour]] | None = None
+                ) -> CompactResult:
+    """Merge every closed hour's segments of a log into one file per hour and stream.
+    ``progress`` wraps the list of hours (say in a tqdm bar)."""
     compactor = LogCompactor(location, older_than=older_than, now=now)
     result = CompactResult(compactor.location, compactor.cutoff.isoformat())
     with compactor.lock():
-        for hour in compactor.hours():
-            done = compactor.compact(hour)
-            result.hours.append(done)
-            if on_hour is not None:
-                on_hour(done)
-        result.temporary_removed = compactor.remove_temporaries()
+        hours, stale = compactor.listing()
+        for hour in progress(hours) if progress is not None else hours:
+            result.hours.append(compactor.compact(hour))
+        result.temporary_removed = compactor.remove(stale)
     return result
 
 
