@@ -31,7 +31,8 @@ from .inputs import Inputs
 from .metrics import Metrics, SharedMetrics, render
 from .mlflow_codec import parse_csv, parse_invocation
 from .openapi import build_openapi
-from .predlog import PredictionLog, RequestIndex
+from .predlog import PredictionLog
+from .requestindex import RequestIndex
 from .requirements import RUNTIME_VERSION
 from .router import Deployment, Router
 from .usage import UsageMeter

@@ -338,35 +338,3 @@ class PredictionLog:
             "request_id": ids, "time": [int(t * 1e6) for t in times], "model": models,
             "ground_truth": [render_json(v) for v in truth]}, schema=FEEDBACK_SCHEMA)]
 
-
-class RequestIndex:
-    """Which request ids exist: this process's own (``issued``, which the id generator
-    answers without storing anything per request), others from the log's segments."""
-
-    def __init__(self, log: PredictionLog, issued: Callable[[str], bool]) -> None:
-        self.log = log
-        self.issued = issued
-        self._on_disk: set[str] = set()
-        self._scanned: set[str] = set()
-        self._lock = threading.Lock()
-
-    def known(self, request_id: str) -> bool:
-        """True if this process issued the id or a flushed segment holds it (does I/O)."""
-        if self.issued(request_id) or request_id in self._on_disk:
-            return True
-        if not self.log.enabled:
-            return False
-        with self._lock:
-            selector = pafs.FileSelector(f"{self.log.root}/predictions", recursive=True,
-                                         allow_not_found=True)
-            for info in self.log.fs.get_file_info(selector):
-                path = info.path
-                if not path.endswith(".parquet") or path in self._scanned:
-                    continue
-                try:
-                    ids = pq.read_table(path, columns=["request_id"], filesystem=self.log.fs)
-                except (OSError, pa.ArrowInvalid):
-                    continue  # being written by another worker; next call sees it
-                self._on_disk.update(ids.column(0).to_pylist())
-                self._scanned.add(path)
-        return request_id in self._on_disk

@@ -95,6 +95,7 @@ def loads(body: bytes) -> Any:
         raise InputError(f"malformed JSON: {exc}", field="body") from None
 
 
+ID_LENGTH, ID_PREFIX_LENGTH = 24, 12  # hex digits: a process prefix, then a counter
 _ID_PREFIX = os.urandom(6).hex()  # per process (each worker has its own), 48 random bits
 _ID_FIRST = int.from_bytes(os.urandom(5))  # the counter's random start, 40 bits
 _ID_SEQUENCE = itertools.count(_ID_FIRST)
@@ -122,15 +123,22 @@ def new_response_id() -> str:
     return f"{_RESPONSE_PREFIX}{next(_RESPONSE_SEQUENCE) & _ID_MASK:012x}"
 
 
+def split_request_id(request_id: str) -> tuple[str, int] | None:
+    """The (process prefix, counter) of an id in :func:`new_request_id`'s shape (24
+    lowercase hex digits), or None for anything else."""
+    if len(request_id) != ID_LENGTH or not set(request_id) <= _HEX:
+        return None
+    return request_id[:ID_PREFIX_LENGTH], int(request_id[ID_PREFIX_LENGTH:], 16)
+
+
 def issued_here(request_id: str) -> bool:
     """True if :func:`new_request_id` of this process returned ``request_id``: its prefix,
     and a counter value already handed out. Nothing is stored per request."""
-    suffix = request_id[len(_ID_PREFIX):]
-    if len(request_id) != 24 or not request_id.startswith(_ID_PREFIX) \
-            or not set(suffix) <= _HEX:
+    parts = split_request_id(request_id)
+    if parts is None or parts[0] != _ID_PREFIX:
         return False
     issued = int(repr(_ID_SEQUENCE)[len("count("):-1]) - _ID_FIRST  # peek, not consume
-    return (int(suffix, 16) - _ID_FIRST) & _ID_MASK < issued
+    return (parts[1] - _ID_FIRST) & _ID_MASK < issued
 
 
 def json_response(content: bytes, request_id: str | None = None, status: int = 200,
