@@ -36,7 +36,8 @@ SUBCOMMANDS = {
     "export": "%ship export VAR --name NAME --example X [--eval X [y]] [--quantize int8] "
               "[--force] [--rtol R] [--atol A]",
     "serve": "%%ship serve   (a cell whose definitions go into the service)",
-    "build": "%ship build NAME [--model-version V] [--reference TRAINING_DATA]",
+    "build": "%ship build NAME [--model-version V] [--reference TRAINING_DATA] "
+             "[--log-dir URL]",
     "drift": "%ship drift NAME [--window W] [--history N]   (W: a duration like 15m, 1h, 1d)",
 }
 # How long `%ship export` waits for the run that produced the model to reach MLflow.
@@ -334,7 +335,7 @@ class ShipMagics(Magics):
         if not words or words[0].startswith("-") or len(words) % 2 != 1:
             raise UsageError(f"Usage: {SUBCOMMANDS['build']}")
         options = dict(zip(words[1::2], words[2::2], strict=True))
-        unknown = set(options) - {"--model-version", "--reference"}
+        unknown = set(options) - {"--model-version", "--reference", "--log-dir"}
         if unknown:
             raise UsageError(f"Unknown option {sorted(unknown)[0]}. Usage: {SUBCOMMANDS['build']}")
         version = options.get("--model-version")
@@ -350,7 +351,7 @@ class ShipMagics(Magics):
 
         try:
             result = build_service(notebook, words[0], model_version=version,
-                                   reference=reference)
+                                   reference=reference, log_dir=options.get("--log-dir"))
         except ShipError as exc:
             raise UsageError(str(exc)) from None
         print(describe(result))

@@ -30,7 +30,7 @@ from typing import Any
 from .._version import __version__
 from ..errors import NotFoundError, ValidationError
 from ..workspace import Workspace, find_workspace, init_workspace, slug
-from .deploy import write_deployment
+from .deploy import check_log_url, write_deployment
 from .serve_cells import undefined_names
 
 RUNTIME_PACKAGE = "ship_runtime"
@@ -54,11 +54,13 @@ class BuildResult:
     features: list[str]
     artifact_uri: str | None
     reference_rows: int | None = None
+    log_dir: str | None = None  # the deployment files' prediction log URL (None: per pod)
 
 
 def build_service(notebook: Path, name: str, *, model_name: str | None = None,
                   model_version: str | None = None, reference: Any = None,
-                  workspace: Workspace | None = None) -> BuildResult:
+                  log_dir: str | None = None, workspace: Workspace | None = None
+                  ) -> BuildResult:
     """Build the bundle for service `name` from `notebook` and a registered model version.
 
     `reference` is the training data (a DataFrame with the service's feature columns,
@@ -70,6 +72,8 @@ def build_service(notebook: Path, name: str, *, model_name: str | None = None,
     if slug(name) != name:
         raise ValidationError(f"service name {name!r} may use letters, digits, '.', '_' and "
                               f"'-' only; try {slug(name)!r}.", field="name")
+    if log_dir is not None:
+        check_log_url(log_dir)
     workspace = workspace or find_workspace(notebook.parent)
     if not workspace.ship_dir.is_dir():
         workspace = init_workspace(workspace.root)
@@ -85,7 +89,7 @@ def build_service(notebook: Path, name: str, *, model_name: str | None = None,
             from .schema import schema_for
 
             schema = schema_for(onnx_file, client, version)
-            _write(folder, name, version, onnx_file, schema, handler)
+            _write(folder, name, version, onnx_file, schema, handler, log_dir)
         reference_rows = _write_reference(folder, schema, reference)
         _check(folder)
         artifact_uri = _log_bundle(client, version, name, folder)
@@ -96,7 +100,7 @@ def build_service(notebook: Path, name: str, *, model_name: str | None = None,
                        model_name=version.name, model_version=str(version.version),
                        run_id=version.run_id, serve_cells=cells,
                        features=[f.name for f in schema.features], artifact_uri=artifact_uri,
-                       reference_rows=reference_rows)
+                       reference_rows=reference_rows, log_dir=log_dir)
 
 
 def handler_source(notebook: Path) -> tuple[str | None, int]:
@@ -161,7 +165,7 @@ def _download_onnx(version: Any, workspace: Workspace, tmp: Path) -> Path:
 
 
 def _write(folder: Path, name: str, version: Any, onnx_file: Path, schema: Any,
-           handler: str | None) -> None:
+           handler: str | None, log_dir: str | None) -> None:
     from ..serving.bundle import Lineage, Manifest, write_bundle
     from ..serving.requirements import runtime_requirements
 
@@ -177,7 +181,8 @@ def _write(folder: Path, name: str, version: Any, onnx_file: Path, schema: Any,
         "# The service runtime only: no Jupyter, torch or MLflow.\n"
         + "\n".join(runtime_requirements(pandas=bundle.needs_pandas)) + "\n", encoding="utf-8")
     write_deployment(folder, name=name, version=folder.name, ship_version=__version__,
-                     python_version=".".join(platform.python_version_tuple()[:2]))
+                     python_version=".".join(platform.python_version_tuple()[:2]),
+                     log_dir=log_dir)
 
 
 def _write_reference(folder: Path, schema: Any, data: Any) -> int | None:
@@ -239,6 +244,9 @@ def describe(result: BuildResult) -> str:
                      "(reference.parquet)")
     else:
         lines.append("  reference none: pass the training data (--reference) to monitor drift")
+    if result.log_dir:
+        lines.append(f"  log       {result.log_dir} (in k8s/ and kserve.yaml; "
+                     "k8s/compact-log.yaml compacts it hourly)")
     if result.artifact_uri:
         lines.append(f"  logged    {result.artifact_uri}")
     lines.append(f"  serve it  ship serve {result.name}")

@@ -3,7 +3,8 @@
     serve BUNDLE [--host H] [--port P] [--workers W] [--log-dir DIR | --no-log]
     score BUNDLE INPUT OUTPUT           Parquet or CSV in, Parquet or CSV out
     check BUNDLE                        load, validate and warm up; exit 1 with the reason
-    compact LOG [--older-than 1h]       merge each closed hour's log segments into one file
+    compact LOG [--older-than 1h] [--missing-ok]
+                                        merge each closed hour's log segments into one file
 
 Exit status 1 with ``error: ...`` on a broken bundle or bad input file.
 """
@@ -44,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     compact.add_argument("log", help="the log folder or URL (as --log-dir of serve)")
     compact.add_argument("--older-than", default="1h",
                          help="only hours that ended at least this long ago (default 1h)")
+    compact.add_argument("--missing-ok", action="store_true",
+                         help="no log there yet (nothing served so far) is not an error")
     return parser
 
 
@@ -62,8 +65,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = score_file(args.bundle, args.input, args.output)
             print(f"{result.rows} rows scored in {result.seconds:.2f}s -> {result.output}")
         elif args.command == "compact":
-            from .logcompact import compact_log
+            from .logcompact import compact_log, log_exists
 
+            if args.missing_ok and not log_exists(args.log):
+                print(f"no prediction log at {args.log} yet: nothing to compact")
+                return 0
             print(compact_log(args.log, older_than=args.older_than).summary())
         else:
             from .bundle import Bundle

@@ -149,6 +149,15 @@ def parse_age(value: str | timedelta) -> timedelta:
     return age
 
 
+def _is_folder(fs: pafs.FileSystem, path: str) -> bool:
+    return bool(fs.get_file_info(path).type == pafs.FileType.Directory)
+
+
+def log_exists(location: str | os.PathLike[str]) -> bool:
+    """True if a prediction log folder is there (on an object store: anything under it)."""
+    return _is_folder(*open_filesystem(location))
+
+
 class LogCompactor:
     """Plans and runs the compaction of one log (a folder or a pyarrow filesystem URL)."""
 
@@ -159,8 +168,7 @@ class LogCompactor:
         self.fs, self.root = open_filesystem(self.location)
         self.cutoff = (now or datetime.now(UTC)) - parse_age(older_than)
         self.streams = streams
-        info = self.fs.get_file_info(self.root)
-        if info.type != pafs.FileType.Directory:
+        if not _is_folder(self.fs, self.root):
             raise InputError(f"no prediction log at {self.location}: the folder holds "
                              "predictions/ and feedback/ (`ship serve` writes "
                              ".ship/services/NAME/log/).", field="log")

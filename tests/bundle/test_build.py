@@ -64,7 +64,7 @@ def test_notebook_to_bundle_to_predictions(workspace: Path) -> None:
 
     load_iris(as_frame=True).frame.drop(columns="target").to_parquet(workspace / "train.parquet")
     built = ship(workspace, "build", str(nb), "--name", "iris", "--reference",
-                 str(workspace / "train.parquet"), "--json")
+                 str(workspace / "train.parquet"), "--log-dir", "s3://ml-logs/iris", "--json")
     assert built.returncode == 0, built.stderr
     result = json.loads(built.stdout)
     bundle = Path(result["path"])
@@ -97,6 +97,11 @@ def test_notebook_to_bundle_to_predictions(workspace: Path) -> None:
     assert kinds == {"Service", "HorizontalPodAutoscaler"}
     kserve = yaml.safe_load((bundle / "kserve.yaml").read_text())
     assert kserve["kind"] == "InferenceService"
+    # --log-dir: every replica logs to the URL, and a CronJob compacts it
+    assert result["log_dir"] == "s3://ml-logs/iris"
+    assert {"name": "SHIP_LOG_DIR", "value": "s3://ml-logs/iris"} in container["env"]
+    assert yaml.safe_load((bundle / "k8s" / "compact-log.yaml").read_text())["kind"] == \
+        "CronJob"
     compile((bundle / "rayserve.py").read_text(), "rayserve.py", "exec")
     # Logged to MLflow next to the model version's run.
     client = MlflowClient(tracking_uri=f"sqlite:///{workspace / '.ship' / 'mlflow.db'}")

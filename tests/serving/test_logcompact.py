@@ -12,6 +12,7 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
@@ -24,7 +25,7 @@ from kernel_magics.serving.errors import InputError
 from kernel_magics.serving.inputs import Inputs
 from kernel_magics.serving.logcompact import LogCompactor, compact_log
 from kernel_magics.serving.logread import PART_NAME, read_log, segment_files
-from kernel_magics.serving.predlog import PredictionLog
+from kernel_magics.serving.predlog import PredictionLog, register_filesystem
 from kernel_magics.serving.schema import Feature, Schema
 
 HOUR = datetime(2026, 11, 20, 10, tzinfo=UTC)  # the hour the tests' segments are moved into
@@ -265,3 +266,33 @@ def test_ship_logs_compact_and_the_runtime_command(tmp_path: Path, digits_bundle
     assert duckdb_count(log_dir) == 7
     assert runtime(["compact", str(tmp_path / "missing")]) == 1
     assert "no prediction log at" in capsys.readouterr().err
+
+
+def test_an_object_store_log_is_compacted_by_the_runtime_command(
+        tmp_path: Path, digits_schema: Schema, capsys: pytest.CaptureFixture[str]) -> None:
+    """What k8s/compact-log.yaml runs against a log URL: every replica's segments merged,
+    and a run before the service logged anything succeeds (--missing-ok)."""
+    store = tmp_path / "bucket"
+    register_filesystem("compactstore", lambda url: (
+        pafs.SubTreeFileSystem(str(store), pafs.LocalFileSystem()),
+        url.split("://", 1)[1].split("/", 1)[1]))
+    url = "compactstore://bucket/ship/digits"
+    assert runtime(["compact", url, "--missing-ok"]) == 0
+    assert "no prediction log at compactstore://bucket/ship/digits yet" in \
+        capsys.readouterr().out
+    assert runtime(["compact", url]) == 1  # without the flag, a missing log is an error
+    assert "no prediction log at" in capsys.readouterr().err
+    log = PredictionLog(url)  # not a local folder: the log writes whole objects
+    assert not log._local
+    log.register("digits", "3", digits_schema, identity=True)
+    for i in range(3):
+        log.record(f"r{i}", time.time(), "digits", "3", "invocations", 200, 1.0, None,
+                   Inputs(rows=1, matrix=np.full((1, 64), float(i), np.float32)), None,
+                   b"[0]", None)
+        log.flush()
+    move_into(store / "ship" / "digits", HOUR)
+    assert runtime(["compact", url, "--missing-ok"]) == 0
+    assert "merged 3 segments into 1 file" in capsys.readouterr().out
+    assert [p.name for p in (store / "ship" / "digits").rglob("*.parquet")] == \
+        ["compact-20261120T10.parquet"]
+    assert duckdb_count(store / "ship" / "digits") == 3
