@@ -63,6 +63,9 @@ def test_a_log_url_goes_to_every_replica_and_a_cronjob_compacts_it(tmp_path: Pat
     assert spec["schedule"] == "5 * * * *" and spec["concurrencyPolicy"] == "Forbid"
     job_pod = spec["jobTemplate"]["spec"]["template"]["spec"]
     assert job_pod["securityContext"]["runAsNonRoot"] is True
+    job_labels = spec["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
+    selector = yaml.safe_load(files["k8s/service.yaml"])["spec"]["selector"]
+    assert not selector.items() <= job_labels.items()  # no requests go to the job's pod
     (job,) = job_pod["containers"]
     assert job["image"] == container["image"]  # the service's own image and runtime
     assert job["command"] == ["python", "-m", "ship_runtime", "compact", url,
