@@ -85,6 +85,8 @@ class CounterRuns:
 
 def _split_ids(ids: pa.Array) -> Iterator[tuple[str, NDArray]]:
     """(prefix, counters) per prefix among ``ids``, parsed without a Python object per id."""
+    if not pa.types.is_string(ids.type):  # large_string, string_view: 32-bit offsets
+        ids = ids.cast(pa.string())
     ids = ids.filter(pc.equal(pc.binary_length(ids), ID_LENGTH))  # nulls dropped too
     if not len(ids):
         return

@@ -54,6 +54,8 @@ def test_ids_of_other_shapes_are_skipped_when_read() -> None:
                            rid(WORKER_A, 3) + "0", "g" * 24, rid(WORKER_B, 9)]))
     assert (WORKER_A, 1) in runs and (WORKER_B, 9) in runs
     assert (WORKER_A, 2) not in runs and len(runs) == 2
+    runs.add_ids(pa.array([rid(WORKER_B, 20)], pa.large_string()))  # 64-bit offsets
+    assert (WORKER_B, 20) in runs and len(runs) == 3
     sliced = pa.array([rid(WORKER_A, c) for c in range(10)]).slice(4, 3)  # an offset
     runs.add_ids(sliced)
     assert [(WORKER_A, c) in runs for c in range(10)] == \
