@@ -65,12 +65,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = score_file(args.bundle, args.input, args.output)
             print(f"{result.rows} rows scored in {result.seconds:.2f}s -> {result.output}")
         elif args.command == "compact":
-            from .logcompact import compact_log, log_exists
+            from .logcompact import compact_log
 
-            if args.missing_ok and not log_exists(args.log):
-                print(f"no prediction log at {args.log} yet: nothing to compact")
-                return 0
-            print(compact_log(args.log, older_than=args.older_than).summary())
+            print(compact_log(args.log, older_than=args.older_than,
+                              missing_ok=args.missing_ok).summary())
         else:
             from .bundle import Bundle
             from .pipeline import Pipeline

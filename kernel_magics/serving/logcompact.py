@@ -96,6 +96,7 @@ class CompactResult:
     cutoff: str  # ISO time, UTC: hours that ended before it were looked at
     hours: list[HourResult] = field(default_factory=list)
     temporary_removed: int = 0
+    missing: bool = False  # no log there yet (compact_log with missing_ok)
 
     @property
     def segments(self) -> int:
@@ -115,6 +116,8 @@ class CompactResult:
 
     def summary(self) -> str:
         """What was done, for people (the CLIs print it)."""
+        if self.missing:
+            return f"no prediction log at {self.location} yet: nothing to compact"
         if not self.hours and not self.temporary_removed:
             return (f"nothing to merge in {self.location}: no segments in hours that "
                     f"ended before {self.cutoff}")
@@ -132,7 +135,7 @@ class CompactResult:
     def to_json(self) -> dict[str, Any]:
         return {"location": self.location, "cutoff": self.cutoff, "segments": self.segments,
                 "deleted": self.deleted, "files": self.files,
-                "temporary_removed": self.temporary_removed,
+                "temporary_removed": self.temporary_removed, "missing": self.missing,
                 "hours": [vars(h) for h in self.hours]}
 
 
@@ -149,33 +152,22 @@ def parse_age(value: str | timedelta) -> timedelta:
     return age
 
 
-def _is_folder(fs: pafs.FileSystem, path: str) -> bool:
-    return bool(fs.get_file_info(path).type == pafs.FileType.Directory)
-
-
-def log_exists(location: str | os.PathLike[str]) -> bool:
-    """True if a prediction log folder is there (on an object store: anything under it)."""
-    return _is_folder(*open_filesystem(location))
-
-
 class LogCompactor:
     """Plans and runs the compaction of one log (a folder or a pyarrow filesystem URL)."""
 
     def __init__(self, location: str | os.PathLike[str], *,
                  older_than: str | timedelta = timedelta(hours=1),
-                 now: datetime | None = None, streams: tuple[str, ...] = STREAMS) -> None:
+                 now: datetime | None = None, missing_ok: bool = False) -> None:
+        """``missing_ok``: no log there (yet) is not an error; :attr:`missing` says so."""
         self.location = os.fspath(location)
         self.fs, self.root = open_filesystem(self.location)
         self.cutoff = (now or datetime.now(UTC)) - parse_age(older_than)
-        self.streams = streams
-        if not _is_folder(self.fs, self.root):
+        # on an object store a "folder" is there once anything is under it
+        self.missing = self.fs.get_file_info(self.root).type != pafs.FileType.Directory
+        if self.missing and not missing_ok:
             raise InputError(f"no prediction log at {self.location}: the folder holds "
                              "predictions/ and feedback/ (`ship serve` writes "
                              ".ship/services/NAME/log/).", field="log")
-
-    def hours(self) -> list[Hour]:
-        """The closed hours with segments to merge or delete, oldest first."""
-        return self.listing()[0]
 
     def listing(self) -> tuple[list[Hour], list[str]]:
         """One pass over the streams: the closed hours (oldest first), and the hidden
@@ -183,7 +175,7 @@ class LogCompactor:
         found: dict[tuple[str, str, str], list[str]] = {}
         merged: dict[tuple[str, str, str], str] = {}
         stale: list[str] = []
-        for stream in self.streams:
+        for stream in STREAMS:
             selector = pafs.FileSelector(f"{self.root}/{stream}", recursive=True,
                                          allow_not_found=True)
             for info in self.fs.get_file_info(selector):
@@ -306,12 +298,16 @@ class LogCompactor:
 
 def compact_log(location: str | os.PathLike[str], *,
                 older_than: str | timedelta = timedelta(hours=1), now: datetime | None = None,
-                progress: Callable[[list[Hour]], Iterable[Hour]] | None = None
-                ) -> CompactResult:
+                progress: Callable[[list[Hour]], Iterable[Hour]] | None = None,
+                missing_ok: bool = False) -> CompactResult:
     """Merge every closed hour's segments of a log into one file per hour and stream.
-    ``progress`` wraps the list of hours (say in a tqdm bar)."""
-    compactor = LogCompactor(location, older_than=older_than, now=now)
-    result = CompactResult(compactor.location, compactor.cutoff.isoformat())
+    ``progress`` wraps the list of hours (say in a tqdm bar); ``missing_ok``: no log
+    there yet (nothing served so far) is an empty result, not an error."""
+    compactor = LogCompactor(location, older_than=older_than, now=now, missing_ok=missing_ok)
+    result = CompactResult(compactor.location, compactor.cutoff.isoformat(),
+                           missing=compactor.missing)
+    if compactor.missing:
+        return result
     with compactor.lock():
         hours, stale = compactor.listing()
         for hour in progress(hours) if progress is not None else hours:

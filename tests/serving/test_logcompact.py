@@ -184,7 +184,7 @@ def test_a_segment_that_vanished_leaves_the_hour_untouched(tmp_path: Path,
     write_segments(tmp_path, digits_schema, 4)
     move_into(tmp_path, HOUR)
     compactor = LogCompactor(tmp_path, now=LATER)
-    [hour] = compactor.hours()
+    [hour], _ = compactor.listing()
     Path(hour.parts[1]).unlink()  # another compactor got there first
 
     result = compactor.compact(hour)
@@ -215,6 +215,9 @@ def test_temporary_files_of_killed_writers_are_removed(tmp_path: Path,
 def test_bad_arguments_say_what_to_do(tmp_path: Path, digits_schema: Schema) -> None:
     with pytest.raises(InputError, match="no prediction log at"):
         compact_log(tmp_path / "nowhere")
+    nothing_yet = compact_log(tmp_path / "nowhere", missing_ok=True)
+    assert nothing_yet.missing and nothing_yet.to_json()["hours"] == []
+    assert not (tmp_path / "nowhere").exists()  # nothing made, no lock file
     write_segments(tmp_path, digits_schema, 1)
     with pytest.raises(InputError, match=r"--older-than 'soon': use a duration like 30m"):
         compact_log(tmp_path, older_than="soon")
