@@ -40,6 +40,11 @@ def k8s_name(name: str, version: str) -> str:
     return label[:63].rstrip("-") or "ship-service"
 
 
+def _cronjob_name(base: str, suffix: str) -> str:
+    """``base + suffix`` within a CronJob name's limit (``base`` shortened)."""
+    return base[:_CRONJOB_NAME_MAX - len(suffix)].rstrip("-") + suffix
+
+
 def check_log_url(url: str) -> str:
     """``url`` if it can hold the prediction log of every replica; else a ValidationError
     that says what can."""
@@ -68,8 +73,7 @@ def write_deployment(folder: Path, *, name: str, version: str, ship_version: str
               "replicas": 2, "k8s_name": k8s_name(name, version),
               "image": image or f"{k8s_name(name, version)}:latest",
               "log_dir": None if log_dir is None else check_log_url(log_dir),
-              "compact_name": k8s_name(name, version)[:_CRONJOB_NAME_MAX - len(
-                  "-compact-log")].rstrip("-") + "-compact-log"}
+              "compact_name": _cronjob_name(k8s_name(name, version), "-compact-log")}
     written = []
     for template, target in {**FILES, **(LOG_FILES if log_dir else {})}.items():
         path = folder / target

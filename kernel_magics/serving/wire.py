@@ -96,10 +96,11 @@ def loads(body: bytes) -> Any:
 
 
 ID_LENGTH, ID_PREFIX_LENGTH = 24, 12  # hex digits: a process prefix, then a counter
-_ID_PREFIX = os.urandom(6).hex()  # per process (each worker has its own), 48 random bits
+# per process (each worker has its own), 48 random bits
+_ID_PREFIX = os.urandom(ID_PREFIX_LENGTH // 2).hex()
 _ID_FIRST = int.from_bytes(os.urandom(5))  # the counter's random start, 40 bits
 _ID_SEQUENCE = itertools.count(_ID_FIRST)
-_ID_MASK = 0xFFFFFFFFFF
+_ID_MASK = 0xFFFFFFFFFF  # 40 bits, written as ID_LENGTH - ID_PREFIX_LENGTH = 12 digits
 _HEX = frozenset("0123456789abcdef")
 # ids of responses that are no prediction: another prefix and counter, never "issued here"
 _RESPONSE_PREFIX = f"{int(_ID_PREFIX, 16) ^ 1:012x}"

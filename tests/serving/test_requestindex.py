@@ -122,6 +122,20 @@ def test_compaction_merges_segments_away_and_the_index_follows(
     assert len(after.runs) == 1
 
 
+def test_the_ids_servers_hand_out_have_the_shape_the_index_reads() -> None:
+    from kernel_magics.serving.wire import (ID_LENGTH, new_request_id, new_response_id,
+                                            split_request_id)
+
+    first, second = new_request_id(), new_request_id()
+    assert len(first) == ID_LENGTH and len(new_response_id()) == ID_LENGTH
+    one, two = split_request_id(first), split_request_id(second)
+    assert one is not None and two is not None and one[0] == two[0]
+    assert (two[1] - one[1]) & TOP == 1  # consecutive counters: one run
+    runs = CounterRuns()
+    runs.add_ids(pa.array([first, second]))
+    assert one in runs and two in runs and len(runs) == 1
+
+
 def test_without_a_log_only_own_ids_are_known() -> None:
     index = RequestIndex(PredictionLog(None), lambda request_id: request_id == "mine")
     assert index.known("mine") and not index.known(rid(WORKER_A, 1))
