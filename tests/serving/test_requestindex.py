@@ -123,8 +123,12 @@ def test_compaction_merges_segments_away_and_the_index_follows(
 
 
 def test_the_ids_servers_hand_out_have_the_shape_the_index_reads() -> None:
-    from kernel_magics.serving.wire import (ID_LENGTH, new_request_id, new_response_id,
-                                            split_request_id)
+    from kernel_magics.serving.wire import (
+        ID_LENGTH,
+        new_request_id,
+        new_response_id,
+        split_request_id,
+    )
 
     first, second = new_request_id(), new_request_id()
     assert len(first) == ID_LENGTH and len(new_response_id()) == ID_LENGTH
