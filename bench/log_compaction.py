@@ -32,7 +32,8 @@ from kernel_magics.monitor.reference import build_profile  # noqa: E402
 from kernel_magics.monitor.scan import LogScanner, Target, Windows  # noqa: E402
 from kernel_magics.serving.inputs import Inputs  # noqa: E402
 from kernel_magics.serving.logcompact import compact_log  # noqa: E402
-from kernel_magics.serving.logread import PART_NAME, read_log  # noqa: E402
+from kernel_magics.serving.logfiles import PART_NAME  # noqa: E402
+from kernel_magics.serving.logread import read_log  # noqa: E402
 from kernel_magics.serving.predlog import PredictionLog  # noqa: E402
 from kernel_magics.serving.schema import Feature, Schema, TensorSpec  # noqa: E402
 

@@ -11,10 +11,10 @@ copies this package into each bundle as ``ship_runtime``:
 
 Modules: bundle/schema (the format), inputs, mlflow_codec and v2_codec (wire formats),
 model and pipeline (onnxruntime + handler.py), router (which version answers), app and
-wire (HTTP), predlog (the log writer), logread (DuckDB reader), logcompact (a file per
-closed hour), metrics, openapi,
-batch (score_file), server (uvicorn). Imports are lazy here so that
-``import ship_runtime`` stays cheap.
+wire (HTTP), predlog (the log writer), logfiles (the log's file names; files appear
+whole), logread (DuckDB reader), logcompact (a file per closed hour), requestindex (ids
+feedback may name), metrics, openapi, batch (score_file), server (uvicorn). Imports are
+lazy here so that ``import ship_runtime`` stays cheap.
 """
 
 from __future__ import annotations

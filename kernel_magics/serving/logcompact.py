@@ -45,14 +45,14 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from .errors import InputError
-from .logread import COMPACT_NAME, PART_NAME, parse_duration
+from .logfiles import COMPACT_NAME, HOUR_FORMAT, PART_NAME, compact_name, is_temporary, published
+from .logread import parse_duration
 from .predlog import PARQUET_OPTIONS, open_filesystem
 
 STREAMS = ("predictions", "feedback")
 MIN_AGE = timedelta(minutes=5)
 ROW_GROUP_ROWS = 131_072
 COMPACT_OPTIONS: dict[str, Any] = {**PARQUET_OPTIONS, "compression": "zstd"}
-_HOUR = "%Y%m%dT%H"
 
 
 @dataclass(frozen=True)
@@ -67,11 +67,11 @@ class Hour:
 
     @property
     def start(self) -> datetime:
-        return datetime.strptime(self.key, _HOUR).replace(tzinfo=UTC)
+        return datetime.strptime(self.key, HOUR_FORMAT).replace(tzinfo=UTC)
 
     @property
     def target(self) -> str:
-        return f"{self.folder}/compact-{self.key}.parquet"
+        return f"{self.folder}/{compact_name(self.key)}"
 
 
 @dataclass
@@ -182,7 +182,7 @@ class LogCompactor:
                 if info.type != pafs.FileType.File:
                     continue
                 folder, _, name = info.path.rpartition("/")
-                if name.startswith(".") and name.endswith(".tmp"):
+                if is_temporary(name):
                     if info.mtime is not None and info.mtime.astimezone(UTC) < self.cutoff:
                         stale.append(info.path)
                     continue
@@ -197,15 +197,11 @@ class LogCompactor:
                         key=lambda h: (h.key, h.stream, h.folder))
         return closed, stale
 
-    def remove(self, paths: list[str]) -> int:
-        """Delete files (temporary ones of killed writers); how many were there."""
-        return self._delete(tuple(paths))
-
     def compact(self, hour: Hour) -> HourResult:
         """Merge one hour's segments into its file, then delete them."""
         result = HourResult(hour.stream, hour.start.isoformat())
         if hour.merged is not None:  # an earlier run wrote the file, then stopped
-            result.deleted = self._delete(hour.parts)
+            result.deleted = self.delete(hour.parts)
             result.compacted = True
             result.note = f"deleted {result.deleted} segments already in {hour.merged}"
             return result
@@ -225,34 +221,24 @@ class LogCompactor:
             result.note = f"left as it is: {exc}"
             return result
         result.segments, result.path, result.compacted = len(hour.parts), hour.target, True
-        result.deleted = self._delete(hour.parts)
+        result.deleted = self.delete(hour.parts)
         return result
 
     def _write(self, hour: Hour, schema: pa.Schema) -> int:
         """Stream the segments into the hour's file (temporary name, then renamed)."""
-        local = isinstance(self.fs, pafs.LocalFileSystem)
-        path = f"{hour.folder}/.compact-{hour.key}.parquet.tmp" if local else hour.target
         rows, pending, pending_rows = 0, [], 0
-        try:
-            with pq.ParquetWriter(path, schema, filesystem=self.fs,
-                                  **COMPACT_OPTIONS) as writer:
-                for part in hour.parts:
-                    table = _conform(self._read(part), schema)
-                    pending.append(table)
-                    pending_rows += table.num_rows
-                    if pending_rows >= ROW_GROUP_ROWS:
-                        writer.write_table(pa.concat_tables(pending), ROW_GROUP_ROWS)
-                        rows, pending, pending_rows = rows + pending_rows, [], 0
-                if pending:
+        with published(self.fs, hour.target) as path, \
+                pq.ParquetWriter(path, schema, filesystem=self.fs, **COMPACT_OPTIONS) as writer:
+            for part in hour.parts:
+                table = _conform(self._read(part), schema)
+                pending.append(table)
+                pending_rows += table.num_rows
+                if pending_rows >= ROW_GROUP_ROWS:
                     writer.write_table(pa.concat_tables(pending), ROW_GROUP_ROWS)
-                    rows += pending_rows
-        except BaseException:
-            if local:
-                with contextlib.suppress(OSError):
-                    self.fs.delete_file(path)
-            raise
-        if local:
-            self.fs.move(path, hour.target)
+                    rows, pending, pending_rows = rows + pending_rows, [], 0
+            if pending:
+                writer.write_table(pa.concat_tables(pending), ROW_GROUP_ROWS)
+                rows += pending_rows
         return rows
 
     def _read(self, path: str, *, schema_only: bool = False) -> Any:
@@ -262,7 +248,9 @@ class LogCompactor:
             file = pq.ParquetFile(handle)
             return file.schema_arrow if schema_only else file.read()
 
-    def _delete(self, paths: tuple[str, ...]) -> int:
+    def delete(self, paths: Iterable[str]) -> int:
+        """Delete files (merged segments, temporary ones of killed writers); how many
+        were there."""
         deleted = 0
         for path in paths:
             with contextlib.suppress(FileNotFoundError):
@@ -312,7 +300,7 @@ def compact_log(location: str | os.PathLike[str], *,
         hours, stale = compactor.listing()
         for hour in progress(hours) if progress is not None else hours:
             result.hours.append(compactor.compact(hour))
-        result.temporary_removed = compactor.remove(stale)
+        result.temporary_removed = compactor.delete(stale)
     return result
 
 

@@ -17,13 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError
+from .logfiles import COMPACT_NAME, PART_NAME
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-# a segment as the log writes it: part-<UTC time>-<pid>-<seq>.parquet (group 1: its hour)
-PART_NAME = re.compile(r"^part-(\d{8}T\d{2})\d{4}\.\d{6}-\d+-\d+\.parquet$")
-# one closed hour's segments merged (logcompact): compact-<YYYYmmddTHH>.parquet
-COMPACT_NAME = re.compile(r"^compact-(\d{8}T\d{2})\.parquet$")
 COLUMNS = ("request_id", "epoch_us(p.time)", "model", "version", "endpoint", "status",
            "latency_ms", "rows", "client_id", "inputs", "raw_inputs", "outputs", "error")
 

@@ -49,6 +49,7 @@ import pyarrow.parquet as pq
 
 from .inputs import Inputs
 from .logcolumns import BASE_FIELDS, Columns, Prediction, render_json
+from .logfiles import published, segment_name
 from .loglayout import FeatureLayout
 from .schema import Schema
 
@@ -322,14 +323,9 @@ class PredictionLog:
         now = datetime.now(UTC)
         self._seq += 1
         folder = f"{self.root}/{stream}/date={now:%Y-%m-%d}"
-        name = f"part-{now:%Y%m%dT%H%M%S.%f}-{os.getpid()}-{self._seq:06d}.parquet"
         self.fs.create_dir(folder, recursive=True)
-        if not self._local:  # object stores publish whole objects atomically
-            pq.write_table(table, f"{folder}/{name}", filesystem=self.fs, **PARQUET_OPTIONS)
-            return
-        temporary = f"{folder}/.{name}.tmp"
-        pq.write_table(table, temporary, filesystem=self.fs, **PARQUET_OPTIONS)
-        self.fs.move(temporary, f"{folder}/{name}")
+        with published(self.fs, f"{folder}/{segment_name(now, self._seq)}") as path:
+            pq.write_table(table, path, filesystem=self.fs, **PARQUET_OPTIONS)
 
     @staticmethod
     def _feedback_tables(items: list[tuple[str, float, str, Any]]) -> list[pa.Table]:

@@ -24,7 +24,8 @@ from kernel_magics.serving.bundle import Bundle, write_bundle
 from kernel_magics.serving.errors import InputError
 from kernel_magics.serving.inputs import Inputs
 from kernel_magics.serving.logcompact import LogCompactor, compact_log
-from kernel_magics.serving.logread import PART_NAME, read_log, segment_files
+from kernel_magics.serving.logfiles import PART_NAME
+from kernel_magics.serving.logread import read_log, segment_files
 from kernel_magics.serving.predlog import PredictionLog, register_filesystem
 from kernel_magics.serving.schema import Feature, Schema
 
