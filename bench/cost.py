@@ -23,7 +23,17 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from serving import PY, ROOT, Server, _drive, free_port, http_request, pinned  # bench/
+from serving import (  # bench/
+    PY,
+    ROOT,
+    Server,
+    _drive,
+    free_port,
+    http_request,
+    load_runner,
+    pinned,
+    split_cores,
+)
 
 SHIP = [PY, "-c", "from kernel_magics.cli import main; main()"]
 
@@ -63,25 +73,16 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
-    two_cores = len(os.sched_getaffinity(0)) >= 2
-    if two_cores:
-        os.sched_setaffinity(0, {1})
-    try:
-        import uvloop
-
-        run: Any = uvloop.run
-    except ImportError:
-        import asyncio
-
-        run = asyncio.run
+    server_core, _ = split_cores()
+    run = load_runner()
     with tempfile.TemporaryDirectory(prefix="ship-cost-") as tmp:
         root = Path(tmp) / "ws"
         build(root)
         port = free_port()
-        os.chdir(root)  # `ship serve NAME` and `ship cost` find the workspace from here
+        os.chdir(root)  # `ship cost` finds the workspace from here
         server = Server(pinned([*SHIP, "serve", "digits", "--port", str(port),
-                                "--workers", str(args.workers)], 0 if two_cores else None),
-                        port, "/v2/health/ready")
+                                "--workers", str(args.workers)], server_core),
+                        port, "/v2/health/ready", cwd=root)  # and `ship serve NAME`
         try:
             body = json.dumps({"instances": [[3.0] * 64] * args.rows}).encode()
             result = run(_drive(port, http_request(port, "/invocations", body),

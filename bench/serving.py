@@ -17,7 +17,9 @@ apart). Prints req/s, p50 and p99 per server, the ratios, and the goals next to 
 ``--aa`` runs both Ship servers without the log: the "cost of the log" it prints is then
 the benchmark's own bias and noise. ``--baseline TREE`` adds a third Ship server with the
 log on, run from another checkout (say a git worktree of the commit before a change),
-to the same rounds: a change to the log is measured against what it replaces. The
+to the same rounds: a change to the log is measured against what it replaces
+(bench/log_cost.py measures the log's cost inside one process, without the layout's
+noise). The
 numbers are measured on whatever else the machine is doing: run it when `uptime` shows
 little load.
 """
@@ -111,14 +113,18 @@ async def _drive(port: int, payload: bytes, requests: int, concurrency: int) -> 
     return Result("", len(latencies), errors[0], time.perf_counter() - started, latencies)
 
 
-def drive(label: str, server: Server, body: bytes, requests: int, concurrency: int) -> Result:
-    """Warm up, then send ``requests`` requests over ``concurrency`` connections."""
+def load_runner() -> Any:
+    """``uvloop.run`` when uvloop is installed, else ``asyncio.run``: runs the generator."""
     try:
         import uvloop
-
-        runner: Any = uvloop.run
     except ImportError:
-        runner = asyncio.run
+        return asyncio.run
+    return uvloop.run
+
+
+def drive(label: str, server: Server, body: bytes, requests: int, concurrency: int) -> Result:
+    """Warm up, then send ``requests`` requests over ``concurrency`` connections."""
+    runner = load_runner()
     port = server.port
     payload = http_request(port, "/invocations", body)
     # Warm up for at least 1.5 s: a fresh server's log then has written a segment or two
@@ -187,16 +193,28 @@ def pinned(cmd: list[str], core: int | None) -> list[str]:
             else []) + cmd
 
 
+def split_cores() -> tuple[int | None, int | None]:
+    """(server core, load generator core): 0 and 1 on a machine with two or more, this
+    process (the load generator) moved to core 1; (None, None) on one core."""
+    if len(os.sched_getaffinity(0)) < 2:
+        return None, None
+    os.sched_setaffinity(0, {1})
+    return 0, 1
+
+
 class Server:
     """A server subprocess, stopped with SIGTERM (then SIGKILL)."""
 
-    def __init__(self, cmd: list[str], port: int, ready: str, root: Path = ROOT) -> None:
+    def __init__(self, cmd: list[str], port: int, ready: str, root: Path = ROOT,
+                 cwd: Path | None = None) -> None:
+        """``root``: the checkout whose kernel_magics runs; ``cwd``: the working folder
+        (default ``root``)."""
         # mlflow execs `uvicorn` from PATH: put this interpreter's bin first.
         path = f"{Path(PY).parent}{os.pathsep}{os.environ.get('PATH', '')}"
         env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "PYTHONPATH": str(root),
                "PATH": path}
         # cwd: `python -m` imports from its working folder first
-        self.proc = subprocess.Popen(cmd, env=env, cwd=root, stdout=subprocess.DEVNULL,
+        self.proc = subprocess.Popen(cmd, env=env, cwd=cwd or root, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, start_new_session=True)
         self.port = port
         try:
@@ -252,10 +270,7 @@ def main() -> None:
                         help="also serve with the log on from this checkout (kernel_magics "
                              "from TREE), in the same rounds")
     args = parser.parse_args()
-    two_cores = len(os.sched_getaffinity(0)) >= 2
-    server_core, client_core = (0, 1) if two_cores else (None, None)
-    if client_core is not None:
-        os.sched_setaffinity(0, {client_core})
+    server_core, client_core = split_cores()
     print(f"load average before: {os.getloadavg()[0]:.2f}; servers on core {server_core}, "
           f"load generator on core {client_core}; concurrency {args.concurrency}, "
           f"{args.workers} worker(s); {args.rounds} interleaved rounds"
@@ -348,6 +363,16 @@ def main() -> None:
           f"{os.getloadavg()[0]:.2f})")
 
 
+def mean_interval(values: list[float], seed: int = 0) -> tuple[float, float, float]:
+    """The mean of ``values`` and a bootstrap 95 % interval of it."""
+    import numpy as np
+
+    data = np.asarray(values)
+    means = np.random.default_rng(seed).choice(data, (20000, len(data))).mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return float(data.mean()), float(low), float(high)
+
+
 def print_cost(label: str, on: list[Result], off: list[Result], cost: float,
                log_totals: Counter[str]) -> None:
     """The throughput cost (``cost``: of the median rounds) and CPU cost of one log-on
@@ -360,6 +385,9 @@ def print_cost(label: str, on: list[Result], off: list[Result], cost: float,
     print(f"throughput cost of {name}:   {cost * 100:5.1f}%    goal <= 5%    "
           f"{'met' if cost <= 0.05 else 'NOT met'}   (best rounds: {best_cost * 100:.1f}%; "
           f"paired rounds: {', '.join(f'{c * 100:.1f}%' for c in paired)})")
+    mean, low, high = mean_interval(paired)
+    print(f"mean of the paired rounds: {mean * 100:.1f}% (bootstrap 95% interval "
+          f"{low * 100:.1f} to {high * 100:.1f}%)")
     print(f"server CPU per request added by {name}: {cpu_cost[len(cpu_cost) // 2] * 100:5.1f}% "
           f"(median of paired rounds: {', '.join(f'{c * 100:.1f}%' for c in cpu_cost)})")
     records = log_totals["records"]
