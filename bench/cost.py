@@ -79,20 +79,19 @@ def main() -> None:
         root = Path(tmp) / "ws"
         build(root)
         port = free_port()
-        os.chdir(root)  # `ship cost` finds the workspace from here
+        # `ship serve NAME` and `ship cost` find the workspace from their working folder
         server = Server(pinned([*SHIP, "serve", "digits", "--port", str(port),
                                 "--workers", str(args.workers)], server_core),
-                        port, "/v2/health/ready", cwd=root)  # and `ship serve NAME`
+                        port, "/v2/health/ready", cwd=root)
         try:
             body = json.dumps({"instances": [[3.0] * 64] * args.rows}).encode()
             result = run(_drive(port, http_request(port, "/invocations", body),
                                 args.requests, args.concurrency))
         finally:
             server.stop()
-        out = subprocess.run([*SHIP, "cost", "--service", "digits", "--json"],
+        out = subprocess.run([*SHIP, "cost", "--service", "digits", "--json"], cwd=root,
                              env={**os.environ, "PYTHONPATH": str(ROOT)},
                              capture_output=True, text=True, check=True).stdout
-        os.chdir(ROOT)
         cost: dict[str, Any] = json.loads(out)
     predictions = cost["predictions"]
     serving_cpu = cost["cpu_s"] - cost["startup_cpu_s"]

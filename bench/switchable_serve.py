@@ -24,13 +24,13 @@ _init = predlog.PredictionLog.__init__
 
 def _remembered(self: predlog.PredictionLog, *args: Any, **kwargs: Any) -> None:
     _init(self, *args, **kwargs)
-    _logs.append(self)
+    if self.enabled:  # a --no-log server's log stays off
+        _logs.append(self)
 
 
 def _switch(signum: int, _frame: object) -> None:
-    for log in _logs:  # only logs that were on from the start: --no-log stays off
-        if log.root:
-            log.enabled = signum == signal.SIGUSR1
+    for log in _logs:
+        log.enabled = signum == signal.SIGUSR1
 
 
 if __name__ == "__main__":
