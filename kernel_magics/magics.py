@@ -327,6 +327,27 @@ class ShipMagics(Magics):
         except ShipError as exc:
             raise UsageError(str(exc)) from None
         print(render_export(result))
+        self._capture_state(workspace, result.run_id)
+
+    def _capture_state(self, workspace: Workspace, run_id: str) -> None:
+        """Keep the serve cells' state with the run the new model version links to, so
+        `ship build` from a terminal serves the notebook as this kernel has it."""
+        shell = self.shell
+        assert shell is not None
+        from mlflow.tracking import MlflowClient
+
+        from .bundle.state import capture_to_run, free_names, kernel_serve_source
+
+        manager = shell.history_manager
+        history = list(manager.input_hist_raw[1:]) if manager is not None else []
+        handler = kernel_serve_source(notebook_path(shell.user_ns), history)
+        names = free_names(handler) if handler else []
+        if not names:
+            return
+        client = MlflowClient(tracking_uri=workspace.tracking_uri())
+        captured = capture_to_run(client, run_id, shell.user_ns, names)
+        for why in captured.refused.values():
+            print(f"ship: serve state {why}", file=sys.stderr)
 
     # -- %ship build -----------------------------------------------------------------
     def _build(self, line: str) -> None:
@@ -351,7 +372,8 @@ class ShipMagics(Magics):
 
         try:
             result = build_service(notebook, words[0], model_version=version,
-                                   reference=reference, log_dir=options.get("--log-dir"))
+                                   reference=reference, log_dir=options.get("--log-dir"),
+                                   namespace=shell.user_ns)
         except ShipError as exc:
             raise UsageError(str(exc)) from None
         print(describe(result))

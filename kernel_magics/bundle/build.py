@@ -6,9 +6,11 @@
                                                              torch or MLflow
         Dockerfile  k8s/  kserve.yaml  rayserve.py           deployment
 
-Steps: the serve cells become handler.py (nbconvert exporter ``ship``), checked for
-undefined names; the model version (given, else the ``champion`` alias, else the
-newest) is downloaded from MLflow; the schema comes from the ONNX graph and the
+Steps: the serve cells become handler.py (nbconvert exporter ``ship``); the model
+version (given, else the ``champion`` alias, else the newest) is downloaded from MLflow;
+the names serve cells use but do not define get their values from the kernel
+(``%ship build``) or from the state captured with the model version's run, and go
+into state/ in safe formats (see state.py); the schema comes from the ONNX graph and the
 training data the run tracked; the bundle is written, then loaded and warmed up by
 its own runtime in a separate process; finally it is logged to MLflow next to its
 model version. A bundle is immutable: each build is a new numbered folder.
@@ -23,7 +25,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,7 @@ from .._version import __version__
 from ..errors import NotFoundError, ValidationError
 from ..workspace import Workspace, find_workspace, init_workspace, slug
 from .deploy import check_log_url, write_deployment
+from .reference import Reference, resolve_reference, warmup_body, write_warmup
 from .serve_cells import undefined_names
 
 RUNTIME_PACKAGE = "ship_runtime"
@@ -54,17 +57,22 @@ class BuildResult:
     features: list[str]
     artifact_uri: str | None
     reference_rows: int | None = None
+    reference_source: str | None = None  # "--reference", or "NAME in run <id>" (tracked)
     log_dir: str | None = None  # the deployment files' prediction log URL (None: per pod)
+    state: list[str] = field(default_factory=list)  # names stored in state/
+    state_source: str | None = None  # "the kernel", "run <id>", or both
 
 
 def build_service(notebook: Path, name: str, *, model_name: str | None = None,
                   model_version: str | None = None, reference: Any = None,
-                  log_dir: str | None = None, workspace: Workspace | None = None
-                  ) -> BuildResult:
+                  log_dir: str | None = None, workspace: Workspace | None = None,
+                  namespace: dict[str, Any] | None = None) -> BuildResult:
     """Build the bundle for service `name` from `notebook` and a registered model version.
 
     `reference` is the training data (a DataFrame with the service's feature columns,
     or a 2-D array in feature order); its profile becomes reference.parquet for drift.
+    `namespace` is the kernel's (``%ship build``): the values serve cells take from the
+    rest of the notebook come from it first, then from the model version's run.
     """
     notebook = notebook.resolve()
     if not notebook.is_file():
@@ -89,8 +97,12 @@ def build_service(notebook: Path, name: str, *, model_name: str | None = None,
             from .schema import schema_for
 
             schema = schema_for(onnx_file, client, version)
-            _write(folder, name, version, onnx_file, schema, handler, log_dir)
-        reference_rows = _write_reference(folder, schema, reference)
+            state = _resolve_state(handler, namespace, client, version, Path(tmp) / "state")
+            profiled = resolve_reference(schema.feature_names, reference, client,
+                                         version.run_id, Path(tmp) / "profiles")
+            warmup = warmup_body(profiled, {f.name: f.dtype for f in schema.features})
+            _write(folder, name, version, onnx_file, schema, handler, log_dir, state, warmup)
+        _write_reference(folder, profiled)
         _check(folder)
         artifact_uri = _log_bundle(client, version, name, folder)
     except BaseException:
@@ -100,7 +112,68 @@ def build_service(notebook: Path, name: str, *, model_name: str | None = None,
                        model_name=version.name, model_version=str(version.version),
                        run_id=version.run_id, serve_cells=cells,
                        features=[f.name for f in schema.features], artifact_uri=artifact_uri,
-                       reference_rows=reference_rows, log_dir=log_dir)
+                       reference_rows=profiled.rows if profiled else None,
+                       reference_source=profiled.source if profiled else None, log_dir=log_dir,
+                       state=sorted(state.values), state_source=state.source)
+
+
+@dataclass
+class ResolvedState:
+    """The values handler.py needs from the notebook, and where they came from."""
+
+    values: dict[str, Any]
+    source: str | None
+
+
+def _resolve_state(handler: str | None, namespace: dict[str, Any] | None, client: Any,
+                   version: Any, tmp: Path) -> ResolvedState:
+    """Values for every name the serve cells use and do not define; BuildError for the rest."""
+    from ..serving.state import load_state, read_refused
+    from .state import download_run_state, free_names
+
+    needed = free_names(handler) if handler else []
+    if not needed:
+        return ResolvedState({}, None)
+    values: dict[str, Any] = {}
+    refused: dict[str, str] = {}
+    sources: list[str] = []
+    if namespace is not None:
+        found = {n: namespace[n] for n in needed if n in namespace}
+        if found:
+            values.update(found)
+            sources.append("the kernel")
+    still = [n for n in needed if n not in values]
+    if still and download_run_state(client, version.run_id, tmp):
+        run_values = load_state(tmp)
+        taken = {n: run_values[n] for n in still if n in run_values}
+        values.update(taken)
+        refused = {n: why for n, why in read_refused(tmp).items() if n in still}
+        if taken:
+            sources.append(f"run {version.run_id}")
+    missing = [n for n in needed if n not in values]
+    if missing:
+        raise BuildError(_missing_message(handler or "", missing, refused, version,
+                                          in_kernel=namespace is not None), field="handler")
+    return ResolvedState(values, " and ".join(sources) or None)
+
+
+def _missing_message(handler: str, missing: list[str], refused: dict[str, str], version: Any,
+                     *, in_kernel: bool) -> str:
+    users = {n: fn for fn, names in undefined_names(handler).items() for n in names}
+    unsafe = [refused[n] for n in missing if n in refused]
+    absent = [n for n in missing if n not in refused]
+    parts = []
+    if unsafe:
+        parts.append("these values have no safe format: " + "; ".join(unsafe) + ".")
+    if absent:
+        where = ", ".join(f"{n} (used by {users.get(n, '<module>')})" for n in absent)
+        found_in = "this kernel" if in_kernel else f"the state captured with model " \
+            f"{version.name} version {version.version}'s run"
+        parts.append(f"serve cells use names that no serve cell defines and that "
+                     f"{found_in} does not hold: {where}. Run the cells that define them, "
+                     "then `%ship build` in the notebook (or re-export the model); or define "
+                     "or import them in a serve cell.")
+    return " ".join(parts)
 
 
 def handler_source(notebook: Path) -> tuple[str | None, int]:
@@ -112,14 +185,10 @@ def handler_source(notebook: Path) -> tuple[str | None, int]:
     if count == 0:
         return None, 0
     try:
-        missing = undefined_names(body)
+        undefined_names(body)
     except SyntaxError as exc:
         raise BuildError(f"the serve cells do not parse: {exc.msg} (line {exc.lineno} of "
                          "handler.py).", field="handler") from None
-    if missing:
-        where = "; ".join(f"{fn} uses {', '.join(names)}" for fn, names in missing.items())
-        raise BuildError(f"serve cells refer to undefined names: {where}. Define them (or "
-                         "import them) in a serve cell.", field="handler")
     return body, count
 
 
@@ -165,11 +234,23 @@ def _download_onnx(version: Any, workspace: Workspace, tmp: Path) -> Path:
 
 
 def _write(folder: Path, name: str, version: Any, onnx_file: Path, schema: Any,
-           handler: str | None, log_dir: str | None) -> None:
-    from ..serving.bundle import Lineage, Manifest, write_bundle
+           handler: str | None, log_dir: str | None, state: ResolvedState,
+           warmup: dict[str, Any] | None) -> None:
+    from ..serving.bundle import Lineage, Manifest, RuntimeSettings, write_bundle
     from ..serving.requirements import runtime_requirements
+    from ..serving.state import StateError, write_state
+    from .state import requirements_for
 
-    manifest = Manifest(name=name, version=folder.name, lineage=Lineage(
+    try:
+        entries = write_state(state.values, folder) if state.values else {}
+    except StateError as exc:
+        raise BuildError(f"serve cells use a value with no safe format: {exc}",
+                         field=exc.name) from None
+    frames = any(e.kind in ("parquet", "index") for e in entries.values())
+
+    runtime = RuntimeSettings(warmup_input=write_warmup(folder, warmup)) if warmup \
+        else RuntimeSettings()
+    manifest = Manifest(name=name, version=folder.name, runtime=runtime, lineage=Lineage(
         registered_model=version.name, model_version=str(version.version),
         run_id=version.run_id))
     bundle = write_bundle(folder, manifest=manifest, schema=schema, model=onnx_file,
@@ -179,28 +260,27 @@ def _write(folder: Path, name: str, version: Any, onnx_file: Path, schema: Any,
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     (folder / "requirements.txt").write_text(
         "# The service runtime only: no Jupyter, torch or MLflow.\n"
-        + "\n".join(runtime_requirements(pandas=bundle.needs_pandas)) + "\n", encoding="utf-8")
+        + "\n".join(runtime_requirements(pandas=bundle.needs_pandas or frames,
+                                          extra=requirements_for(entries, handler)))
+        + "\n", encoding="utf-8")
     write_deployment(folder, name=name, version=folder.name, ship_version=__version__,
                      python_version=".".join(platform.python_version_tuple()[:2]),
                      log_dir=log_dir)
 
 
-def _write_reference(folder: Path, schema: Any, data: Any) -> int | None:
-    """reference.parquet from the training data; the number of rows it summarises.
-
-    Besides the features it profiles the bundle's own predictions on those rows (the
+def _write_reference(folder: Path, reference: Reference | None) -> None:
+    """reference.parquet from the feature profiles. With the training rows themselves
+    (``--reference``) it also profiles the bundle's own predictions on them (the
     ``__prediction__`` row), for prediction drift."""
-    if data is None:
-        return None
+    if reference is None:
+        return
     from ..monitor.predictions import profile_predictions
-    from ..monitor.reference import build_profile, write_reference
+    from ..monitor.reference import write_reference
 
-    profiles = build_profile(data, [f.name for f in schema.features])
-    rows = max((p.count + p.null_count for p in profiles), default=0)
-    predicted = profile_predictions(folder, data)
-    write_reference([*profiles, *([predicted] if predicted is not None else [])],
+    predicted = profile_predictions(folder, reference.data) if reference.data is not None \
+        else None
+    write_reference([*reference.profiles, *([predicted] if predicted is not None else [])],
                     folder / "reference.parquet")
-    return rows
 
 
 def _check(folder: Path) -> None:
@@ -239,9 +319,13 @@ def describe(result: BuildResult) -> str:
              if result.serve_cells else "  handler   none (features go to the model as is)",
              f"  features  {len(result.features)}: {', '.join(result.features[:6])}"
              + (" ..." if len(result.features) > 6 else "")]
+    if result.state:
+        lines.append(f"  state     {', '.join(result.state[:6])}"
+                     + (" ..." if len(result.state) > 6 else "")
+                     + f" from {result.state_source} (state/)")
     if result.reference_rows is not None:
-        lines.append(f"  reference profile of {result.reference_rows:,} training rows "
-                     "(reference.parquet)")
+        lines.append(f"  reference profile of {result.reference_rows:,} training rows from "
+                     f"{result.reference_source} (reference.parquet)")
     else:
         lines.append("  reference none: pass the training data (--reference) to monitor drift")
     if result.log_dir:

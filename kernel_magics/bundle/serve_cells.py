@@ -14,6 +14,7 @@ from typing import Any
 
 SERVE_MAGIC = "%%ship serve"
 SERVE_TAG = "ship:serve"
+_ANONYMOUS = {"listcomp", "dictcomp", "setcomp", "genexpr", "lambda"}
 
 
 def _source(cell: Any) -> str:
@@ -54,7 +55,11 @@ def undefined_names(source: str, filename: str = "handler.py") -> dict[str, list
                     and symbol.get_name() not in known):
                 missing.setdefault(label, []).append(symbol.get_name())
         for child in scope.get_children():
-            visit(child, child.get_name() if label == "<module>" else f"{label}.{child.get_name()}")
+            if child.get_name() in _ANONYMOUS:  # a comprehension reads on behalf of `label`
+                visit(child, label)
+            else:
+                visit(child, child.get_name() if label == "<module>"
+                      else f"{label}.{child.get_name()}")
 
     for symbol in table.get_symbols():
         if symbol.is_referenced() and not symbol.is_assigned() and not symbol.is_imported() \

@@ -25,13 +25,15 @@ from .bundle import Bundle
 from .errors import BundleError, HandlerError, InputError
 from .inputs import Inputs, NDArray, from_columns
 from .model import Model
+from .state import STATE_DIR, StateError, load_state
 
 Preprocess = Callable[[Any], Any]
 Postprocess = Callable[[dict[str, NDArray]], Any]
 
 
 def load_handler(bundle: Bundle) -> tuple[Preprocess | None, Postprocess | None]:
-    """Import handler.py and return its preprocess and postprocess (None when absent)."""
+    """Import handler.py, its state/ values already in its namespace; return its preprocess
+    and postprocess (None when absent)."""
     path = bundle.handler_path
     if path is None:
         return None, None
@@ -40,6 +42,11 @@ def load_handler(bundle: Bundle) -> tuple[Preprocess | None, Postprocess | None]
     if spec is None or spec.loader is None:
         raise BundleError("cannot be imported.", path=str(path))
     module = importlib.util.module_from_spec(spec)
+    try:  # the names serve cells take from the rest of the notebook, before their code runs
+        module.__dict__.update(load_state(bundle.path))
+    except (StateError, OSError, ValueError, ImportError, AttributeError) as exc:
+        raise BundleError(f"could not be loaded: {type(exc).__name__}: {exc}",
+                          path=str(bundle.path / STATE_DIR)) from exc
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)

@@ -29,7 +29,15 @@ from ..cost import run_cost
 from ..workspace import Workspace, slug
 from . import environment, fingerprint, gitinfo, metrics, source
 from .metrics import StepLog
-from .record import MODEL_DIR, STEPS_FILE, DataFingerprint, ModelRef, RunRecord, Status
+from .record import (
+    MODEL_DIR,
+    PROFILES_DIR,
+    STEPS_FILE,
+    DataFingerprint,
+    ModelRef,
+    RunRecord,
+    Status,
+)
 from .resources import ResourceMeter
 from .spool import Spool, new_record_id
 
@@ -220,6 +228,9 @@ class TrackedCell:
         except Exception as exc:  # noqa: BLE001 - recorded, shown in the summary
             self.warnings.append(str(exc))
         record.data = self._collect_data()
+        if status == "FINISHED":
+            self._capture_state()
+            self._profile_data(record.data)
         if status == "FINISHED" and self.options.model:
             record.model = self._save_model(self.options.model)
         env, packages = environment.capture()
@@ -281,6 +292,41 @@ class TrackedCell:
                 if fp is not None:
                     found.append(fp)
         return found
+
+    def _capture_state(self) -> None:
+        """Values of the names serve cells take from the notebook, as they are now."""
+        assert self.folder is not None
+        from ..bundle.state import capture, free_names, kernel_serve_source
+
+        try:
+            handler = kernel_serve_source(self.cell.notebook, self.cell.history)
+            names = free_names(handler) if handler else []
+            refused = capture(self.cell.namespace, names, self.folder).refused if names else {}
+        except Exception as exc:  # noqa: BLE001 - recorded, shown in the summary
+            self.warnings.append(f"the serve cells' state was not captured ({exc}).")
+            return
+        self.warnings.extend(f"serve state {why}" for why in refused.values())
+
+    def _profile_data(self, data: list[DataFingerprint]) -> None:
+        """Profile each tracked DataFrame (kilobytes): a bundle built from this run's model
+        takes its drift reference and warm-up rows from them (bundle/reference.py)."""
+        assert self.folder is not None
+        frames = [fp.name for fp in data if fp.kind == "pandas" and len(fp.shape) == 2]
+        if not frames:
+            return
+        from ..monitor.reference import build_profile, write_reference
+
+        target = self.folder / PROFILES_DIR
+        for name in frames:
+            frame = self.cell.namespace.get(name)
+            columns = list(getattr(frame, "columns", []))
+            if not columns or not all(isinstance(c, str) for c in columns):
+                continue
+            try:
+                target.mkdir(exist_ok=True)
+                write_reference(build_profile(frame, columns), target / f"{name}.parquet")
+            except Exception as exc:  # noqa: BLE001 - recorded, shown in the summary
+                self.warnings.append(f"{name} could not be profiled ({exc}).")
 
     def _save_model(self, variable: str) -> ModelRef | None:
         assert self.folder is not None

@@ -27,6 +27,10 @@ ARTIFACT_PATHS: dict[str, str] = {
 }
 STEPS_FILE = "steps.jsonl"
 MODEL_DIR = "model"
+# Profiles of the DataFrames the cell read or produced (monitor/reference.py's format),
+# logged under ship/profiles/: a bundle's default drift reference.
+PROFILES_DIR = "profiles"
+RUN_PROFILES_PATH = "ship/profiles"
 
 
 @dataclass

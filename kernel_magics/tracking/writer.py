@@ -15,9 +15,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..bundle.state import RUN_STATE_PATH
+from ..serving.state import STATE_DIR
 from ..workspace import slug
 from .metrics import read_steps
-from .record import ARTIFACT_PATHS, MODEL_DIR, STEPS_FILE, RunRecord, WrittenRun
+from .record import (
+    ARTIFACT_PATHS,
+    MODEL_DIR,
+    PROFILES_DIR,
+    RUN_PROFILES_PATH,
+    STEPS_FILE,
+    RunRecord,
+    WrittenRun,
+)
 from .spool import Spool, WriteState
 
 if TYPE_CHECKING:
@@ -170,6 +180,10 @@ class RecordWriter:
             path = folder / name
             if path.exists():
                 client.log_artifact(run_id, str(path), artifact_dir)
+        if (folder / STATE_DIR).is_dir():  # the serve cells' state (bundle/state.py)
+            client.log_artifacts(run_id, str(folder / STATE_DIR), RUN_STATE_PATH)
+        if (folder / PROFILES_DIR).is_dir():
+            client.log_artifacts(run_id, str(folder / PROFILES_DIR), RUN_PROFILES_PATH)
         record_path = folder / "ship-record.json"
         record_path.write_text(json.dumps(record.to_json(), indent=1, default=str),
                                encoding="utf-8")

@@ -142,7 +142,7 @@ def test_undefined_name_in_a_serve_cell_is_named(workspace: Path) -> None:
                                                 ["ship:serve"]))
     with pytest.raises(BuildError) as err:
         build_service(nb, "tiny")
-    assert "postprocess uses LABELS" in str(err.value)
+    assert "LABELS (used by postprocess)" in str(err.value)
     assert not (workspace / ".ship" / "services" / "tiny" / "1").exists()
 
 
