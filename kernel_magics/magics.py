@@ -101,10 +101,7 @@ def _export_request(variable: str, name: str, args: argparse.Namespace,
     if not args.example:
         raise UsageError(f"{prog} needs --example ROWS: held-out input rows for the parity "
                          "gate, e.g. --example X_test[:5]")
-    eval_exprs = list(args.eval or [])
-    if len(eval_exprs) > 2:
-        raise UsageError("--eval takes the rows and optionally their labels: --eval X_test "
-                         "y_test")
+    eval_exprs = _rows_and_labels(list(args.eval or []))
     return ExportRequest(variable=variable, name=name, example=args.example,
                          eval_exprs=eval_exprs, quantize=args.quantize, force=args.force,
                          rtol=args.rtol, atol=args.atol)
@@ -112,7 +109,7 @@ def _export_request(variable: str, name: str, args: argparse.Namespace,
 
 def parse_export_args(line: str) -> ExportRequest:
     """`%ship export` options from the magic line."""
-    args = _export_parser().parse_args(_split(line))
+    args = _export_parser().parse_args(_join_expression(_split(line), "--example"))
     return _export_request(args.variable, args.name, args, "%ship export")
 
 
@@ -134,7 +131,7 @@ def parse_drift_args(line: str) -> tuple[str, str | None, int | None]:
 
 def parse_track_args(line: str) -> tuple[TrackOptions, ExportRequest | None]:
     """`%%ship track` options from the magic line; UsageError says what to type instead."""
-    args = _track_parser().parse_args(_split(line))
+    args = _track_parser().parse_args(_join_expression(_split(line), "--example"))
     tags: dict[str, str] = {}
     for item in args.tag:
         key, sep, value = item.partition("=")
@@ -161,10 +158,98 @@ def parse_track_args(line: str) -> tuple[TrackOptions, ExportRequest | None]:
 
 
 def _split(line: str) -> list[str]:
+    """The words of a magic line; a Python expression stays one word, spaces and all.
+
+    Whitespace separates words only outside brackets and quotes, so
+    ``--example Xte[:16].reshape(16, -1)`` and ``--example df.loc[:, cols]`` are one word
+    each. A word wholly in quotes loses them, as in a shell.
+    """
+    words: list[str] = []
+    current: list[str] = []
+    closing = {"(": ")", "[": "]", "{": "}"}
+    stack: list[str] = []
+    quote: str | None = None
+    escaped = False
+    for char in line:
+        if quote is not None:
+            current.append(char)
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == quote:
+                quote = None
+            continue
+        if char in "'\"":
+            quote = char
+        elif char in closing:
+            stack.append(closing[char])
+        elif char in ")]}":
+            if not stack or stack.pop() != char:
+                raise _unparsable(line, f"unmatched {char!r}")
+        elif char.isspace() and not stack:
+            if current:
+                words.append("".join(current))
+                current = []
+            continue
+        current.append(char)
+    if quote is not None or stack:
+        raise _unparsable(line, "an unterminated string" if quote else f"an unclosed "
+                          f"{ {v: k for k, v in closing.items()}[stack[-1]]!r}")
+    if current:
+        words.append("".join(current))
+    return [_unquote(word) for word in words]
+
+
+def _unquote(word: str) -> str:
+    if len(word) >= 2 and word[0] == word[-1] and word[0] in "'\"":
+        try:
+            (inner,) = shlex.split(word)
+            return inner
+        except ValueError:
+            return word
+    return word
+
+
+def _unparsable(line: str, what: str) -> UsageError:
+    return UsageError(f"Could not parse {line!r}: {what}. Quote an expression that has "
+                      "spaces or brackets: --example \"X_test[:5]\".")
+
+
+def _join_expression(words: list[str], option: str) -> list[str]:
+    """``option`` takes one expression: the words up to the next option are it."""
+    if option not in words:
+        return words
+    start = words.index(option) + 1
+    end = start
+    while end < len(words) and not words[end].startswith("--"):
+        end += 1
+    if end - start <= 1:
+        return words
+    return [*words[:start], " ".join(words[start:end]), *words[end:]]
+
+
+def _rows_and_labels(words: list[str]) -> list[str]:
+    """--eval's words as [rows] or [rows, labels]: the one split where both parse."""
+    if len(words) <= 2:
+        return words
+    splits = [[" ".join(words[:i]), " ".join(words[i:])] for i in range(1, len(words))]
+    valid = [pair for pair in splits if all(_is_expression(e) for e in pair)]
+    joined = " ".join(words)
+    if len(valid) == 1:
+        return valid[0]
+    if not valid and _is_expression(joined):
+        return [joined]
+    raise UsageError("--eval takes the rows and optionally their labels: --eval X_test "
+                     "y_test (quote an expression with spaces: --eval \"X[:100]\" y[:100]).")
+
+
+def _is_expression(text: str) -> bool:
     try:
-        return shlex.split(line)
-    except ValueError as exc:
-        raise UsageError(f"Could not parse {line!r}: {exc}. Quote values with spaces.") from exc
+        ast.parse(text, mode="eval")
+    except SyntaxError:
+        return False
+    return True
 
 
 def notebook_path(user_ns: dict[str, Any]) -> Path | None:

@@ -22,7 +22,7 @@ from live_server import serve_in_thread
 from onnx_models import classifier_schema, sklearn_onnx
 
 from kernel_magics import demo
-from kernel_magics.bundle.build import _write_reference
+from kernel_magics.bundle.reference import from_data, write_reference_file
 from kernel_magics.serving.bundle import Lineage, Manifest, RuntimeSettings, write_bundle
 from kernel_magics.serving.schema import Feature
 from kernel_magics.workspace import Workspace, init_workspace
@@ -56,7 +56,7 @@ def served(tmp_path: Path, digits: tuple[pd.DataFrame, np.ndarray[Any, Any]]
         name=demo.SERVICE, version="1", lineage=Lineage(demo.SERVICE, "1", "run-x"),
         runtime=RuntimeSettings(log_flush_interval_s=0.2)), schema=schema,
         model=_onnx(features, target))
-    _write_reference(folder, schema, features)
+    write_reference_file(folder, from_data(schema.feature_names, features))
     running = serve_in_thread(folder, folder.parent / "log")
     yield workspace, running.url
     running.stop()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import queue
+import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -118,3 +120,45 @@ def test_failing_cell_reports_the_users_error(lab_kernel):
     assert "kernel_magics" not in tb  # Ship's own frames are hidden
     reply, _ = execute(client, "%%ship track\ny = 2")
     assert reply["status"] == "ok"  # the next tracked cell starts cleanly
+
+
+def test_a_kernel_killed_while_git_is_captured_keeps_the_finished_run(tmp_path: Path):
+    # Fault injection: `git` hangs (as `git status` does in a 60,000-file repository), and
+    # the kernel is killed right after the tracked cell returned, while Ship captures git in
+    # the background. The outcome was spooled before that step: nothing finished is lost.
+    from kernel_magics.tracking import daemon
+    from kernel_magics.tracking.spool import Spool
+
+    (tmp_path / ".ship").mkdir()
+    notebook = tmp_path / "analysis.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(), notebook)
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    slow_bin = tmp_path / "bin"
+    slow_bin.mkdir()
+    (slow_bin / "git").write_text("#!/bin/sh\nexec sleep 20\n")
+    (slow_bin / "git").chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env.update(JPY_SESSION_NAME=str(notebook), MLFLOW_DISABLE_TELEMETRY="true",
+               PATH=f"{slow_bin}:{env['PATH']}")
+    manager, client = start_new_kernel(kernel_name="python3", cwd=str(tmp_path), env=env)
+    try:
+        for value in (1, 2, 3):
+            reply, _ = execute(client, f"%%ship track\nalpha = {value}\nscore = alpha * 10")
+            assert reply["status"] == "ok", reply
+        time.sleep(0.5)
+        manager.signal_kernel(signal.SIGKILL)  # no atexit, no flush
+        manager.shutdown_kernel(now=True)
+    finally:
+        client.stop_channels()
+        manager.cleanup_resources()
+    spool = Spool(tmp_path / ".ship" / "spool")
+    with daemon.exclusive(spool.directory, timeout=60):
+        result = daemon.drain(spool, force=True)
+    # (the kernel's own background writer may have written some of them already)
+    assert not result.failed and not result.waiting and not list(spool.pending())
+    store = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / '.ship' / 'mlflow.db'}")
+    experiment = store.get_experiment_by_name("analysis")
+    runs = store.search_runs([experiment.experiment_id], order_by=["attributes.start_time"])
+    assert [r.info.status for r in runs] == ["FINISHED"] * 3
+    assert [r.data.metrics["score"] for r in runs] == [10.0, 20.0, 30.0]
+    assert "partial" in runs[-1].data.tags["ship.capture"]

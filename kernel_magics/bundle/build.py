@@ -7,7 +7,8 @@
         Dockerfile  k8s/  kserve.yaml  rayserve.py           deployment
 
 Steps: the serve cells become handler.py (nbconvert exporter ``ship``); the model
-version (given, else the ``champion`` alias, else the newest) is downloaded from MLflow;
+version (given, else the ``champion`` alias, else the best by its held-out metric:
+version.py, which says why) is downloaded from MLflow;
 the names serve cells use but do not define get their values from the kernel
 (``%ship build``) or from the state captured with the model version's run, and go
 into state/ in safe formats (see state.py); the schema comes from the ONNX graph and the
@@ -33,8 +34,9 @@ from .._version import __version__
 from ..errors import NotFoundError, ValidationError
 from ..workspace import Workspace, find_workspace, init_workspace, slug
 from .deploy import check_log_url, write_deployment
-from .reference import Reference, resolve_reference, warmup_body, write_warmup
+from .reference import resolve_reference, warmup_body, write_reference_file, write_warmup
 from .serve_cells import undefined_names
+from .version import choose_version, describe_choice
 
 RUNTIME_PACKAGE = "ship_runtime"
 
@@ -59,6 +61,8 @@ class BuildResult:
     reference_rows: int | None = None
     reference_source: str | None = None  # "--reference", or "NAME in run <id>" (tracked)
     log_dir: str | None = None  # the deployment files' prediction log URL (None: per pod)
+    model_choice: str = ""  # which version and why (bundle/version.py)
+    precision: str | None = None
     state: list[str] = field(default_factory=list)  # names stored in state/
     state_source: str | None = None  # "the kernel", "run <id>", or both
 
@@ -89,7 +93,8 @@ def build_service(notebook: Path, name: str, *, model_name: str | None = None,
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=workspace.tracking_uri())
-    version = _model_version(client, model_name or name, model_version)
+    choice = choose_version(client, model_name or name, model_version)
+    version = choice.version
     folder = _next_folder(workspace, name)
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -102,7 +107,7 @@ def build_service(notebook: Path, name: str, *, model_name: str | None = None,
                                          version.run_id, Path(tmp) / "profiles")
             warmup = warmup_body(profiled, {f.name: f.dtype for f in schema.features})
             _write(folder, name, version, onnx_file, schema, handler, log_dir, state, warmup)
-        _write_reference(folder, profiled)
+        write_reference_file(folder, profiled)
         _check(folder)
         artifact_uri = _log_bundle(client, version, name, folder)
     except BaseException:
@@ -114,7 +119,8 @@ def build_service(notebook: Path, name: str, *, model_name: str | None = None,
                        features=[f.name for f in schema.features], artifact_uri=artifact_uri,
                        reference_rows=profiled.rows if profiled else None,
                        reference_source=profiled.source if profiled else None, log_dir=log_dir,
-                       state=sorted(state.values), state_source=state.source)
+                       state=sorted(state.values), state_source=state.source,
+                       model_choice=describe_choice(choice), precision=choice.precision)
 
 
 @dataclass
@@ -192,25 +198,6 @@ def handler_source(notebook: Path) -> tuple[str | None, int]:
     return body, count
 
 
-def _model_version(client: Any, name: str, requested: str | None) -> Any:
-    from mlflow.exceptions import MlflowException
-
-    try:
-        if requested is not None:
-            return client.get_model_version(name, requested)
-        try:
-            return client.get_model_version_by_alias(name, "champion")
-        except MlflowException:
-            versions = client.search_model_versions(f"name='{name}'")
-    except MlflowException:
-        versions = []
-    if requested is None and versions:
-        return max(versions, key=lambda v: int(v.version))
-    what = f"version {requested} of model {name!r}" if requested else f"model {name!r}"
-    raise NotFoundError("registered", what, hint="Export one first: `%ship export MODEL --name "
-                        f"{name} --example ROWS`, or pass --model-version.")
-
-
 def _next_folder(workspace: Workspace, name: str) -> Path:
     service = workspace.services_dir / name
     service.mkdir(parents=True, exist_ok=True)
@@ -268,21 +255,6 @@ def _write(folder: Path, name: str, version: Any, onnx_file: Path, schema: Any,
                      log_dir=log_dir)
 
 
-def _write_reference(folder: Path, reference: Reference | None) -> None:
-    """reference.parquet from the feature profiles. With the training rows themselves
-    (``--reference``) it also profiles the bundle's own predictions on them (the
-    ``__prediction__`` row), for prediction drift."""
-    if reference is None:
-        return
-    from ..monitor.predictions import profile_predictions
-    from ..monitor.reference import write_reference
-
-    predicted = profile_predictions(folder, reference.data) if reference.data is not None \
-        else None
-    write_reference([*reference.profiles, *([predicted] if predicted is not None else [])],
-                    folder / "reference.parquet")
-
-
 def _check(folder: Path) -> None:
     """Load and warm the bundle up with its own runtime, in a process that has only it."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
@@ -313,8 +285,8 @@ def _log_bundle(client: Any, version: Any, name: str, folder: Path) -> str | Non
 def describe(result: BuildResult) -> str:
     """What `ship build` prints."""
     lines = [f"built service {result.name} version {result.version}: {result.path}",
-             f"  model     {result.model_name} version {result.model_version}"
-             + (f" (run {result.run_id})" if result.run_id else ""),
+             f"  model     {result.model_choice or result.model_name}"
+             + (f"\n            run {result.run_id}" if result.run_id else ""),
              f"  handler   {result.serve_cells} serve cell(s)"
              if result.serve_cells else "  handler   none (features go to the model as is)",
              f"  features  {len(result.features)}: {', '.join(result.features[:6])}"

@@ -38,9 +38,14 @@ def resolve_reference(features: list[str], data: Any, client: Any, run_id: str |
                       tmp: Path) -> Reference | None:
     """From ``data`` (``--reference``) if given, else from the run's tracked profiles."""
     if data is not None:
-        profiles = build_profile(data, features)
-        return Reference(profiles, _rows(profiles), "--reference", data)
+        return from_data(features, data)
     return _from_run(features, client, run_id, tmp)
+
+
+def from_data(features: list[str], data: Any) -> Reference:
+    """The reference of training rows (a DataFrame, or a 2-D array in feature order)."""
+    profiles = build_profile(data, features)
+    return Reference(profiles, _rows(profiles), "--reference", data)
 
 
 def _rows(profiles: list[FeatureProfile]) -> int:
@@ -69,6 +74,21 @@ def _from_run(features: list[str], client: Any, run_id: str | None,
     candidates.sort(key=lambda c: ("train" not in c[0].lower(), -_rows(c[1]), c[0]))
     name, profiles = candidates[0]
     return Reference(profiles, _rows(profiles), f"{name} in run {run_id}")
+
+
+def write_reference_file(folder: Path, reference: Reference | None) -> None:
+    """The bundle's reference.parquet. With the training rows themselves (``--reference``)
+    it also profiles the bundle's own predictions on them (the ``__prediction__`` row), for
+    prediction drift; tracked profiles carry no rows to predict on."""
+    if reference is None:
+        return
+    from ..monitor.predictions import profile_predictions
+    from ..monitor.reference import write_reference
+
+    predicted = profile_predictions(folder, reference.data) if reference.data is not None \
+        else None
+    write_reference([*reference.profiles, *([predicted] if predicted is not None else [])],
+                    folder / "reference.parquet")
 
 
 def warmup_body(reference: Reference | None, dtypes: dict[str, str]) -> dict[str, Any] | None:

@@ -128,6 +128,11 @@ def _decode(item: dict[str, Any], blob: memoryview, offset: int) -> tuple[str, N
                              "data sent.", field=name)
         raw = blob[offset:offset + size]
         if datatype == "BYTES":
+            # Each element takes at least its 4-byte length: a declared shape the data
+            # cannot hold is refused before anything is allocated for it.
+            if count * 4 > size:
+                raise InputError(f"input {name!r}: {size} bytes cannot hold {count} BYTES "
+                                 f"elements of shape {shape}.", field=name)
             array = _bytes_elements(name, raw, count)
         elif size != count * dtype.itemsize:
             raise InputError(f"input {name!r}: {size} bytes do not hold {count} "

@@ -242,6 +242,10 @@ class TrackedCell:
         if self.warnings:
             record.tags["ship.warnings"] = " | ".join(self.warnings)[:5000]
         self._pending_files = (packages, traceback_text)
+        # The outcome reaches the spool now, before git and the files (seconds in a large
+        # repository): a kernel killed in between still leaves a FINISHED run with metrics.
+        record.completing = True
+        self.spool.save_record(record)
         return record
 
     def complete(self, on_complete: Callable[[RunRecord], None] | None = None) -> None:
@@ -269,6 +273,7 @@ class TrackedCell:
             record.git, diff = gitinfo.capture(start, self.cell.notebook)
             if diff:
                 (folder / "git.diff").write_text(diff, encoding="utf-8")
+            record.completing = False
             self.spool.save_record(record)
             if on_complete is not None:
                 on_complete(record)

@@ -153,6 +153,9 @@ class RunRecord:
     kernel_started: float = 0.0
     batch_id: str | None = None
     ship_version: str = ""
+    # True from the cell's end until git and the captured files are spooled: the outcome
+    # is on disk first, so a kernel that dies meanwhile loses only those extras.
+    completing: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -180,8 +180,11 @@ class Spool:
         return [WrittenRun(**read_json(f)) for f in files]
 
     def is_ready(self, record: RunRecord) -> bool:
-        """Final records are ready; a RUNNING one is ready once its kernel is gone."""
-        return record.status in FINAL_STATUSES or not kernel_alive(record)
+        """A final record is ready once its files are captured; a RUNNING or still
+        completing one is ready once its kernel is gone (what it captured is written)."""
+        if record.status in FINAL_STATUSES and not record.completing:
+            return True
+        return not kernel_alive(record)
 
 
 def kernel_alive(record: RunRecord) -> bool:

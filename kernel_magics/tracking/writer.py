@@ -147,6 +147,10 @@ class RecordWriter:
             last = steps.stat().st_mtime if steps.exists() else record.start_time_ms / 1000
             record.end_time_ms = int(last * 1000)
             self.spool.save_record(record)
+        elif record.completing:  # the kernel died while capturing git and the files
+            record.tags["ship.capture"] = ("partial: the kernel exited before git and the "
+                                           "code files were captured; params, metrics and "
+                                           "status are complete")
         client = self.client(record.tracking_uri)
         experiment_id = self._experiment_id(client, record)
         run_id = state.run_id

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from onnx_models import sklearn_onnx
 
-from kernel_magics.bundle.build import _write_reference
+from kernel_magics.bundle.reference import from_data, write_reference_file
 from kernel_magics.serving.bundle import Bundle, Lineage, Manifest, RuntimeSettings, write_bundle
 from kernel_magics.serving.inputs import Inputs
 from kernel_magics.serving.predlog import PredictionLog
@@ -78,7 +78,7 @@ def make_bundle(workspace: Workspace, name: str, model: bytes, reference: pd.Dat
         runtime=RuntimeSettings(log_flush_interval_s=0.2)), schema=schema, model=model,
         handler_source=handler)
     if reference is not None:
-        _write_reference(folder, schema, reference)
+        write_reference_file(folder, from_data(schema.feature_names, reference))
     return bundle
 
 

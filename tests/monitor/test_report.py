@@ -125,13 +125,13 @@ def test_feedback_joins_accuracy_and_v2_answers_count(workspace: Workspace,
                 schema=Schema(features=tuple(Feature(f"x{i}") for i in range(4)),
                               inputs=SCHEMA.inputs, outputs=SCHEMA.outputs,
                               class_labels=("no", "yes")))
-    from kernel_magics.bundle.build import _write_reference
+    from kernel_magics.bundle.reference import from_data, write_reference_file
 
     bundle = workspace.services_dir / "plain" / "1"
     rng = np.random.default_rng(7)
     x = pd.DataFrame(rng.normal(size=(2_000, 4)), columns=[f"x{i}" for i in range(4)])
-    _write_reference(bundle, Schema.from_dict(json.loads((bundle / "schema.json").read_text())),
-                     x.astype("float32"))
+    schema = Schema.from_dict(json.loads((bundle / "schema.json").read_text()))
+    write_reference_file(bundle, from_data(schema.feature_names, x.astype("float32")))
     prediction = read_reference(bundle / "reference.parquet")[-1]
     assert prediction.feature == PREDICTION and set(prediction.categories or []) <= {"no",
                                                                                        "yes"}

@@ -105,6 +105,27 @@ def test_binary_size_mismatch(server: Any) -> None:
         assert bad_header.status_code == 400
 
 
+@pytest.mark.parametrize("datatype", ["BYTES", "FP32"])
+@pytest.mark.parametrize("shape", [[2**31 - 1, 2**31 - 1], [1, 2**30]])
+def test_a_huge_declared_shape_is_refused_before_allocating(server: Any, datatype: str,
+                                                             shape: list[int]) -> None:
+    # A ~100-byte request once declared billions of BYTES elements and froze the server
+    # while it allocated for them (or got it OOM-killed).
+    header = orjson.dumps({"inputs": [{"name": "float_input", "datatype": datatype,
+                                       "shape": shape, "parameters": {"binary_data_size": 4}}]})
+    with server.client() as client:
+        response = client.post("/v2/models/digits/infer", content=header + b"\0" * 4,
+                               headers={"inference-header-content-length": str(len(header))},
+                               timeout=5)
+        assert response.status_code == 400, response.text
+        assert response.json()["field"] == "float_input"
+        as_json = client.post("/v2/models/digits/infer", json={"inputs": [{
+            "name": "float_input", "datatype": datatype, "shape": shape, "data": ["a"]}]},
+            timeout=5)
+        assert as_json.status_code == 400, as_json.text
+        assert client.get("/v2/health/live").status_code == 200
+
+
 def test_oversized_bodies_get_413(server: Any) -> None:
     big = json.dumps({"instances": [ROW] * 2000}).encode()  # > 256 KiB
     assert len(big) > 256 * 1024

@@ -34,7 +34,9 @@ TRAIN_MLP = TRAIN.replace(
 def test_export_links_the_version_to_the_run_that_trained_it(nb, workspace):
     trained = nb.track(TRAIN)
     assert trained.result.success
-    out = nb.run("%ship export clf --name iris --example X[:5] --eval X y")
+    # Expressions as people write them: spaces, commas and negative numbers unquoted.
+    out = nb.run("%ship export clf --name iris --example X[:5].reshape(5, -1) "
+                 "--eval X[:120, :] y[:120]")
     assert "parity" in out.stdout.lower() and "iris" in out.stdout
     client = workspace.client()
     (version,) = client.search_model_versions("name='iris'")
@@ -84,6 +86,7 @@ def test_cli_lists_the_leaderboard_and_sets_an_alias(nb, workspace):
         ("%ship export clf --name iris", "needs --example"),
         ("%ship export clf --name iris --example undefined_rows", "could not be evaluated"),
         ("%ship export clf --name iris --example X[:1] --eval X y X", "--eval takes the rows"),
+        ("%ship export clf --name iris --example X[:1", "Quote an expression"),
     ],
 )
 def test_bad_export_arguments_say_what_to_type(nb, line, message):
