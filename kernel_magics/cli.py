@@ -117,18 +117,25 @@ def run_cmd(notebook: Path, parameters: tuple[tuple[str, str], ...], grid: tuple
 @main.command("runs")
 @click.option("--experiment", "-e", default=None, help="Only this experiment.")
 @click.option("--limit", default=50, show_default=True)
+@click.option("--where", "where", multiple=True, metavar="KEY=VALUE",
+              help="Only runs whose param (or status) KEY is VALUE; repeatable.")
+@click.option("--sort", "sort_key", default=None, metavar="[-]KEY",
+              help="Order by a metric or param (-KEY: largest first), e.g. --sort -accuracy.")
 @click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
-def runs_cmd(experiment: str | None, limit: int, as_json: bool) -> None:
-    """List runs, newest first; records not yet written to MLflow are marked *."""
+def runs_cmd(experiment: str | None, limit: int, where: tuple[str, ...],
+             sort_key: str | None, as_json: bool) -> None:
+    """List runs, newest first, with their params and metrics; records not yet written to
+    MLflow are marked *."""
     from .errors import NotFoundError
-    from .tracking.catalog import list_experiments, list_runs
+    from .tracking.catalog import filter_runs, list_experiments, list_runs
     from .workspace import find_workspace
 
     workspace = find_workspace()
     if experiment and experiment not in {e.name for e in list_experiments(workspace)}:
         raise NotFoundError("experiment", experiment,
                             hint="`ship runs` without --experiment lists all of them.")
-    rows = list_runs(workspace, experiment=experiment, limit=limit).runs
+    rows = filter_runs(list_runs(workspace, experiment=experiment, limit=limit).runs,
+                       where=where, sort=sort_key)
     if as_json:
         _emit_json([{**dataclasses.asdict(r), "duration_s": _duration(r.start_time_ms,
                                                                       r.end_time_ms)}
@@ -137,14 +144,16 @@ def runs_cmd(experiment: str | None, limit: int, as_json: bool) -> None:
     if not rows:
         click.echo("No runs yet. Put `%%ship track` on a cell, or `ship run NOTEBOOK`.")
         return
-    click.echo(f"{'START':<17} {'STATUS':<9} {'EXPERIMENT':<18} {'RUN':<28} {'TIME':>7}  METRICS")
+    click.echo(f"{'START':<17} {'STATUS':<9} {'RUN':<28} {'TIME':>7}  "
+               f"{'PARAMS':<30} METRICS")
     for r in rows:
         start = datetime.fromtimestamp(r.start_time_ms / 1000).strftime("%Y-%m-%d %H:%M")
         status = r.status if r.written else f"{r.status}*"
         took = _duration(r.start_time_ms, r.end_time_ms)
-        metrics = _metrics_text(r.metrics)
-        click.echo(f"{start:<17} {status:<9} {r.experiment[:18]:<18} {r.name[:28]:<28} "
-                   f"{'-' if took is None else f'{took:.1f}s':>7}  {metrics}")
+        params = ", ".join(f"{k}={v}" for k, v in list(r.params.items())[:4])
+        click.echo(f"{start:<17} {status:<9} {r.name[:28]:<28} "
+                   f"{'-' if took is None else f'{took:.1f}s':>7}  {params[:30]:<30} "
+                   f"{_metrics_text(r.metrics)}")
     if any(not r.written for r in rows):
         click.echo("* pending: not yet written to MLflow (`ship sync` writes them now)")
 
@@ -310,11 +319,60 @@ def serve_cmd(name_or_bundle: str, port: int, workers: int, host: str, log_level
     from .serving.server import serve
 
     bundle, log_dir = _service(name_or_bundle)
+    _port_free(host, port)  # say "serving" only where it can
     click.echo(f"serving {bundle} on http://{host}:{port} (V2: /v2, MLflow: /invocations); "
                f"prediction log: {log_dir}", err=True)
     with _runtime_errors():
         serve(bundle, host=host, port=port, workers=workers, log_dir=str(log_dir),
               log_level=log_level)
+
+
+def _port_free(host: str, port: int) -> None:
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            _fail(f"cannot serve on {host}:{port}: {exc.strerror or exc}. Pick another port "
+                  "with --port, or stop what serves there (`ship ps`, `ship stop NAME`).")
+
+
+@main.command("ps")
+@click.option("--json", "as_json", is_flag=True, help="Print the services as JSON.")
+def ps_cmd(as_json: bool) -> None:
+    """Services of this workspace that run locally (started from the sidebar or `ship
+    serve` in the background): version, port, pid, health."""
+    from .bundle.services import list_services
+    from .workspace import find_workspace
+
+    running = [s for s in list_services(find_workspace())
+               if s.running is not None and s.running.alive]
+    if as_json:
+        _emit_json([{"name": s.name, **dataclasses.asdict(s.running)} for s in running
+                    if s.running is not None])
+        return
+    if not running:
+        click.echo("no local service is running; start one with `ship serve NAME`.")
+        return
+    click.echo(f"{'NAME':<20} {'VERSION':<8} {'PORT':<6} {'PID':<8} {'READY':<6} STARTED")
+    for s in running:
+        r = s.running
+        assert r is not None
+        click.echo(f"{s.name:<20} {r.version or '-':<8} {r.port:<6} {r.pid:<8} "
+                   f"{'yes' if r.ready else 'no':<6} {r.started}")
+
+
+@main.command("stop")
+@click.argument("name")
+def stop_cmd(name: str) -> None:
+    """Stop a local service gracefully (its prediction log is flushed)."""
+    from .bundle.services import stop_service
+    from .workspace import find_workspace
+
+    stopped = stop_service(find_workspace(), name)
+    click.echo(f"stopped {name} (pid {stopped.pid}, port {stopped.port})")
 
 
 @main.command("score")
@@ -530,14 +588,18 @@ def _echo_service(s: dict[str, Any]) -> None:
               help="Windows scored for the history (default: [drift] history).")
 @click.option("--html", "html_file", type=click.Path(path_type=Path, dir_okay=False),
               default=None, help="Also write the report as a self-contained HTML page.")
+@click.option("--version", "version", default=None, metavar="V",
+              help="The built version to compare (default: the one that answered most of "
+                   "the window).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def drift_cmd(name: str, window: str | None, history: int | None, html_file: Path | None,
-              as_json: bool) -> None:
+              version: str | None, as_json: bool) -> None:
     """Drift of a service's recent traffic against its training-data reference."""
     from .monitor.report import drift_report
     from .workspace import find_workspace
 
-    report = drift_report(find_workspace(), name, window=window, history=history)
+    report = drift_report(find_workspace(), name, window=window, history=history,
+                          version=version)
     if html_file is not None:
         html_file.write_text(report.to_html(), encoding="utf-8")
     if as_json:

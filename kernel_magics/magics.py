@@ -38,7 +38,8 @@ SUBCOMMANDS = {
     "serve": "%%ship serve   (a cell whose definitions go into the service)",
     "build": "%ship build NAME [--model-version V] [--reference TRAINING_DATA] "
              "[--log-dir URL]",
-    "drift": "%ship drift NAME [--window W] [--history N]   (W: a duration like 15m, 1h, 1d)",
+    "drift": "%ship drift NAME [--window W] [--history N] [--version V]   (W: a duration "
+             "like 15m, 1h, 1d)",
 }
 # How long `%ship export` waits for the run that produced the model to reach MLflow.
 RUN_LINK_TIMEOUT_S = 120.0
@@ -119,14 +120,16 @@ def _drift_parser() -> _Parser:
     parser.add_argument("name")
     parser.add_argument("--window")
     parser.add_argument("--history", type=int)
+    parser.add_argument("--version")
     return parser
 
 
-def parse_drift_args(line: str) -> tuple[str, str | None, int | None]:
-    """`%ship drift NAME [--window W] [--history N]`: the service, window and history
-    (their values are checked by the report, as for `ship drift`)."""
+def parse_drift_args(line: str) -> tuple[str, str | None, int | None, str | None]:
+    """`%ship drift NAME [--window W] [--history N] [--version V]`: the service, window,
+    history and version (checked by the report, as for `ship drift`)."""
     args = _drift_parser().parse_args(_split(line))
-    return args.name, args.window.strip() if args.window else None, args.history
+    return (args.name, args.window.strip() if args.window else None, args.history,
+            args.version)
 
 
 def parse_track_args(line: str) -> tuple[TrackOptions, ExportRequest | None]:
@@ -212,8 +215,8 @@ def _unquote(word: str) -> str:
 
 
 def _unparsable(line: str, what: str) -> UsageError:
-    return UsageError(f"Could not parse {line!r}: {what}. Quote an expression that has "
-                      "spaces or brackets: --example \"X_test[:5]\".")
+    return UsageError(f"Could not parse {line!r}: {what}. Quote values with spaces, and "
+                      "close every bracket: --example \"X_test[:5]\".")
 
 
 def _join_expression(words: list[str], option: str) -> list[str]:
@@ -419,9 +422,8 @@ class ShipMagics(Magics):
         `ship build` from a terminal serves the notebook as this kernel has it."""
         shell = self.shell
         assert shell is not None
-        from mlflow.tracking import MlflowClient
-
         from .bundle.state import capture_to_run, free_names, kernel_serve_source
+        from .tracking.local_store import mlflow_client
 
         manager = shell.history_manager
         history = list(manager.input_hist_raw[1:]) if manager is not None else []
@@ -429,7 +431,7 @@ class ShipMagics(Magics):
         names = free_names(handler) if handler else []
         if not names:
             return
-        client = MlflowClient(tracking_uri=workspace.tracking_uri())
+        client = mlflow_client(workspace.tracking_uri())
         captured = capture_to_run(client, run_id, shell.user_ns, names)
         for why in captured.refused.values():
             print(f"ship: serve state {why}", file=sys.stderr)
@@ -466,7 +468,7 @@ class ShipMagics(Magics):
     # -- %ship drift -----------------------------------------------------------------
     def _drift(self, line: str) -> None:
         """The drift report of a service as a widget (text and HTML elsewhere)."""
-        name, window, history = parse_drift_args(line)
+        name, window, history, version = parse_drift_args(line)
         shell = self.shell
         assert shell is not None
         notebook = notebook_path(shell.user_ns)
@@ -475,7 +477,8 @@ class ShipMagics(Magics):
 
         try:
             workspace = find_workspace(notebook.parent if notebook else Path.cwd())
-            report = drift_report(workspace, name, window=window, history=history)
+            report = drift_report(workspace, name, window=window, history=history,
+                                  version=version)
         except ValidationError as exc:
             raise UsageError(f"{exc}\nUsage: {SUBCOMMANDS['drift']}") from None
         except ShipError as exc:

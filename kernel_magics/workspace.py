@@ -256,7 +256,24 @@ def init_workspace(root: Path) -> Workspace:
     return Workspace(root=root.resolve(), config=load_config(root))
 
 
+# The longest service name: a folder name, a Kubernetes name (63) with room to spare.
+MAX_NAME_LENGTH = 63
+
+
 def slug(name: str) -> str:
-    """A file-system-safe form of an experiment or service name."""
-    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")
+    """A file-system-safe form of an experiment or service name (at most 100 characters)."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")[:100].strip("-.")
     return cleaned or "default"
+
+
+def check_service_name(name: str) -> str:
+    """``name`` if it can name a service; ValidationError says what would."""
+    from .errors import ValidationError
+
+    if len(name) > MAX_NAME_LENGTH:
+        raise ValidationError(f"service name {name[:40]!r}... is {len(name)} characters long; "
+                              f"use at most {MAX_NAME_LENGTH}.", field="name")
+    if slug(name) != name:
+        raise ValidationError(f"service name {name!r} may use letters, digits, '.', '_' and "
+                              f"'-' only; try {slug(name)!r}.", field="name")
+    return name

@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import uvicorn
 
+from kernel_magics.serving.bundle import Bundle
 from kernel_magics.serving.server import create_app, uvicorn_options
 
 
@@ -83,7 +84,7 @@ def serve_in_thread(bundle_dir: Path | str, log_dir: Path | None) -> RunningServ
     in a daemon thread on a free port, once ready. The caller stops it."""
     port = free_port()
     app = create_app(bundle_dir, log_dir=str(log_dir) if log_dir else "")
-    options: Any = uvicorn_options("warning")
+    options: Any = uvicorn_options("warning", Bundle.load(bundle_dir).manifest.runtime)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, **options))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

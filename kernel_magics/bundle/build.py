@@ -32,7 +32,7 @@ from typing import Any
 
 from .._version import __version__
 from ..errors import NotFoundError, ValidationError
-from ..workspace import Workspace, find_workspace, init_workspace, slug
+from ..workspace import Workspace, check_service_name, find_workspace, init_workspace
 from .deploy import check_log_url, write_deployment
 from .reference import resolve_reference, warmup_body, write_reference_file, write_warmup
 from .serve_cells import undefined_names
@@ -81,18 +81,19 @@ def build_service(notebook: Path, name: str, *, model_name: str | None = None,
     notebook = notebook.resolve()
     if not notebook.is_file():
         raise NotFoundError("notebook", str(notebook), hint="Check the path.")
-    if slug(name) != name:
-        raise ValidationError(f"service name {name!r} may use letters, digits, '.', '_' and "
-                              f"'-' only; try {slug(name)!r}.", field="name")
+    if notebook.suffix != ".ipynb":
+        raise ValidationError(f"{notebook.name} is not a notebook (.ipynb); build from the "
+                              "notebook that holds the serve cells.", field="notebook")
+    check_service_name(name)
     if log_dir is not None:
         check_log_url(log_dir)
     workspace = workspace or find_workspace(notebook.parent)
     if not workspace.ship_dir.is_dir():
         workspace = init_workspace(workspace.root)
     handler, cells = handler_source(notebook)
-    from mlflow.tracking import MlflowClient
+    from ..tracking.local_store import mlflow_client
 
-    client = MlflowClient(tracking_uri=workspace.tracking_uri())
+    client = mlflow_client(workspace.tracking_uri())
     choice = choose_version(client, model_name or name, model_version)
     version = choice.version
     folder = _next_folder(workspace, name)
@@ -109,6 +110,8 @@ def build_service(notebook: Path, name: str, *, model_name: str | None = None,
             _write(folder, name, version, onnx_file, schema, handler, log_dir, state, warmup)
         write_reference_file(folder, profiled)
         _check(folder)
+        for cache in list(folder.rglob("__pycache__")):  # an immutable bundle, no bytecode
+            shutil.rmtree(cache)
         artifact_uri = _log_bundle(client, version, name, folder)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
@@ -184,9 +187,17 @@ def _missing_message(handler: str, missing: list[str], refused: dict[str, str], 
 
 def handler_source(notebook: Path) -> tuple[str | None, int]:
     """handler.py from the notebook's serve cells (None when there are none), and their count."""
+    import nbformat
+
     from .exporter import ShipExporter
 
-    body, resources = ShipExporter().from_filename(str(notebook))
+    try:
+        body, resources = ShipExporter().from_filename(str(notebook))
+    except (nbformat.reader.NotJSONError, nbformat.ValidationError, UnicodeDecodeError,
+            KeyError, AttributeError, TypeError, ValueError) as exc:
+        raise BuildError(f"{notebook.name} is not a readable notebook ({type(exc).__name__}: "
+                         f"{str(exc)[:200]}); open and save it in JupyterLab, then build "
+                         "again.", field="notebook") from None
     count = int(resources.get("ship", {}).get("serve_cells", 0))
     if count == 0:
         return None, 0
@@ -259,7 +270,7 @@ def _check(folder: Path) -> None:
     """Load and warm the bundle up with its own runtime, in a process that has only it."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["PYTHONPATH"] = str(folder)
-    result = subprocess.run([sys.executable, "-I", "-c",
+    result = subprocess.run([sys.executable, "-I", "-B", "-c",
                              f"import sys; sys.path.insert(0, {str(folder)!r}); "
                              f"from {RUNTIME_PACKAGE}.__main__ import main; "
                              f"sys.exit(main(['check', {str(folder)!r}]))"],

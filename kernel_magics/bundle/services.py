@@ -10,6 +10,7 @@ after a restart, the CLI) finds it. Traffic figures come from the prediction log
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import signal
@@ -24,10 +25,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConflictError, NotFoundError, ShipError, ValidationError
-from ..workspace import Workspace, slug
+from ..errors import ConflictError, NotFoundError, ShipError
+from ..workspace import Workspace, check_service_name
 
 RUN_FILE = "run.json"
+START_LOCK = ".start.lock"
 SERVE_LOG = "serve.log"
 TRAFFIC_WINDOW_S = 300
 READY_TIMEOUT_S = 90.0
@@ -124,8 +126,7 @@ def service_names(workspace: Workspace) -> list[str]:
 
 def service_folder(workspace: Workspace, name: str) -> Path:
     """.ship/services/NAME; NotFoundError (naming the services there are) when unbuilt."""
-    if slug(name) != name:
-        raise ValidationError(f"{name!r} is not a service name.", field="name")
+    check_service_name(name)
     folder = workspace.services_dir / name
     if not any(p.is_file() for p in folder.glob("*/ship.yaml")):
         known = ", ".join(service_names(workspace)) or "none yet"
@@ -230,23 +231,27 @@ def start_service(workspace: Workspace, name: str, *,
                   ready_timeout_s: float = READY_TIMEOUT_S) -> LocalProcess:
     """Start `ship serve NAME` (latest version) on a free port; return once it is ready."""
     folder = service_folder(workspace, name)
-    current = local_process(folder)
-    if current is not None and current.alive:
-        raise ConflictError(f"service {name!r} is already running on port {current.port} "
-                            f"(pid {current.pid}).", hint="Stop it first.")
-    version = _versions(folder)[0].version
-    port = _free_port()
-    with open(folder / SERVE_LOG, "ab") as output:
-        # Its own session: the Jupyter server's signals do not reach it, and a stop
-        # signals its whole process group (uvicorn workers included).
-        child = subprocess.Popen(
-            [*_ship_command(), "serve", name, "--port", str(port)], cwd=workspace.root,
-            stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
-            start_new_session=True)
-    started = datetime.now(UTC).isoformat(timespec="seconds")
-    (folder / RUN_FILE).write_text(json.dumps({"pid": child.pid, "port": port,
-                                               "version": version, "started": started}),
-                                   encoding="utf-8")
+    # One start at a time (two clicks, two tabs, the CLI beside the lab): the check and
+    # the run.json it is checked against happen under one lock.
+    with open(folder / START_LOCK, "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        current = local_process(folder)
+        if current is not None and current.alive:
+            raise ConflictError(f"service {name!r} is already running on port "
+                                f"{current.port} (pid {current.pid}).", hint="Stop it first.")
+        version = _versions(folder)[0].version
+        port = _free_port()
+        with open(folder / SERVE_LOG, "ab") as output:
+            # Its own session: the Jupyter server's signals do not reach it, and a stop
+            # signals its whole process group (uvicorn workers included).
+            child = subprocess.Popen(
+                [*_ship_command(), "serve", name, "--port", str(port)], cwd=workspace.root,
+                stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
+                start_new_session=True)
+        started = datetime.now(UTC).isoformat(timespec="seconds")
+        (folder / RUN_FILE).write_text(json.dumps({"pid": child.pid, "port": port,
+                                                   "version": version, "started": started}),
+                                       encoding="utf-8")
     deadline = time.monotonic() + ready_timeout_s
     while time.monotonic() < deadline:
         if child.poll() is not None:

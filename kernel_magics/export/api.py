@@ -11,6 +11,7 @@ Nothing reaches MLflow before the parity gate (and the int8 bound) have passed.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +44,9 @@ class ExportResult:
     quantization: QuantizationReport | None
     profile: ProfileReport | None
     warnings: list[str]
+    # True when an identical model (the same ONNX bytes) was registered before: that
+    # version is returned instead of a duplicate.
+    reused: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """Plain data for `--json` and the REST API, derived figures included."""
@@ -89,18 +93,31 @@ def export_model(model: Any, name: str, example: Any, *, eval_X: Any = None,
     if workspace.uses_local_store() and not workspace.ship_dir.is_dir():
         workspace = init_workspace(workspace.root)
     labels, figures = describe(checked)
+    client = registry.client_for(workspace)
+    same = registry.find_identical(client, name, labels["export.digest"])
+    if same is not None:  # the same ONNX bytes again: the version it already is
+        return _result(checked, registry.RegisteredVersion(
+            name=str(same.name), version=str(same.version),
+            model_uri=f"models:/{same.name}/{same.version}", run_id=str(same.run_id or ""),
+            model_id=str(getattr(same, "model_id", "") or ""), run_created=False),
+            reused=True)
     registered = registry.register(
         registry.client_for(workspace), workspace, name=name, graph=checked.chosen,
         example_input=checked.example_input, example_outputs=checked.example_outputs,
         labels=labels, figures=figures, report=_report(checked, labels, figures), run_id=run_id,
         experiment=experiment or settings.experiment)
+    return _result(checked, registered, reused=False)
+
+
+def _result(checked: CheckedExport, registered: registry.RegisteredVersion, *,
+            reused: bool) -> ExportResult:
     return ExportResult(
         name=registered.name, version=registered.version, model_uri=registered.model_uri,
         run_id=registered.run_id, run_created=registered.run_created,
         model_id=registered.model_id, flavor=checked.flavor, exporter=checked.graph.exporter,
         fallback_reason=checked.fallback_reason, precision=checked.precision,
         task=checked.task.kind, parity=checked.parity, quantization=checked.quantization,
-        profile=checked.profile, warnings=list(checked.graph.warnings))
+        profile=checked.profile, warnings=list(checked.graph.warnings), reused=reused)
 
 
 def export_from(ref: str, name: str, example: Any, *, workspace: Workspace | None = None,
@@ -151,7 +168,8 @@ def _report(checked: CheckedExport, labels: dict[str, str],
 def describe(checked: CheckedExport) -> tuple[dict[str, str], dict[str, float]]:
     """Version tags: words (exporter, precision, ...) and figures (also logged as metrics)."""
     parity, quant, prof = checked.parity, checked.quantization, checked.profile
-    labels = {"export.exporter": checked.graph.exporter, "export.precision": checked.precision,
+    labels = {"export.digest": hashlib.sha256(checked.chosen.to_bytes()).hexdigest(),
+              "export.exporter": checked.graph.exporter, "export.precision": checked.precision,
               "export.task": checked.task.kind, "export.flavor": checked.flavor,
               "export.opset": str(checked.graph.opset),
               "parity.passed": str(parity.passed).lower()}

@@ -77,6 +77,9 @@ class LeaderboardRow:
     int8_change: float | None = None
     int8_change_unit: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    # The run that produced the version: its name and params, to tell versions apart.
+    run_name: str | None = None
+    params: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -102,11 +105,10 @@ class AliasChange:
 
 def client_for(workspace: Workspace) -> MlflowClient:
     """A client on the workspace's tracking store (and registry, unless one is configured)."""
-    from mlflow.tracking import MlflowClient
+    from ..tracking.local_store import mlflow_client
 
     uri = workspace.tracking_uri()
-    return MlflowClient(tracking_uri=uri,
-                        registry_uri=os.environ.get("MLFLOW_REGISTRY_URI", "").strip() or uri)
+    return mlflow_client(uri, os.environ.get("MLFLOW_REGISTRY_URI", "").strip() or uri)
 
 
 def validate_name(name: str) -> str:
@@ -228,7 +230,7 @@ def leaderboard(client: MlflowClient, name: str) -> list[LeaderboardRow]:
     rows = []
     for mv in client.search_model_versions(f"name = '{model.name}'"):
         tags = {str(k): str(v) for k, v in (mv.tags or {}).items()}
-        cost, currency = None, None
+        cost, currency, run_name, params = None, None, None, {}
         if mv.run_id:
             if mv.run_id not in runs:
                 runs[mv.run_id] = _run_or_none(client, mv.run_id)
@@ -236,6 +238,8 @@ def leaderboard(client: MlflowClient, name: str) -> list[LeaderboardRow]:
             if run is not None:
                 cost = run.data.metrics.get("ship.cost_estimate")
                 currency = run.data.tags.get("ship.cost.currency")
+                run_name = run.info.run_name
+                params = {str(k): str(v) for k, v in run.data.params.items()}
         passed = tags.get("ship.parity.passed")
         rows.append(LeaderboardRow(
             version=str(mv.version), aliases=sorted(by_version.get(str(mv.version), [])),
@@ -249,8 +253,20 @@ def leaderboard(client: MlflowClient, name: str) -> list[LeaderboardRow]:
             parity_max_abs_error=_num(tags, "ship.parity.max_abs_err"),
             run_id=str(mv.run_id) if mv.run_id else None, tags=tags,
             int8_change=_num(tags, "ship.quant.change"),
-            int8_change_unit=tags.get("ship.quant.unit")))
+            int8_change_unit=tags.get("ship.quant.unit"), run_name=run_name, params=params))
     return sorted(rows, key=lambda r: int(r.version))
+
+
+def find_identical(client: MlflowClient, name: str, digest: str) -> Any | None:
+    """The version of ``name`` whose ONNX file has this sha256 (None: none has)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        versions = client.search_model_versions(f"name = '{validate_name(name)}'")
+    except MlflowException:
+        return None
+    same = [v for v in versions if (v.tags or {}).get(TAG_PREFIX + "export.digest") == digest]
+    return min(same, key=lambda v: int(v.version)) if same else None
 
 
 def list_models(client: MlflowClient) -> list[ModelSummary]:

@@ -23,6 +23,9 @@ def render_export(result: ExportResult) -> str:
     run = "new run" if result.run_created else "run"
     lines = [f"Registered {result.name} version {result.version} ({result.model_uri}), "
              f"{run} {result.run_id}"]
+    if result.reused:
+        lines = [f"Already registered: {result.name} version {result.version} is this very "
+                 f"model (the same ONNX bytes; run {result.run_id}); nothing new registered."]
     exporter = result.exporter
     if result.fallback_reason:
         exporter += f" (fallback: {result.fallback_reason})"
@@ -101,6 +104,10 @@ def render_leaderboard(name: str, rows: list[LeaderboardRow]) -> str:
             f"{_mark(r.p50_ms, best_p50, p50):>9} {p99:>8} "
             f"{_mark(r.size_bytes, best_size, size(r.size_bytes)):>10} "
             f"{_mark(r.training_cost, best_cost, cost.strip()):>14}  {r.parity}{_int8(r)}")
+        if r.run_id:
+            params = ", ".join(f"{k}={v}" for k, v in list(r.params.items())[:6])
+            lines.append(f"{'':<8} run {r.run_name or r.run_id}"
+                         + (f" ({params})" if params else ""))
     lines.append("* best in its column; latency is the registered variant's, one row, "
                  "in one process")
     return "\n".join(lines)

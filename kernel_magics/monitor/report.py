@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import NotFoundError
 from ..workspace import Workspace
 from .drift import FeatureResult, evaluate
 from .reference import PREDICTION, FeatureProfile, read_reference
@@ -102,6 +103,24 @@ def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
+def served_version(log_dir: Path, start: datetime, stop: datetime) -> str | None:
+    """The version that answered the most requests in [start, stop) (None: none did)."""
+    import duckdb
+
+    from ..serving.logread import segment_files
+
+    files = segment_files(log_dir, "predictions", start)
+    if not files:
+        return None
+    with duckdb.connect() as con:
+        row = con.execute(
+            "SELECT version, count(*) AS n FROM read_parquet(?, union_by_name=true) "
+            "WHERE epoch_us(time) >= ? AND epoch_us(time) < ? AND version IS NOT NULL "
+            "GROUP BY version ORDER BY n DESC, version DESC LIMIT 1",
+            [files, int(start.timestamp() * 1e6), int(stop.timestamp() * 1e6)]).fetchone()
+    return None if row is None else str(row[0])
+
+
 def _bundle_facts(bundle_dir: Path) -> tuple[str | None, Target]:
     """The bundle's version and what shapes its answers; a bundle that does not load
     (damaged, half-copied) still gets a report on its log, with the defaults."""
@@ -119,24 +138,42 @@ def _bundle_facts(bundle_dir: Path) -> tuple[str | None, Target]:
 
 
 def drift_report(workspace: Workspace, name: str, *, window: str | None = None,
-                 history: int | None = None, now: datetime | None = None) -> DriftReport:
+                 history: int | None = None, now: datetime | None = None,
+                 version: str | None = None) -> DriftReport:
     """The drift report of service ``name`` (NotFoundError when there is no such service).
 
     ``window`` ("15m", "1h", "1d") and ``history`` (windows charted) default to
     ship.toml's ``[drift]``; ``now`` (default: the current time) ends the last window.
+    ``version``: the bundle whose reference and answers are compared; by default the
+    version that answered most of the current window (the newest built when the window
+    is empty), not simply the newest built.
     """
     import time
 
-    from ..bundle.services import latest_bundle
+    from ..bundle.services import latest_bundle, service_folder
 
     started = time.perf_counter()
     bundle_dir, log_dir = latest_bundle(workspace, name)
     settings = DriftSettings.from_workspace(workspace, window=window, history=history)
-    version, target = _bundle_facts(bundle_dir)
     end = (now or datetime.now(UTC)).astimezone(UTC)
     length_us = int(round(settings.window_s * 1e6))
     windows = Windows(int(end.timestamp() * 1e6), length_us, settings.history)
     notes: list[str] = []
+    newest = bundle_dir.name
+    chosen = version or served_version(log_dir, *windows.bounds(0))
+    if chosen is not None and chosen != newest:
+        candidate = service_folder(workspace, name) / chosen
+        if not (candidate / "ship.yaml").is_file():
+            if version is not None:
+                raise NotFoundError("version", f"{name}/{version}",
+                                    hint=f"`ship models` and .ship/services/{name}/ list the "
+                                         "built versions.")
+        else:
+            bundle_dir = candidate
+            if version is None:
+                notes.append(f"version {chosen} answered most of this window (the newest "
+                             f"built is {newest}); pass --version to compare another.")
+    version, target = _bundle_facts(bundle_dir)
     reference_path = bundle_dir / REFERENCE_FILE
     profiles: list[FeatureProfile] = []
     prediction: FeatureProfile | None = None

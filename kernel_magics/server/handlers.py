@@ -30,6 +30,7 @@ from ..workspace import Workspace, find_workspace
 # (kernels see the configured spelling, which may go through a symbolic link).
 ROOT_DIR_SETTING = "kernel_magics_root_dir"
 ROOT_DIR_AS_GIVEN_SETTING = "kernel_magics_root_dir_as_given"
+MAX_PATH_NAME = 200
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 T = TypeVar("T")
@@ -37,6 +38,15 @@ T = TypeVar("T")
 
 class ShipAPIHandler(APIHandler):
     """Base of the Ship handlers: maps ``ShipError`` to its status and JSON body."""
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        """Names in the URL (service, model, run, alias) are short: a 400, not an OS error
+        on a file name too long."""
+        await super().prepare()
+        for value in (*self.path_args, *self.path_kwargs.values()):
+            if isinstance(value, str) and len(value) > MAX_PATH_NAME:
+                raise ValidationError(f"{value[:40]!r}... is {len(value)} characters long; "
+                                      f"names here have at most {MAX_PATH_NAME}.", field="name")
 
     @property
     def root_dir(self) -> Path:

@@ -24,6 +24,9 @@ def _body(handler: ShipAPIHandler) -> dict[str, Any]:
         body = json.loads(handler.request.body or b"{}")
     except ValueError:
         raise ValidationError("the request body must be JSON.", field="body") from None
+    except RecursionError:
+        raise ValidationError("the request body nests too deeply; send a flat JSON object.",
+                              field="body") from None
     if not isinstance(body, dict):
         raise ValidationError("the request body must be a JSON object.", field="body")
     return body

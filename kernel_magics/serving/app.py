@@ -22,14 +22,16 @@ import anyio.to_thread
 import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from .auth import BearerAuth, Tokens
 from .errors import HandlerError, InputError, LogDisabled, RuntimeServingError, UnknownError
 from .inputs import Inputs
 from .metrics import Metrics, SharedMetrics, render
-from .mlflow_codec import parse_csv, parse_invocation
+from .mlflow_codec import media_type, parse_csv, parse_invocation, parse_parquet
 from .openapi import build_openapi
 from .predlog import PredictionLog
 from .requestindex import RequestIndex
@@ -84,6 +86,7 @@ class Service:
         self.workers = workers
         self.freeze_gc = freeze_gc
         self.limit = router.champion.bundle.manifest.runtime.max_body_bytes
+        self.body_timeout = router.champion.bundle.manifest.runtime.body_timeout_s
         self._openapi: bytes | None = None
         for d in router.deployments.values():
             log.register(d.name, d.version, d.bundle.schema,
@@ -134,20 +137,20 @@ class Service:
 
     # -- MLflow scoring protocol ------------------------------------------------------
     async def invocations(self, request: Request) -> Response:
-        """POST /invocations: dataframe_split, dataframe_records, instances, inputs, CSV."""
+        """POST /invocations: dataframe_split, dataframe_records, instances, inputs (JSON),
+        CSV, Parquet."""
         async def work(request_id: str) -> Outcome:
             deployment = self.router.route()
             pipeline = deployment.require()
-            body = await read_body(request, self.limit)
+            body = await read_body(request, self.limit, self.body_timeout)
             schema = deployment.bundle.schema
-            ctype = request.headers.get("content-type", "application/json")
-            if ctype.startswith("text/csv"):
+            kind = media_type(request.headers.get("content-type", ""))
+            if kind == "text/csv":
                 inputs = parse_csv(schema, body)
-            elif ctype.startswith("application/json") or not ctype:
-                inputs = parse_invocation(schema, loads(body), identity=pipeline.identity)
+            elif kind == "application/vnd.apache.parquet":
+                inputs = parse_parquet(schema, body)
             else:
-                raise InputError(f"unsupported content type {ctype!r}; send "
-                                 "application/json or text/csv.", field="content-type")
+                inputs = parse_invocation(schema, loads(body), identity=pipeline.identity)
             predictions = await self._compute(deployment, inputs,
                                               partial(pipeline.predict, inputs))
             content = orjson.dumps({"predictions": predictions}, default=json_default,
@@ -169,7 +172,7 @@ class Service:
             deployment = self.router.version(name, version) if version is not None \
                 else self.router.route(name)
             pipeline = deployment.require()
-            body = await read_body(request, self.limit)
+            body = await read_body(request, self.limit, self.body_timeout)
             parsed = parse_infer(deployment.bundle.schema, body,
                                  request.headers.get("inference-header-content-length"),
                                  identity=pipeline.identity)
@@ -199,7 +202,7 @@ class Service:
                 raise LogDisabled("this service runs without a prediction log (--no-log), "
                                   "so ground truth has nowhere to go; serve it with a log "
                                   "to send feedback.")
-            doc = loads(await read_body(request, self.limit))
+            doc = loads(await read_body(request, self.limit, self.body_timeout))
             items = doc if isinstance(doc, list) else [doc]
             if not items:
                 raise InputError("send an object (or a list of objects) with 'request_id' "
@@ -229,9 +232,12 @@ class Service:
                 "platform": "onnxruntime_onnx",
                 "inputs": [s.to_dict() for s in schema.inputs],
                 "outputs": [s.to_dict() for s in schema.outputs],
-                "parameters": {"features": schema.to_dict()["features"], "task": schema.task,
-                               "registered_model": lineage.registered_model,
-                               "run_id": lineage.run_id}}
+                # V2 parameters hold only strings, numbers and booleans: the features
+                # (names, dtypes, nullable) travel as a JSON string.
+                "parameters": {k: v for k, v in {
+                    "features": orjson.dumps(schema.to_dict()["features"]).decode(),
+                    "task": schema.task, "registered_model": lineage.registered_model,
+                    "run_id": lineage.run_id}.items() if v is not None}}
 
     async def model_metadata(self, request: Request) -> Response:
         """GET /v2/models/{m}[/versions/{v}]."""
@@ -385,7 +391,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return response
 
 
-def build_app(service: Service) -> Starlette:
-    """The ASGI app for a Service."""
-    return Starlette(routes=service.routes(), lifespan=service.lifespan,
+def build_app(service: Service, tokens: Tokens | None = None) -> Starlette:
+    """The ASGI app for a Service; with ``tokens``, bearer authentication (auth.py)."""
+    middleware = [Middleware(BearerAuth, tokens=tokens)] if tokens and tokens.enabled else []
+    return Starlette(routes=service.routes(), lifespan=service.lifespan, middleware=middleware,
                      exception_handlers={HTTPException: _http_error, Exception: _http_error})

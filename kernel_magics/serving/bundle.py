@@ -17,6 +17,11 @@
           warmup_input: null              # or a JSON file (MLflow /invocations body)
           threads: 0                      # onnxruntime intra-op threads; 0 = CPU quota / workers
           inline_max_rows: 256            # larger batches run off the event loop
+          header_timeout_s: 10            # request headers complete within (else 408)
+          body_timeout_s: 30              # request body arrives within (else 408)
+          max_header_bytes: 65536         # larger header sections get 431
+          max_connections: 1000           # past this, new connections get 503
+          shutdown_timeout_s: 20          # SIGTERM: in-flight requests get this long
     model.onnx
     handler.py      optional: preprocess(df) -> array | dict[str, array];
                     postprocess(outputs: dict[str, np.ndarray]) -> predictions
@@ -66,6 +71,13 @@ class RuntimeSettings:
     warmup_input: str | None = None
     threads: int = 0
     inline_max_rows: int = 256
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    max_header_bytes: int = 64 * 1024
+    max_connections: int = 1000
+    # Below the Deployment's terminationGracePeriodSeconds (30): the log's final flush
+    # fits in what is left.
+    shutdown_timeout_s: int = 20
 
     def validate(self) -> None:
         """Raise BundleError naming the first out-of-range setting."""
@@ -77,6 +89,12 @@ class RuntimeSettings:
         if self.warmup_rows < 1 or self.threads < 0 or self.inline_max_rows < 1:
             raise BundleError("warmup_rows and inline_max_rows must be >= 1, threads >= 0.",
                               path=where)
+        if min(self.header_timeout_s, self.body_timeout_s) <= 0 or self.shutdown_timeout_s < 1:
+            raise BundleError("header_timeout_s, body_timeout_s and shutdown_timeout_s must "
+                              "be positive.", path=where)
+        if self.max_header_bytes < 1024 or self.max_connections < 1:
+            raise BundleError("max_header_bytes must be at least 1024 and max_connections at "
+                              "least 1.", path=where)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,9 @@
     ├── BundleError            a bundle folder is incomplete or inconsistent (what to fix)
     ├── InputError             a request body is malformed; ``field`` names the culprit (400)
     ├── PayloadTooLarge        a body is larger than the bundle's max_body_bytes (413)
+    ├── RequestTimeout         a request body that arrives too slowly (408)
+    ├── UnsupportedMediaType   a content type (or parameter) /invocations does not read (415)
+    ├── Unauthorized           a bearer token is required and was not given (401)
     ├── UnknownError           an unknown model, version or request id (404)
     ├── NotReady               the model is still warming up, or failed to (503)
     └── HandlerError           the bundle's own code or the model failed on valid input (500)
@@ -14,6 +17,12 @@ the CLI maps ``BundleError`` to ``ShipError``-style ``error: ...`` output.
 """
 
 from __future__ import annotations
+
+# HTTP status -> MLflow's ErrorCode name (mlflow.protos.databricks_pb2), as its scoring
+# server answers them.
+ERROR_CODES = {400: "BAD_REQUEST", 401: "UNAUTHENTICATED", 404: "RESOURCE_DOES_NOT_EXIST",
+               408: "BAD_REQUEST", 409: "INVALID_STATE", 413: "BAD_REQUEST", 415: "BAD_REQUEST",
+               500: "INTERNAL_ERROR", 503: "TEMPORARILY_UNAVAILABLE"}
 
 
 class RuntimeServingError(Exception):
@@ -27,8 +36,11 @@ class RuntimeServingError(Exception):
         super().__init__(message)
 
     def payload(self) -> dict[str, str]:
-        """The JSON error body: ``{"error": ..., "field": ...}``."""
-        body = {"error": self.message}
+        """The JSON error body: ``{"error": ..., "field": ...}``, with MLflow's
+        ``error_code`` and ``message`` so MLflow's clients read it as they read MLflow's."""
+        body = {"error": self.message, "error_code": ERROR_CODES.get(self.status,
+                                                                      "INTERNAL_ERROR"),
+                "message": self.message}
         if self.field is not None:
             body["field"] = self.field
         return body
@@ -52,6 +64,24 @@ class PayloadTooLarge(RuntimeServingError):
     """A request body exceeds the bundle's ``max_body_bytes``."""
 
     status = 413
+
+
+class RequestTimeout(RuntimeServingError):
+    """A request body that does not arrive within the bundle's body_timeout_s."""
+
+    status = 408
+
+
+class UnsupportedMediaType(RuntimeServingError):
+    """A Content-Type (or one of its parameters) the endpoint does not read."""
+
+    status = 415
+
+
+class Unauthorized(RuntimeServingError):
+    """The service requires a bearer token (SHIP_AUTH_TOKEN) and the request lacks it."""
+
+    status = 401
 
 
 class UnknownError(RuntimeServingError):

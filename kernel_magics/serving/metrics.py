@@ -11,8 +11,9 @@
 
 Written by hand (the text format is small) so the hot path is a few dict updates.
 With several workers each process writes a snapshot to a shared folder every second
-and /metrics adds them up, so any worker answers for the whole service (counts from
-other workers lag by at most a second).
+(and when it answers /metrics) and /metrics adds the snapshots up, so any worker
+answers for the whole service, counts from other workers at most a second old, and no
+counter ever goes backwards between two scrapes.
 """
 
 from __future__ import annotations
@@ -117,17 +118,21 @@ class SharedMetrics:
         temporary.replace(path)
 
     def collect(self, own: Metrics) -> Metrics:
-        """This worker's live metrics plus every other worker's latest snapshot."""
-        snapshots = [own.snapshot()]
-        if self.folder is not None:
-            mine = f"{os.getpid()}.json"
-            for path in sorted(self.folder.glob("*.json")):
-                if path.name == mine:
-                    continue
-                try:
-                    snapshots.append(json.loads(path.read_text()))
-                except (OSError, ValueError):
-                    continue
+        """Every worker's latest snapshot, this one's written first.
+
+        Only published snapshots are added up, this worker's included: a file only ever
+        grows, so whichever worker answers, no counter is lower than in an earlier answer
+        (adding this worker's live counts to the others' older files made a scrape
+        answered by another worker go backwards). A worker that exits leaves its file."""
+        if self.folder is None:
+            return merge([own.snapshot()])
+        self.publish(own)
+        snapshots = []
+        for path in sorted(self.folder.glob("*.json")):
+            try:
+                snapshots.append(json.loads(path.read_text()))
+            except (OSError, ValueError):
+                continue
         return merge(snapshots)
 
 

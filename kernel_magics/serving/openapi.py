@@ -6,11 +6,13 @@ such as schemathesis) see what a valid body looks like for this very model.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .schema import Schema, TensorSpec
 
 JSON = "application/json"
+OCTETS = "application/octet-stream"
 _NUMERIC = {"bool": "boolean", "string": "string"}
 
 
@@ -34,6 +36,18 @@ def _tensor_schema(specs: tuple[TensorSpec, ...]) -> dict[str, Any]:
         "properties": {"name": {"type": "string", "enum": [s.name for s in specs]},
                        "datatype": {"type": "string"},
                        "shape": {"type": "array", "items": {"type": "integer"}}}}}
+
+
+def _csv_pattern(schema: Schema) -> str:
+    """A CSV body the service accepts: the header row, then one or more rows."""
+    def value(dtype: str, nullable: bool) -> str:
+        kind = "[a-z]{1,8}" if dtype == "string" else "(true|false)" if dtype == "bool" \
+            else "-?[0-9]{1,4}" if dtype[0] in "iu" else "-?[0-9]{1,4}(\\.[0-9]{1,4})?"
+        return f"({kind})?" if nullable else kind
+    header = ",".join(re.sub(r"([\\^$.|?*+()\[\]{}/-])", r"\\\1", f)  # ECMA-262 safe
+                      for f in schema.feature_names)
+    row = ",".join(value(f.dtype, f.nullable) for f in schema.features)
+    return f"^{header}(\\n{row}){{1,5}}\\n?$"
 
 
 def build_openapi(schema: Schema, *, model: str, versions: list[str],
@@ -64,6 +78,9 @@ def build_openapi(schema: Schema, *, model: str, versions: list[str],
              {"type": "object", "properties": {n: {"type": "array"} for n in names}}]},
              "params": {"type": "object"}}},
     ]}
+    # A V2 input is a model tensor or, for a model fed features, a feature by name.
+    input_names = [*(spec.name for spec in schema.inputs),
+                   *(n for n in names if n not in {spec.name for spec in schema.inputs})]
     infer_request = {
         "type": "object", "required": ["inputs"],
         "properties": {
@@ -72,7 +89,7 @@ def build_openapi(schema: Schema, *, model: str, versions: list[str],
                            "properties": {"binary_data_output": {"type": "boolean"}}},
             "inputs": {"type": "array", "minItems": 1, "items": {
                 "type": "object", "required": ["name", "shape", "datatype"],
-                "properties": {"name": {"type": "string"},
+                "properties": {"name": {"type": "string", "enum": input_names},
                                "shape": {"type": "array", "items": {"type": "integer",
                                                                     "minimum": 0}},
                                "datatype": {"type": "string"},
@@ -99,11 +116,17 @@ def build_openapi(schema: Schema, *, model: str, versions: list[str],
     v = {"name": "model_version", "in": "path", "required": True,
          "schema": {"type": "string", "example": versions[0]}}
     bad = {"400": _error("Malformed input; `error` names the field."),
+           "401": _error("A bearer token is required (SHIP_AUTH_TOKEN)."),
            "404": _error("Unknown model or version."),
            "413": _error("Body larger than max_body_bytes."),
            "503": _error("Model still warming up.")}
-    infer_op = {"requestBody": {"required": True, "content": {JSON: {"schema": infer_request}}},
-                "responses": {"200": _ok(infer_response), **bad}}
+    binary = {"schema": {"type": "string", "format": "binary"},
+              "description": "The binary tensor extension: a JSON header of "
+                             "Inference-Header-Content-Length bytes, then the tensors' bytes."}
+    infer_op = {"requestBody": {"required": True, "content": {JSON: {"schema": infer_request},
+                                                             OCTETS: binary}},
+                "responses": {"200": {"description": "OK", "content": {
+                    JSON: {"schema": infer_response}, OCTETS: binary}}, **bad}}
     ready_op = {"responses": {"200": _ok({"type": "object"}),
                               "404": _error("Unknown model or version."),
                               "503": _error("Not ready.")}}
@@ -146,9 +169,13 @@ def build_openapi(schema: Schema, *, model: str, versions: list[str],
             "/invocations": {"post": {
                 "summary": "MLflow scoring protocol",
                 "requestBody": {"required": True, "content": {
-                    JSON: {"schema": invocation}, "text/csv": {"schema": {"type": "string"}}}},
+                    JSON: {"schema": invocation},
+                    "text/csv": {"schema": {"type": "string", "pattern": _csv_pattern(schema)}},
+                    "application/vnd.apache.parquet": {"schema": {"type": "string",
+                                                                  "format": "binary"}}}},
                 "responses": {"200": _ok({"type": "object", "required": ["predictions"],
-                                          "properties": {"predictions": {}}}), **bad}}},
+                                          "properties": {"predictions": {}}}), **bad,
+                              "415": _error("Unsupported content type or parameter.")}}},
             "/ping": {"get": {"summary": "MLflow health", **simple}},
             "/health": {"get": {"summary": "MLflow health", **simple}},
             "/version": {"get": {"summary": "Runtime version",
@@ -158,7 +185,8 @@ def build_openapi(schema: Schema, *, model: str, versions: list[str],
                 "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
         },
         "components": {"schemas": {"Error": {
-            "type": "object", "required": ["error"],
+            "type": "object", "required": ["error", "error_code", "message"],
             "properties": {"error": {"type": "string"}, "field": {"type": "string"},
+                           "error_code": {"type": "string"}, "message": {"type": "string"},
                            "request_id": {"type": "string"}}}}},
     }

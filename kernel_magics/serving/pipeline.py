@@ -48,12 +48,16 @@ def load_handler(bundle: Bundle) -> tuple[Preprocess | None, Postprocess | None]
         raise BundleError(f"could not be loaded: {type(exc).__name__}: {exc}",
                           path=str(bundle.path / STATE_DIR)) from exc
     sys.modules[name] = module
+    writes_bytecode = sys.dont_write_bytecode
+    sys.dont_write_bytecode = True  # a bundle is immutable: no __pycache__ beside handler.py
     try:
         spec.loader.exec_module(module)
     except Exception as exc:
         sys.modules.pop(name, None)
         raise BundleError(f"raised on import: {type(exc).__name__}: {exc}",
                           path=str(path)) from exc
+    finally:
+        sys.dont_write_bytecode = writes_bytecode
     pre = getattr(module, "preprocess", None)
     post = getattr(module, "postprocess", None)
     return (pre if callable(pre) else None), (post if callable(post) else None)

@@ -20,7 +20,9 @@ import uvicorn
 from starlette.applications import Starlette
 
 from .app import Service, build_app
-from .bundle import Bundle
+from .auth import Tokens
+from .bundle import Bundle, RuntimeSettings
+from .guard import ENV_LIMITS, ConnectionLimits, guarded_protocol
 from .predlog import PredictionLog
 from .router import Deployment, Router
 
@@ -54,10 +56,12 @@ def create_app(bundle_dir: str | Path, *, log_dir: str | None = None, workers: i
     """The ASGI app serving ``bundle_dir`` (model loads and warms up at startup).
 
     ``log_dir``: the prediction log's folder or URL; None: ``$SHIP_LOG_DIR``, else
-    ``log/`` beside the bundle; "": no log.
+    ``log/`` beside the bundle; "": no log. ``SHIP_AUTH_TOKEN`` / ``SHIP_FEEDBACK_TOKEN``
+    turn on bearer authentication (auth.py).
     """
     return build_app(create_service(bundle_dir, log_dir=log_dir, workers=workers,
-                                    metrics_dir=metrics_dir, freeze_gc=freeze_gc))
+                                    metrics_dir=metrics_dir, freeze_gc=freeze_gc),
+                     Tokens.from_env())
 
 
 def app_from_env() -> Starlette:
@@ -79,23 +83,36 @@ def configure_logging(level: str) -> None:
     logger.setLevel(level.upper())
 
 
-def uvicorn_options(log_level: str) -> dict[str, object]:
-    """The fastest protocol and loop installed; no access log (the prediction log has it)."""
+def connection_limits(settings: RuntimeSettings) -> ConnectionLimits:
+    """The connection limits of a bundle's runtime settings (guard.py)."""
+    return ConnectionLimits(header_timeout_s=settings.header_timeout_s,
+                            max_header_bytes=settings.max_header_bytes,
+                            max_connections=settings.max_connections)
+
+
+def uvicorn_options(log_level: str, settings: RuntimeSettings | None = None
+                    ) -> dict[str, object]:
+    """The fastest protocol and loop installed, with the bundle's connection limits
+    (guard.py); no access log (the prediction log has it)."""
+    settings = settings or RuntimeSettings()
+    limits = connection_limits(settings)
     return {
-        "http": "httptools" if importlib.util.find_spec("httptools") else "h11",
+        "http": guarded_protocol(limits) if importlib.util.find_spec("httptools") else "h11",
+        "h11_max_incomplete_event_size": settings.max_header_bytes,
         "loop": "uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
         "lifespan": "on", "access_log": False, "server_header": False,
-        "log_level": log_level, "timeout_graceful_shutdown": 30,
+        "log_level": log_level, "timeout_graceful_shutdown": settings.shutdown_timeout_s,
+        "timeout_keep_alive": 5,
     }
 
 
 def serve(bundle_dir: str | Path, *, host: str = "127.0.0.1", port: int = 8080,
           workers: int = 1, log_dir: str | None = None, log_level: str = "warning") -> None:
     """Serve a bundle until SIGTERM/SIGINT; ``log_dir`` None means :func:`default_log_dir`."""
-    Bundle.load(bundle_dir)  # fail fast, before binding, on a broken bundle
+    bundle = Bundle.load(bundle_dir)  # fail fast, before binding, on a broken bundle
     log = default_log_dir(bundle_dir) if log_dir is None else log_dir
     configure_logging(log_level)
-    options = uvicorn_options(log_level)
+    options = uvicorn_options(log_level, bundle.manifest.runtime)
     if workers <= 1:
         app = create_app(bundle_dir, log_dir=log, freeze_gc=True)
         uvicorn.Server(uvicorn.Config(app, host=host, port=port, **options)).run()  # type: ignore[arg-type]
@@ -103,7 +120,10 @@ def serve(bundle_dir: str | Path, *, host: str = "127.0.0.1", port: int = 8080,
     shared = tempfile.mkdtemp(prefix="ship-metrics-")
     os.environ.update({ENV_BUNDLE: str(Path(bundle_dir).resolve()), ENV_LOG_DIR: log,
                        ENV_WORKERS: str(workers), ENV_METRICS_DIR: shared,
-                       "SHIP_LOG_LEVEL": log_level})
+                       "SHIP_LOG_LEVEL": log_level,
+                       ENV_LIMITS: connection_limits(bundle.manifest.runtime).to_env()})
+    if not isinstance(options["http"], str):  # worker processes import the class by name
+        options["http"] = f"{__package__}.guard:GuardedHttpTools"
     try:
         uvicorn.run(f"{__package__}.server:app_from_env", factory=True, host=host, port=port,
                     workers=workers, **options)  # type: ignore[arg-type]

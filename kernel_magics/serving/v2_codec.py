@@ -206,7 +206,8 @@ def encode_infer(*, model: str, version: str, request_id: str, request: InferReq
             entry["data"] = np.ascontiguousarray(array).ravel()
         described.append(entry)
     header = orjson.dumps({"model_name": model, "model_version": version,
-                           "id": request.client_id or request_id, "outputs": described},
+                           "id": request_id if request.client_id is None
+                           else request.client_id, "outputs": described},
                           option=orjson.OPT_SERIALIZE_NUMPY)
     if not blobs:
         return header, None

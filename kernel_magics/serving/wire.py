@@ -7,6 +7,7 @@ gzip/deflate body (tritonclient can compress) as soon as it inflates past it.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import zlib
@@ -16,7 +17,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .errors import InputError, PayloadTooLarge, RuntimeServingError
+from .errors import InputError, PayloadTooLarge, RequestTimeout, RuntimeServingError
 
 BODY_KEY = "ship.body"  # where read_body leaves the raw body in the ASGI scope, for the log
 LOGGED_BODY_BYTES = 4096
@@ -27,8 +28,9 @@ def _too_large(limit: int) -> PayloadTooLarge:
                            field="body")
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The (decompressed) body, or PayloadTooLarge / InputError."""
+async def read_body(request: Request, limit: int, timeout: float = 30.0) -> bytes:
+    """The (decompressed) body, or PayloadTooLarge / InputError / RequestTimeout (a body
+    still arriving ``timeout`` seconds on: a slow client holds no worker for long)."""
     length = request.headers.get("content-length")
     if length is not None:
         if not length.isdigit():
@@ -37,11 +39,16 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise _too_large(limit)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise _too_large(limit)
+                chunks.append(chunk)
+    except TimeoutError:
+        raise RequestTimeout(f"the request body did not arrive within {timeout:g} s.",
+                             field="body") from None
     body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
     encoding = request.headers.get("content-encoding")
     if encoding:

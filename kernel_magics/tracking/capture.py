@@ -148,8 +148,11 @@ class TrackedCell:
         experiment = self.options.experiment or default_experiment(self.workspace,
                                                                    self.cell.notebook)
         stem = self.cell.notebook.stem if self.cell.notebook else "cell"
-        run_name = self.options.run_name or f"{stem}-{datetime.now():%Y%m%d-%H%M%S}"
         papermill = source.papermill_parameters(self.cell.history)
+        # A run of a grid is told apart by its parameters: "train lr=0.1 epochs=5".
+        given = " ".join(f"{k}={source.format_param(v)}" for k, v in papermill.items())
+        run_name = self.options.run_name or (f"{stem} {given}"[:120] if given else
+                                             f"{stem}-{datetime.now():%Y%m%d-%H%M%S}")
         params = {k: source.format_param(v) for k, v in self._notebook_parameters().items()}
         params.update({k: source.format_param(v) for k, v in self.analysis.params.items()})
         params.update({k: source.format_param(v) for k, v in papermill.items()})

@@ -303,3 +303,34 @@ def _first_line(text: str | None) -> str | None:
     return line[:300]
 
 
+
+
+def filter_runs(rows: list[RunRow], *, where: tuple[str, ...] = (),
+                sort: str | None = None) -> list[RunRow]:
+    """``ship runs --where KEY=VALUE --sort [-]KEY``: runs whose params (or status) match,
+    ordered by a metric or param (numbers as numbers; runs without it last)."""
+    from ..errors import ValidationError
+
+    for condition in where:
+        key, sep, value = condition.partition("=")
+        if not sep or not key:
+            raise ValidationError(f"--where {condition!r} is not KEY=VALUE; e.g. --where lr=0.1",
+                                  field="where")
+        rows = [r for r in rows if (r.status if key == "status" else r.params.get(key)) == value]
+    if sort:
+        key = sort.lstrip("-")
+        descending = sort.startswith("-")
+
+        def value_of(row: RunRow) -> float | str | None:
+            value: Any = row.metrics.get(key, row.params.get(key))
+            try:
+                return float(value) if value is not None else None
+            except ValueError:
+                return str(value)
+
+        present = [r for r in rows if value_of(r) is not None]
+        missing = [r for r in rows if value_of(r) is None]
+        present.sort(key=lambda r: (isinstance(value_of(r), str), value_of(r)),
+                     reverse=descending)
+        rows = present + missing
+    return rows

@@ -12,6 +12,7 @@ import configparser
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from .record import GitState
 
@@ -111,7 +112,21 @@ def _origin_url(repo: Path) -> str | None:
         parser.read(repo / ".git" / "config", encoding="utf-8")
     except (configparser.Error, OSError, UnicodeDecodeError):
         return None
-    return parser.get('remote "origin"', "url", fallback=None)
+    url = parser.get('remote "origin"', "url", fallback=None)
+    return without_credentials(url) if url else None
+
+
+def without_credentials(url: str) -> str:
+    """A remote URL without the user and password (or token) it may embed:
+    ``https://user:ghp_x@host/repo.git`` -> ``https://host/repo.git``. scp-style
+    ``git@host:repo`` names an SSH user, no secret, and stays as it is."""
+    parts = urlsplit(url)
+    if not parts.scheme or parts.hostname is None or "@" not in parts.netloc:
+        return url
+    host = parts.hostname + (f":{parts.port}" if parts.port else "")
+    if parts.scheme in ("ssh", "git+ssh") and parts.password is None:
+        return url  # ssh://git@host/repo: a user name, no secret
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
 
 
 def _inside(path: Path, repo: Path) -> bool:

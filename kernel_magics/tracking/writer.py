@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ..bundle.state import RUN_STATE_PATH
 from ..serving.state import STATE_DIR
 from ..workspace import slug
+from .local_store import mlflow_client
 from .metrics import read_steps
 from .record import (
     ARTIFACT_PATHS,
@@ -116,9 +117,8 @@ class RecordWriter:
 
     def client(self, uri: str) -> MlflowClient:
         if uri not in self._clients:
-            from mlflow.tracking import MlflowClient
 
-            self._clients[uri] = MlflowClient(tracking_uri=uri)
+            self._clients[uri] = mlflow_client(uri)
         return self._clients[uri]
 
     def write(self, record_id: str) -> WrittenRun:

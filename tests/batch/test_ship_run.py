@@ -78,6 +78,15 @@ def test_grid_runs_every_point_in_parallel(workspace, make_notebook, ship):
     points = sorted((r.data.params["lr"], r.data.params["epochs"]) for r in runs)
     assert points == [("0.1", "1"), ("0.1", "2"), ("0.2", "1"), ("0.2", "2")]
     assert len({r.data.tags["ship.batch_id"] for r in runs}) == 4
+    # Each run is named by its point of the grid, and `ship runs` filters and sorts by it.
+    assert sorted(r.info.run_name for r in runs) == [
+        "grid lr=0.1 epochs=1", "grid lr=0.1 epochs=2", "grid lr=0.2 epochs=1",
+        "grid lr=0.2 epochs=2"]
+    chosen = json.loads(ship("runs", "--where", "lr=0.2", "--sort", "-epochs", "--json").stdout)
+    assert [(r["params"]["lr"], r["params"]["epochs"]) for r in chosen] == [("0.2", "2"),
+                                                                            ("0.2", "1")]
+    table = ship("runs", "--where", "epochs=1").stdout
+    assert "lr=0.1, epochs=1" in table and "epochs=2" not in table
 
 
 def test_runs_lists_and_sync_reports(workspace, make_notebook, ship):

@@ -259,3 +259,20 @@ def test_html_is_one_self_contained_page(workspace: Workspace, model_bytes: byte
     parser.feed(page)
     assert "svg" in parser.tags and "script" not in parser.tags and not parser.links
     assert "http" not in page.replace("http://www.w3.org", "")
+
+
+def test_the_report_compares_the_version_that_served_the_window(
+        workspace: Workspace, model_bytes: bytes, training: pd.DataFrame) -> None:
+    make_bundle(workspace, "churn", model_bytes, training, version="1")
+    make_bundle(workspace, "churn", model_bytes, training, version="2")  # built, not served
+    rng = np.random.default_rng(11)
+    log = open_log(workspace, version="1")
+    log_rows(log, table(rng, 500), when=T - 0.5 * HOUR, version="1")
+    log.flush()
+    report = drift_report(workspace, "churn", window="1h", history=1, now=NOW)
+    assert report.version == "1" and report.current_rows == 500
+    assert any("version 1 answered most of this window" in n for n in report.notes)
+    asked = drift_report(workspace, "churn", window="1h", history=1, now=NOW, version="2")
+    assert asked.version == "2"
+    with pytest.raises(NotFoundError):
+        drift_report(workspace, "churn", window="1h", history=1, now=NOW, version="9")

@@ -150,3 +150,26 @@ def test_pooling_sparse_bins_keeps_totals_and_clears_the_rule() -> None:
                                    pool_last=True)
     assert with_other[0].tolist() == [300, 200, 52]
     assert stats.pool_sparse(np.array([5, 5]), np.array([5, 5]))[0].tolist() == [5, 5]
+
+
+def test_a_small_reference_and_a_concentrated_window_still_test() -> None:
+    # 120 reference rows over four classes; a window of 10,000 that is 99.7 % one class.
+    # Pooling every bin whose expected count is below 5 once left a single bin: chi2 0,
+    # p 1, "no drift". Two bins always remain, and a sparse 2 x 2 is decided exactly.
+    reference = np.array([30, 30, 30, 30])
+    current = np.array([9970, 10, 10, 10])
+    pooled_ref, pooled_cur = stats.pool_sparse(reference, current, pool_last=True)
+    assert len(pooled_ref) >= 2
+    statistic, p, _ = stats.chi2_test(pooled_ref, pooled_cur)
+    assert statistic > 100 and p < 1e-10
+    # The same window against itself is no drift.
+    same = stats.pool_sparse(np.array([2991, 3, 3, 3]), current, pool_last=True)
+    assert stats.chi2_test(*same)[1] > 0.05
+
+
+def test_a_sparse_two_by_two_uses_fishers_exact_test() -> None:
+    import scipy.stats as ss
+
+    table = np.array([[3, 1], [0, 40]])
+    _, p, dof = stats.chi2_test(table[0], table[1])
+    assert dof == 1 and p == pytest.approx(ss.fisher_exact(table).pvalue)

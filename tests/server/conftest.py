@@ -158,11 +158,15 @@ class ShipAPI:
         return json.loads(response.body)
 
     async def error(self, *parts: str, method: str = "GET", body: Any = None,
-                    headers: dict[str, str] | None = None, **params: str) -> tuple[int, str]:
-        """The status and the JSON body's `error` of a request that fails."""
+                    headers: dict[str, str] | None = None, raw: bytes | None = None,
+                    **params: str) -> tuple[int, str]:
+        """The status and the JSON body's `error` of a request that fails (``raw``: a body
+        sent as it is)."""
+        request = _request(method, body, params)
+        if raw is not None:
+            request["body"] = raw
         with pytest.raises(HTTPClientError) as info:
-            await self._fetch("ship", "api", *parts, headers=headers or {},
-                              **_request(method, body, params))
+            await self._fetch("ship", "api", *parts, headers=headers or {}, **request)
         response = info.value.response
         assert response is not None
         payload = json.loads(response.body) if response.body else {}

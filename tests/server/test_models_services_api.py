@@ -39,7 +39,8 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     y = (x[:, 0] > 0).astype("int64")
     export_model(LogisticRegression().fit(x, y), "tiny", x[:4], workspace=workspace)
     export_model(LogisticRegression(C=0.1).fit(x, y), "tiny", x[:4], workspace=workspace)
-    build_service(_notebook(root / "tiny.ipynb", "x = 1"), "tiny", workspace=workspace)
+    build_service(_notebook(root / "tiny.ipynb", "x = 1"), "tiny", workspace=workspace,
+                  model_version="2")
     _notebook(root / "other.ipynb", "y = 2")
     yield workspace
     # Never leave a process behind, whatever a test did.
@@ -151,3 +152,46 @@ async def test_build_a_service_from_a_notebook(api: Any, workspace: Workspace) -
     api.check(built, "BuildResult")
     assert built["name"] == "tiny" and built["version"] == "2"
     assert Path(built["path"]) == workspace.services_dir / "tiny" / "2"
+    assert built["model_choice"].startswith("tiny version 2") and "champion" in \
+        built["model_choice"]
+
+
+async def test_hostile_inputs_are_400s(api: Any, workspace: Workspace) -> None:
+    long_name = "x" * 5000
+    code, message = await api.error("services", long_name, "start", method="POST")
+    assert code == 400 and "characters long" in message
+    code, message = await api.error("models", long_name)
+    assert code == 400
+    deep = "[" * 100_000 + "]" * 100_000
+    code, message = await api.error("services", method="POST", raw=deep.encode())
+    assert code == 400 and "nests too deeply" in message
+    (workspace.root / "notes.txt").write_text("not a notebook")
+    (workspace.root / "broken.ipynb").write_text("{ not json")
+    for path in ("notes.txt", "broken.ipynb"):
+        code, message = await api.error("services", method="POST",
+                                        body={"notebook": path, "name": "tiny"})
+        assert code == 400 and "notebook" in message, (path, message)
+    code, message = await api.error("services", method="POST",
+                                    body={"notebook": "other.ipynb", "name": "n" * 64})
+    assert code == 400 and "at most 63" in message
+
+
+def test_starting_a_service_twice_at_once_starts_one(workspace: Workspace) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from kernel_magics.errors import ConflictError
+
+    def start() -> Any:
+        try:
+            return services.start_service(workspace, "tiny")
+        except ConflictError as exc:
+            return exc
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        outcomes = list(pool.map(lambda _: start(), range(3)))
+    try:
+        started = [o for o in outcomes if isinstance(o, services.LocalProcess)]
+        assert len(started) == 1, outcomes
+        assert all("already running" in str(o) for o in outcomes if o not in started)
+    finally:
+        services.stop_service(workspace, "tiny")

@@ -28,8 +28,10 @@ CONSTRAINTS = ROOT / "constraints.txt"
 FORBIDDEN = ("kernel_magics", "jupyter", "jupyter_core", "jupyter_server", "IPython",
              "ipykernel", "ipywidgets", "nbformat", "nbconvert", "papermill", "torch",
              "mlflow", "sklearn", "duckdb", "tornado")
+# skops: imported only to load a scikit-learn object a serve cell takes from the notebook
+# (state/), and then listed in that bundle's requirements.txt with scikit-learn.
 ALLOWED_THIRD_PARTY = {"numpy", "onnxruntime", "pyarrow", "starlette", "uvicorn", "orjson",
-                       "yaml", "anyio", "pandas", "duckdb", "fsspec"}
+                       "yaml", "anyio", "pandas", "duckdb", "fsspec", "skops"}
 ROW = [3.0] * 64
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -94,3 +95,17 @@ def test_clean_repository_is_not_dirty_and_has_no_diff(nb, workspace, notebook_p
     assert run.data.tags["ship.git.dirty"] == "false"
     assert not any(p.startswith("git/") for p in workspace.artifact_paths(run.info.run_id))
     assert git(workspace.root, "status", "--porcelain") == ""  # Ship's files stay ignored
+
+
+def test_credentials_in_the_remote_url_reach_neither_mlflow_nor_the_spool(
+        nb, workspace, notebook_path):
+    root = workspace.root
+    git(root, "remote", "add", "origin", "https://ci-bot:ghp_SeCrEtToKeN@github.com/acme/churn.git")
+    assert nb.track("y = 3").result.success
+    workspace.sync_cleanly()
+    run = workspace.only_run()
+    assert run.data.tags["mlflow.source.git.repoURL"] == "https://github.com/acme/churn.git"
+    spooled = "".join(p.read_text() for p in workspace.spool_dir.rglob("*.json"))
+    everything = spooled + json.dumps(run.data.tags) + workspace.artifact_text(
+        run.info.run_id, "ship/ship-record.json")
+    assert "SeCrEtToKeN" not in everything and "ci-bot" not in everything

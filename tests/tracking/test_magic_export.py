@@ -86,7 +86,7 @@ def test_cli_lists_the_leaderboard_and_sets_an_alias(nb, workspace):
         ("%ship export clf --name iris", "needs --example"),
         ("%ship export clf --name iris --example undefined_rows", "could not be evaluated"),
         ("%ship export clf --name iris --example X[:1] --eval X y X", "--eval takes the rows"),
-        ("%ship export clf --name iris --example X[:1", "Quote an expression"),
+        ("%ship export clf --name iris --example X[:1", "unclosed '['"),
     ],
 )
 def test_bad_export_arguments_say_what_to_type(nb, line, message):
