@@ -199,10 +199,9 @@ def bench_python() -> Path:
     """The benchmark's own environment with Evidently (created on first use)."""
     python = BENCH_VENV / "bin" / "python"
     if not python.exists():
-        subprocess.run([sys.executable.replace(".venv/bin/python", "") or "python3", "-m",
-                        "venv", str(BENCH_VENV)], check=False)
-        if not python.exists():
-            subprocess.run(["python3", "-m", "venv", str(BENCH_VENV)], check=True)
+        # `python -m venv` from inside a venv builds on the base interpreter, from any clone
+        # (the folder name once stood in for the interpreter: it failed outside `.venv/`).
+        subprocess.run([sys.executable, "-m", "venv", str(BENCH_VENV)], check=True)
     check = subprocess.run([str(python), "-c", "import evidently"], capture_output=True,
                            check=False)
     if check.returncode != 0:

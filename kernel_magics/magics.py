@@ -407,9 +407,12 @@ class ShipMagics(Magics):
 
         try:
             workspace = find_workspace(notebook.parent if notebook else Path.cwd())
-            run_id = self._run_of(workspace, record_id or self._producers.get(request.variable))
+            producer = record_id or self._producers.get(request.variable)
+            # The wait for the training run (written by the background writer) happens
+            # after the conversion and the parity gate, which run meanwhile.
             result = export_model(ns[request.variable], request.name, example, eval_X=eval_x,
-                                  eval_y=eval_y, quantize=request.quantize, run_id=run_id,
+                                  eval_y=eval_y, quantize=request.quantize,
+                                  run_id=lambda: self._run_of(workspace, producer),
                                   workspace=workspace, force=request.force,
                                   rtol=request.rtol, atol=request.atol)
         except ShipError as exc:
@@ -502,11 +505,21 @@ class ShipMagics(Magics):
 
         wait_for_background()
         spool = Spool(workspace.spool_dir)
-        deadline = time.monotonic() + RUN_LINK_TIMEOUT_S
+        started = time.monotonic()
+        deadline = started + RUN_LINK_TIMEOUT_S
+        said = False
         while time.monotonic() < deadline:
             written = spool.written(record_id)
             if written is not None:
+                if said:
+                    print(f"ship: the run is in MLflow ({time.monotonic() - started:.1f} s).",
+                          file=sys.stderr)
                 return str(written.run_id)
+            if not said and time.monotonic() - started > 1.0:
+                said = True  # say what the export is waiting for, once
+                print("ship: waiting for the training run to reach MLflow (the background "
+                      "writer is writing it; a new workspace's store is created first)...",
+                      file=sys.stderr)
             ensure_writer(workspace.spool_dir)
             time.sleep(0.2)
         print("ship: the run that produced this model is not in MLflow yet (see `ship sync`); "

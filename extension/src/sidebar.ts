@@ -1,6 +1,6 @@
 import { ITranslator, TranslationBundle } from '@jupyterlab/translation';
 import { SidePanel } from '@jupyterlab/ui-components';
-import { Widget } from '@lumino/widgets';
+import { AccordionPanel, Widget } from '@lumino/widgets';
 
 import { shipIcon } from './icons';
 import { IShipSidebar } from './tokens';
@@ -9,8 +9,12 @@ import { IShipSidebar } from './tokens';
  * The "Ship" panel of the left sidebar: one accordion section per stage of the loop.
  *
  * Stage panels add themselves with `addPanel(panel, rank)` (the `IShipSidebar`
- * token): Experiments (100) and Workspace (900) now; Models (200), Services (300),
- * Drift (400) and Cost (500) from their own plugins when those stages land.
+ * token): Experiments (100) and Workspace (900) here; Models (200), Services (300),
+ * Drift (400) and Cost (500) from their own plugins.
+ *
+ * One section is open at a time: the sidebar is narrow and short, and a panel
+ * reloads only while shown. The first panel added (Experiments) starts open; opening
+ * another closes the rest; closing the open one leaves all closed.
  */
 export class ShipSidebar extends SidePanel implements IShipSidebar {
   constructor(options: ShipSidebar.IOptions) {
@@ -25,6 +29,10 @@ export class ShipSidebar extends SidePanel implements IShipSidebar {
     heading.addClass('jp-ship-sidebar-heading');
     heading.node.textContent = this._bundle.__('Ship');
     this.header.addWidget(heading);
+
+    if (this.content instanceof AccordionPanel) {
+      this.content.expansionToggled.connect(this._onExpansionToggled, this);
+    }
   }
 
   /** Add a stage panel; lower ranks come first. */
@@ -33,10 +41,30 @@ export class ShipSidebar extends SidePanel implements IShipSidebar {
     const at = index === -1 ? this._slots.length : index;
     this._slots.splice(at, 0, { panel, rank });
     this.insertWidget(at, panel);
+    const accordion = this.content;
+    if (
+      accordion instanceof AccordionPanel &&
+      accordion.widgets.some(widget => widget !== panel && !widget.isHidden)
+    ) {
+      accordion.collapse(accordion.widgets.indexOf(panel));
+    }
     panel.disposed.connect(() => {
       const i = this._slots.findIndex(slot => slot.panel === panel);
       if (i !== -1) {
         this._slots.splice(i, 1);
+      }
+    });
+  }
+
+  /** Accordion: a section that opened closes the others. */
+  private _onExpansionToggled(accordion: AccordionPanel, index: number): void {
+    const opened = accordion.widgets[index];
+    if (!opened || opened.isHidden) {
+      return;
+    }
+    accordion.widgets.forEach((widget, i) => {
+      if (i !== index && !widget.isHidden) {
+        accordion.collapse(i);
       }
     });
   }

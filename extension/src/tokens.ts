@@ -274,6 +274,10 @@ export interface ILeaderboardRow {
   run_id: string | null;
   int8_change: number | null;
   int8_change_unit: string | null;
+  /** The name of the MLflow run that produced the version (null: no run, or it is gone). */
+  run_name: string | null;
+  /** That run's params, as MLflow stores them (strings). */
+  params: { [key: string]: string };
 }
 
 /** `GET /ship/api/models/{name}`: one row per version, oldest first. */

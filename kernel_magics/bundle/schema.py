@@ -68,6 +68,25 @@ def tracked_features(client: Any, run_id: str | None, width: int) -> list[Featur
             for col in candidates[0][1]]
 
 
+def tracked_columns(client: Any, run_id: str | None, names: list[str]) -> dict[str, str]:
+    """{column: dtype} of a DataFrame the run tracked that has every one of ``names``
+    (one whose name mentions "train" first); {} when none has."""
+    if not run_id:
+        return {}
+    found = []
+    for item in client.get_run(run_id).inputs.dataset_inputs:
+        try:
+            spec = json.loads(item.dataset.schema or "{}").get("mlflow_colspec")
+        except json.JSONDecodeError:
+            continue
+        if isinstance(spec, list):
+            columns = {str(c["name"]): _feature_dtype(str(c.get("type", ""))) for c in spec}
+            if set(names) <= set(columns):
+                found.append((item.dataset.name, columns))
+    found.sort(key=lambda c: ("train" not in c[0].lower(), c[0]))
+    return found[0][1] if found else {}
+
+
 def schema_for(onnx_file: Path, client: Any, version: Any) -> Schema:
     """The bundle schema for an exported model version."""
     import onnx
@@ -84,9 +103,11 @@ def schema_for(onnx_file: Path, client: Any, version: Any) -> Schema:
             dtype = _V2_TO_FEATURE.get(inputs[0].datatype, "float32")
             features = [Feature(name=f"feature_{i}", dtype=dtype) for i in range(width)]
     if features is None:
-        features = tracked_features(client, version.run_id, -1) or [
-            Feature(name=t.name, dtype=_V2_TO_FEATURE.get(t.datatype, "float32"))
-            for t in inputs]
+        # One input per column (a tabular model): the features are the inputs, typed as
+        # the tracked training DataFrame has them when the run tracked one.
+        tracked = tracked_columns(client, version.run_id, [t.name for t in inputs])
+        features = [Feature(name=t.name, dtype=tracked.get(t.name) or
+                            _V2_TO_FEATURE.get(t.datatype, "float32")) for t in inputs]
     task = (version.tags or {}).get("ship.export.task", "classification")
     return Schema(features=tuple(features), inputs=inputs, outputs=outputs,
                   task=task if task in ("classification", "regression") else "classification")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,7 @@ from ..errors import ConfigError, NotFoundError
 from ..workspace import CONFIG_FILE, Workspace, find_workspace, init_workspace
 from . import registry
 from .parity import ParityReport
-from .pipeline import CheckedExport, ExportSettings, check_export
+from .pipeline import EXAMPLE_ROWS, CheckedExport, ExportSettings, check_export
 from .profile import ONNX_FP32, ONNX_INT8, ORIGINAL, ProfileReport
 from .quantize import QuantizationReport
 from .registry import AliasChange, LeaderboardRow, ModelSummary
@@ -80,16 +81,22 @@ def settings_for(workspace: Workspace, *, rtol: float | None = None,
 
 
 def export_model(model: Any, name: str, example: Any, *, eval_X: Any = None,
-                 eval_y: Any = None, quantize: str | None = None, run_id: str | None = None,
+                 eval_y: Any = None, quantize: str | None = None,
+                 run_id: str | Callable[[], str | None] | None = None,
                  workspace: Workspace | None = None, force: bool = False,
                  rtol: float | None = None, atol: float | None = None, task: str | None = None,
                  experiment: str | None = None) -> ExportResult:
-    """Export `model` to ONNX behind the parity gate and register it as a model version."""
+    """Export `model` to ONNX behind the parity gate and register it as a model version.
+
+    ``run_id`` may be a function: it is called once the model has passed the gate, so a
+    wait for the run (the background writer is still writing it) overlaps the export."""
     workspace = workspace or find_workspace()
     registry.validate_name(name)
     settings = settings_for(workspace, rtol=rtol, atol=atol)
     checked = check_export(model, example, eval_x=eval_X, eval_y=eval_y, quantize=quantize,
                            task=task, force=force, settings=settings)
+    if callable(run_id):
+        run_id = run_id()
     if workspace.uses_local_store() and not workspace.ship_dir.is_dir():
         workspace = init_workspace(workspace.root)
     labels, figures = describe(checked)
@@ -101,9 +108,12 @@ def export_model(model: Any, name: str, example: Any, *, eval_X: Any = None,
             model_uri=f"models:/{same.name}/{same.version}", run_id=str(same.run_id or ""),
             model_id=str(getattr(same, "model_id", "") or ""), run_created=False),
             reused=True)
+    # MLflow's signature and input example: the DataFrame itself for tabular rows.
+    example_input = checked.held.original.iloc[:min(checked.held.n_example, EXAMPLE_ROWS)] \
+        if checked.held.columns is not None else checked.example_input
     registered = registry.register(
-        registry.client_for(workspace), workspace, name=name, graph=checked.chosen,
-        example_input=checked.example_input, example_outputs=checked.example_outputs,
+        client, workspace, name=name, graph=checked.chosen,
+        example_input=example_input, example_outputs=checked.example_outputs,
         labels=labels, figures=figures, report=_report(checked, labels, figures), run_id=run_id,
         experiment=experiment or settings.experiment)
     return _result(checked, registered, reused=False)

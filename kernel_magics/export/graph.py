@@ -49,6 +49,12 @@ class OnnxGraph:
         return max((int(o.version) for o in self.model.opset_import if o.domain in ("", "ai.onnx")),
                    default=0)
 
+    @property
+    def input_names(self) -> list[str]:
+        """The graph's inputs (weights stored as initializers are not inputs)."""
+        weights = {i.name for i in self.model.graph.initializer}
+        return [str(i.name) for i in self.model.graph.input if i.name not in weights]
+
     def op_types(self) -> list[str]:
         """Operator types of the main graph, in order."""
         return [str(node.op_type) for node in self.model.graph.node]
@@ -71,9 +77,21 @@ def session(graph: OnnxGraph, threads: int = 1) -> onnxruntime.InferenceSession:
                                 providers=["CPUExecutionProvider"])
 
 
-def run(sess: onnxruntime.InferenceSession, input_name: str, rows: np.ndarray) -> list[np.ndarray]:
+# The rows an export runs on: one array for a graph with one input, or (tabular models)
+# one (n, 1) column per named input.
+Rows = np.ndarray | dict[str, np.ndarray]
+
+
+def feeds(graph: OnnxGraph, rows: Rows) -> dict[str, np.ndarray]:
+    """The session feed for ``rows``."""
+    if isinstance(rows, dict):
+        return {name: rows[name] for name in graph.input_names}
+    return {graph.input_name: rows}
+
+
+def run(sess: onnxruntime.InferenceSession, graph: OnnxGraph, rows: Rows) -> list[np.ndarray]:
     """All outputs of the session for one batch of rows, as numpy arrays."""
-    outputs: list[Any] = sess.run(None, {input_name: rows})
+    outputs: list[Any] = sess.run(None, feeds(graph, rows))
     return [np.asarray(o) for o in outputs]
 
 

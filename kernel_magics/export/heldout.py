@@ -24,6 +24,9 @@ class HeldOut:
     original: Any
     n_example: int
     labels: np.ndarray | None = None
+    # Tabular rows (a DataFrame with string columns, or a model that selects columns by
+    # name): one (n, 1) column per feature, numbers as float32/int64, strings as str.
+    columns: dict[str, np.ndarray] | None = None
 
     @property
     def rows(self) -> int:
@@ -39,8 +42,11 @@ class HeldOut:
             return f"example row {row}"
         return f"eval row {row - self.n_example}"
 
-    def features(self, dtype: type[np.generic]) -> np.ndarray:
-        """The rows as a contiguous, writable array of `dtype`, as ONNX receives them."""
+    def features(self, dtype: type[np.generic]) -> Any:
+        """The rows as ONNX receives them: a contiguous, writable array of `dtype`, or the
+        tabular columns."""
+        if self.columns is not None:
+            return self.columns
         rows = np.ascontiguousarray(self.array, dtype=dtype)
         # torch.from_numpy warns on read-only arrays (np.load with mmap, some pandas columns).
         return rows if rows.flags.writeable else rows.copy()
@@ -74,8 +80,14 @@ def as_array(value: Any, field: str) -> np.ndarray:
     return array
 
 
-def prepare(example: Any, eval_x: Any = None, eval_y: Any = None) -> HeldOut:
-    """Validate and join the example and eval rows; a 1-D example is one row."""
+def prepare(example: Any, eval_x: Any = None, eval_y: Any = None, *,
+            by_name: bool = False) -> HeldOut:
+    """Validate and join the example and eval rows; a 1-D example is one row.
+
+    A DataFrame with string columns, or any DataFrame when the model selects columns by
+    name (``by_name``), becomes tabular rows: one named input per column."""
+    if _is_frame(example) and (by_name or not _all_numeric(example)):
+        return _tabular(example, eval_x, eval_y)
     if isinstance(example, tuple):
         raise ValidationError("example must be one array, not a tuple.", field="example",
                               hint="Ship exports models with a single input tensor.")
@@ -127,3 +139,53 @@ def _join(parts: list[Any]) -> Any:
     columns = frames[0].columns
     as_frames = [p if _is_frame(p) else pd.DataFrame(p, columns=columns) for p in parts]
     return pd.concat(as_frames, ignore_index=True) if len(as_frames) > 1 else as_frames[0]
+
+
+def _all_numeric(frame: Any) -> bool:
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+    return all(is_numeric_dtype(d) or is_bool_dtype(d) for d in frame.dtypes)
+
+
+def _tabular(example: Any, eval_x: Any, eval_y: Any) -> HeldOut:
+    """Tabular rows: the example and eval DataFrames, one column per named input."""
+    import pandas as pd
+
+    if eval_y is not None and eval_x is None:
+        raise ValidationError("eval labels given without eval rows.", field="eval",
+                              hint="Pass both: --eval X_test y_test.")
+    if len(example) == 0:
+        raise ValidationError("example is empty; pass at least one row.", field="example")
+    frames = [example]
+    labels = None
+    if eval_x is not None:
+        if not _is_frame(eval_x) or list(eval_x.columns) != list(example.columns):
+            raise ValidationError("eval rows must be a DataFrame with the example's columns "
+                                  f"({', '.join(map(str, example.columns[:6]))}).",
+                                  field="eval_X")
+        frames.append(eval_x)
+        if eval_y is not None:
+            labels = as_array(eval_y, "eval_y")
+            if labels.shape[0] != len(eval_x):
+                raise ValidationError(f"eval_y has {labels.shape[0]} labels for "
+                                      f"{len(eval_x)} eval rows.", field="eval_y")
+    joined = pd.concat(frames, ignore_index=True) if len(frames) > 1 else \
+        example.reset_index(drop=True)
+    columns = {str(name): tabular_column(joined[name]) for name in joined.columns}
+    return HeldOut(array=np.empty((len(joined), 0), dtype=np.float32), original=joined,
+                   n_example=len(example), labels=labels, columns=columns)
+
+
+def tabular_column(series: Any) -> np.ndarray:
+    """One column as an ONNX input receives it: (n, 1) of float32, int64, bool or str."""
+    from pandas.api.types import is_bool_dtype, is_float_dtype, is_integer_dtype
+
+    if is_bool_dtype(series.dtype):
+        values = series.to_numpy(dtype=np.bool_)
+    elif is_integer_dtype(series.dtype):
+        values = series.to_numpy(dtype=np.int64)
+    elif is_float_dtype(series.dtype):
+        values = series.to_numpy(dtype=np.float32)
+    else:
+        values = series.astype(str).to_numpy(dtype=object)
+    return np.asarray(values).reshape(-1, 1)

@@ -20,11 +20,12 @@ import numpy as np
 
 from ..errors import ExportError, ValidationError
 from ..tracking.models import flavor_of
-from .graph import OnnxGraph, failure_summary, run, session
+from .graph import OnnxGraph, Rows, failure_summary, feeds, run, session
 from .heldout import HeldOut, prepare
 from .parity import CLASSIFICATION, REGRESSION, TRANSFORM, ParityReport, Task, check_parity
 from .profile import ONNX_FP32, ONNX_INT8, ORIGINAL, CallFactory, ProfileReport, measure, take
 from .quantize import QuantizationReport, accuracy_report, enforce_bound, quantize_graph
+from .sklearn_export import selects_by_name
 
 TASKS = (CLASSIFICATION, REGRESSION, TRANSFORM)
 EXAMPLE_ROWS = 5  # rows stored as the MLflow input example
@@ -72,7 +73,7 @@ class CheckedExport:
     int8: OnnxGraph | None = None
     quantization: QuantizationReport | None = None
     profile: ProfileReport | None = None
-    example_input: np.ndarray = field(default_factory=lambda: np.empty(0))
+    example_input: Rows = field(default_factory=lambda: np.empty(0))
     example_outputs: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
@@ -117,7 +118,7 @@ def check_export(model: Any, example: Any, *, eval_x: Any = None, eval_y: Any = 
                               hint="The one supported value is int8.")
     if task is not None and task not in TASKS:
         raise ValidationError(f"unknown task {task!r}; one of {', '.join(TASKS)}.", field="task")
-    held = prepare(example, eval_x, eval_y)
+    held = prepare(example, eval_x, eval_y, by_name=selects_by_name(model))
     with contextlib.ExitStack() as stack:
         front = _frontend(model, held, task, stack)
         features = held.features(front.dtype)
@@ -126,7 +127,7 @@ def check_export(model: Any, example: Any, *, eval_x: Any = None, eval_y: Any = 
         for name, export in front.exporters:
             try:
                 graph = export()
-                outputs = run(session(graph, settings.profile_threads), graph.input_name, features)
+                outputs = run(session(graph, settings.profile_threads), graph, features)
             except Exception as exc:  # noqa: BLE001 - any exporter failure means: try the next
                 if isinstance(exc, ExportError) and len(front.exporters) == 1:
                     raise
@@ -148,9 +149,8 @@ def check_export(model: Any, example: Any, *, eval_x: Any = None, eval_y: Any = 
         if quantize == "int8":
             _quantize(checked, features, fp32_outputs, settings, force)
         chosen = checked.chosen
-        checked.example_input = features[:min(held.n_example, EXAMPLE_ROWS)]
-        outs = run(session(chosen, settings.profile_threads), chosen.input_name,
-                   checked.example_input)
+        checked.example_input = take(features, min(held.n_example, EXAMPLE_ROWS))
+        outs = run(session(chosen, settings.profile_threads), chosen, checked.example_input)
         checked.example_outputs = dict(zip(chosen.output_names, outs, strict=True))
         if profile:
             variants = [(ORIGINAL, front.original_size, front.make_call),
@@ -166,11 +166,11 @@ def check_export(model: Any, example: Any, *, eval_x: Any = None, eval_y: Any = 
         return checked
 
 
-def _quantize(checked: CheckedExport, features: np.ndarray, fp32_outputs: list[np.ndarray],
+def _quantize(checked: CheckedExport, features: Rows, fp32_outputs: list[np.ndarray],
               settings: ExportSettings, force: bool) -> None:
     graph = checked.graph
     int8 = quantize_graph(graph)
-    int8_outputs = run(session(int8, settings.profile_threads), int8.input_name, features)
+    int8_outputs = run(session(int8, settings.profile_threads), int8, features)
     report = accuracy_report(checked.task, checked.held, graph, int8, fp32_outputs, int8_outputs,
                              max_accuracy_drop=settings.max_accuracy_drop,
                              max_rmse_increase=settings.max_rmse_increase)
@@ -192,11 +192,11 @@ def _no_export(attempts: list[Attempt], held: HeldOut) -> ExportError:
                             "on tensor values, tensors in and out.")
 
 
-def _ort_call(graph: OnnxGraph, features: np.ndarray, settings: ExportSettings) -> CallFactory:
+def _ort_call(graph: OnnxGraph, features: Rows, settings: ExportSettings) -> CallFactory:
     sess = session(graph, settings.profile_threads)
 
     def make(rows: int) -> Callable[[], object]:
-        feed = {graph.input_name: np.ascontiguousarray(take(features, rows))}
+        feed = feeds(graph, take(features, rows))
         return lambda: sess.run(None, feed)
 
     return make

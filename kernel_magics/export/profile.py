@@ -125,7 +125,10 @@ def fixed_threads(threads: int) -> Iterator[None]:
 
 
 def take(rows: Any, count: int) -> Any:
-    """The first `count` rows of an array or DataFrame, repeated when there are fewer."""
+    """The first `count` rows of an array, DataFrame or dict of columns, repeated when there
+    are fewer."""
+    if isinstance(rows, dict):
+        return {name: take(column, count) for name, column in rows.items()}
     length = len(rows)
     reps = -(-count // length)
     if hasattr(rows, "iloc"):

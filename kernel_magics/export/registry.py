@@ -121,7 +121,7 @@ def validate_name(name: str) -> str:
 
 
 def register(client: MlflowClient, workspace: Workspace, *, name: str, graph: OnnxGraph,
-             example_input: np.ndarray, example_outputs: dict[str, np.ndarray],
+             example_input: Any, example_outputs: dict[str, np.ndarray],
              labels: dict[str, str], figures: dict[str, float], report: dict[str, Any],
              run_id: str | None, experiment: str) -> RegisteredVersion:
     """Log `graph` as an ONNX model, register a version with tags, log figures on the run."""
@@ -177,7 +177,7 @@ def register(client: MlflowClient, workspace: Workspace, *, name: str, graph: On
                              run_created=created)
 
 
-def _save_onnx(folder: Path, graph: OnnxGraph, example_input: np.ndarray,
+def _save_onnx(folder: Path, graph: OnnxGraph, example_input: Any,
                example_outputs: dict[str, np.ndarray], report: dict[str, Any],
                artifact_location: str, run_id: str, model_id: str) -> Path:
     import mlflow.onnx

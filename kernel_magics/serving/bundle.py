@@ -198,7 +198,7 @@ class Bundle:
         if not self.model_path.is_file():
             raise BundleError(f"model file {self.manifest.model!r} is missing.",
                               path=str(self.path))
-        if "preprocess" not in self.handler_functions:
+        if "preprocess" not in self.handler_functions and not self.schema.inputs_by_feature:
             if len(self.schema.inputs) != 1:
                 raise BundleError(
                     f"the model takes {len(self.schema.inputs)} inputs; handler.py must "

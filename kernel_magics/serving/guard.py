@@ -84,16 +84,21 @@ class GuardedHttpTools(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self._awaiting_headers:
-            self._header_bytes += len(data)
-            if self._header_timer is None:
-                self._arm_header_timer()
         super().data_received(data)
         # Still no complete header section after more bytes than it may hold: every byte
-        # so far was header, so the section itself is too large.
-        if self._awaiting_headers and self._header_bytes > self.limits.max_header_bytes:
-            self._refuse(431, f"request headers exceed {self.limits.max_header_bytes} "
-                              "bytes.\n")
+        # since the request began was header, so the section itself is too large. (Bytes
+        # of a body still arriving after its answer, as after an early 413, are no header.)
+        if self._awaiting_headers:
+            self._header_bytes += len(data)
+            if self._header_bytes > self.limits.max_header_bytes:
+                self._refuse(431, f"request headers exceed {self.limits.max_header_bytes} "
+                                  "bytes.\n")
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._awaiting_headers, self._header_bytes = True, 0
+        if self._header_timer is None:
+            self._arm_header_timer()
 
     def on_headers_complete(self) -> None:
         self._awaiting_headers = False
@@ -110,10 +115,6 @@ class GuardedHttpTools(HttpToolsProtocol):
             self._refuse(431, f"request headers exceed {self.limits.max_header_bytes} bytes.\n")
         else:
             super().send_400_response(msg)
-
-    def on_response_complete(self) -> None:
-        self._awaiting_headers, self._header_bytes = True, 0
-        super().on_response_complete()
 
     def _arm_header_timer(self) -> None:
         self._header_timer = self.loop.call_later(self.limits.header_timeout_s,

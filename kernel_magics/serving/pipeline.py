@@ -84,6 +84,8 @@ class Pipeline:
         """Model feeds for validated inputs, through preprocess or the identity stacking."""
         if inputs.tensors is not None:
             return inputs.tensors
+        if self.preprocess is None and self.schema.inputs_by_feature:
+            return self._feeds_by_feature(inputs)
         if self.preprocess is None:
             spec = self.schema.inputs[0]
             matrix = inputs.matrix
@@ -99,6 +101,26 @@ class Pipeline:
             raise HandlerError(f"handler.py preprocess failed: {type(exc).__name__}: {exc}"
                                ) from exc
         return self._check_feeds(produced)
+
+    def _feeds_by_feature(self, inputs: Inputs) -> dict[str, NDArray]:
+        """A tabular model's feeds: each feature as its own input, shaped and typed as the
+        graph declares it (strings as str objects)."""
+        feeds: dict[str, NDArray] = {}
+        for spec in self.schema.inputs:
+            if inputs.matrix is not None:
+                index = self.schema.feature_names.index(spec.name)
+                values: Any = inputs.matrix[:, index]
+            else:
+                assert inputs.columns is not None
+                values = inputs.columns[spec.name]
+            if spec.datatype == "BYTES":
+                column = np.array([v.decode("utf-8", "replace") if isinstance(v, bytes)
+                                   else str(v) for v in np.asarray(values, dtype=object)],
+                                  dtype=object)
+            else:
+                column = np.ascontiguousarray(values, dtype=spec.numpy_dtype)
+            feeds[spec.name] = column.reshape(-1, 1) if len(spec.shape) == 2 else column
+        return feeds
 
     def frame(self, inputs: Inputs) -> Any:
         """The pandas DataFrame preprocess(df) receives, columns in schema order."""

@@ -18,7 +18,7 @@ Where that work runs (:meth:`PredictionLog.start`): a server hands over its even
 and for a local log folder both steps run there as callbacks between requests. Timed in
 the server at 7,000 requests/s (``cpu_s``, also in /metrics): about 1.6 us of CPU per
 record to build (the copies and the flush's Arrow arrays) and 2.1 us to write (about
-15 ms once a second). Measured on the bench (docs/serving.md), the same work in a second
+15 ms once a second). Measured on the bench (bench/README.md), the same work in a second
 thread costs the event loop two to three times the work itself: pyarrow releases and
 re-takes the GIL around each call, and every hand-off interrupts the loop. Without a loop
 (scripts, tests), or for an object store, whose writes wait on the network, a background

@@ -133,6 +133,13 @@ class Schema:
         return frozenset(self._index)
 
     @cached_property
+    def inputs_by_feature(self) -> bool:
+        """True when the model takes one input per feature, named as it is and shaped
+        [-1, 1] or [-1] (a tabular model): features go in without a preprocess."""
+        return len(self.inputs) > 0 and {s.name for s in self.inputs} == set(self._index) \
+            and all(s.shape in ((-1, 1), (-1,)) for s in self.inputs)
+
+    @cached_property
     def needs_columns(self) -> bool:
         """True when features cannot share one numeric matrix (strings present)."""
         return any(not f.numeric for f in self.features)

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import SplineTransformer, StandardScaler
@@ -93,3 +94,37 @@ def test_objects_that_are_not_models_are_refused(digits: Any) -> None:
 
     with pytest.raises(ValidationError, match="cannot export a builtins.dict"):
         check_export({"weights": [1, 2]}, digits.x_test[:2], settings=FAST)
+
+
+@pytest.mark.parametrize("library", ["xgboost", "lightgbm"])
+def test_gradient_boosted_trees_export_quietly(digits: Any, library: str,
+                                               recwarn: pytest.WarningsRecorder) -> None:
+    # XGBoost and LightGBM, as people train them: bare, and as a pipeline's last step.
+    if library == "xgboost":
+        from xgboost import XGBClassifier, XGBRegressor
+
+        classifier: Any = XGBClassifier(n_estimators=15, max_depth=3)
+        regressor: Any = XGBRegressor(n_estimators=15, max_depth=3)
+    else:
+        from lightgbm import LGBMClassifier, LGBMRegressor
+
+        classifier = LGBMClassifier(n_estimators=15, verbose=-1)
+        regressor = LGBMRegressor(n_estimators=15, verbose=-1)
+    # Trees need no scaling (and XGBoost's thresholds sit on the data's own values, which a
+    # float32 scaler in ONNX moves across: the gate refuses that, rightly); an imputer is
+    # what such pipelines hold.
+    model = Pipeline([("impute", SimpleImputer()), ("clf", classifier)])
+    model.fit(digits.x_train, digits.y_train)
+    checked = check_export(model, digits.x_test[:4], eval_x=digits.x_test,
+                           eval_y=digits.y_test, settings=FAST)
+    assert checked.parity.passed and checked.parity.agreement == 1.0
+    assert checked.graph.output_names == ["label", "probabilities"]
+    assert checked.parity.metric_onnx == pytest.approx(model.score(digits.x_test,
+                                                                   digits.y_test), abs=1e-9)
+    regressor.fit(digits.x_train, digits.y_train.astype("float32"))
+    fitted = check_export(regressor, digits.x_test[:4], eval_x=digits.x_test,
+                          eval_y=digits.y_test.astype("float32"), settings=FAST)
+    assert fitted.parity.passed and fitted.task.kind == "regression"
+    noisy = [str(w.message) for w in recwarn if issubclass(w.category, (FutureWarning,
+                                                                         DeprecationWarning))]
+    assert not noisy, noisy  # the converters' chatter does not bury the export's report

@@ -184,7 +184,11 @@ export class CostPanel extends ShipPanel {
     const trans = this.trans;
     const section = el('section', 'jp-ship-cost-service');
     section.dataset.service = service.name;
-    section.append(el('h3', 'jp-ship-service-name', service.name));
+    const heading = el('h3', 'jp-ship-service-name');
+    const title = el('span', 'jp-ship-service-title', service.name);
+    title.title = service.name;
+    heading.append(title);
+    section.append(heading);
     const box = el('dl', 'jp-ship-details');
     const add = (label: string, value: string, measured: boolean): void => {
       const dd = el('dd', 'jp-ship-value', value);

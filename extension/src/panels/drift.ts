@@ -99,6 +99,8 @@ export class DriftPanel extends ShipPanel {
     }
     this._service.value = names.includes(current) ? current : names[0];
     const name = this._service.value;
+    // A long name is clipped inside the narrow select: the tooltip has it whole.
+    this._service.title = trans.__('Service: %1', name);
     const report = await getDrift(name, { window: this._window.value || null, notebook });
     if (this.isStale(notebook) || name !== this._service.value) {
       return;

@@ -2,7 +2,7 @@ import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { TranslationBundle } from '@jupyterlab/translation';
 
 import { getLeaderboard, listModels, setAlias } from '../api';
-import { el, formatMoney, formatNumber } from '../format';
+import { el, formatMoney, formatNumber, formatPairs } from '../format';
 import { longAction } from '../notify';
 import { ILeaderboard, ILeaderboardRow, IModelSummary } from '../tokens';
 import { headedTable, scrolling, ShipPanel } from './base';
@@ -25,6 +25,9 @@ export function formatBytes(bytes: number | null): string {
   return `${unit === 0 ? value : Number(value.toPrecision(3))} ${units[unit]}`;
 }
 
+/** The params a version's run line shows before "+n" (the tooltip has them all). */
+const RUN_PARAMS = 4;
+
 /** Milliseconds as "0.42 ms". */
 export function formatMs(ms: number | null): string {
   return ms === null ? '—' : `${formatNumber(ms)} ms`;
@@ -33,7 +36,8 @@ export function formatMs(ms: number | null): string {
 /**
  * The Models panel: the workspace's registered models, and per model its versions
  * with aliases and the leaderboard (metric, latency, size, training cost,
- * precision, exporter, parity). "Make champion" moves the alias after a confirmation.
+ * precision, exporter, parity), and under each version the run that produced it and
+ * its first params. "Make champion" moves the alias after a confirmation.
  */
 export class ModelsPanel extends ShipPanel {
   constructor(trans: TranslationBundle) {
@@ -75,7 +79,8 @@ export class ModelsPanel extends ShipPanel {
     const trans = this.trans;
     const section = el('section', 'jp-ship-model');
     section.dataset.model = model.name;
-    const heading = el('h3', 'jp-ship-model-name', model.name);
+    const heading = el('h3', 'jp-ship-model-name');
+    heading.append(el('span', 'jp-ship-model-title', model.name));
     const aliases = Object.entries(model.aliases)
       .map(([alias, version]) => `${alias} → v${version}`)
       .join(', ');
@@ -85,9 +90,10 @@ export class ModelsPanel extends ShipPanel {
       trans._n('%1 version', '%1 versions', model.versions) + (aliases ? ` · ${aliases}` : '')
     );
     heading.append(' ', meta);
+    heading.title = `${model.name} · ${meta.textContent}`;
 
     const metricName = board.versions.find(r => r.metric_name)?.metric_name ?? trans.__('metric');
-    const table = headedTable('jp-ship-leaderboard', [
+    const labels = [
       trans.__('Version'),
       metricName,
       trans.__('p50'),
@@ -98,10 +104,15 @@ export class ModelsPanel extends ShipPanel {
       trans.__('Exporter'),
       trans.__('Parity'),
       ''
-    ]);
+    ];
+    const table = headedTable('jp-ship-leaderboard', labels);
     // Newest first: the version a user just exported is on top.
     for (const row of [...board.versions].reverse()) {
       table.tBodies[0].append(this._renderRow(model.name, row));
+      const run = this._renderRun(row, labels.length);
+      if (run) {
+        table.tBodies[0].append(run);
+      }
     }
     section.append(heading, scrolling(table));
     return section;
@@ -138,6 +149,39 @@ export class ModelsPanel extends ShipPanel {
       parity,
       action
     );
+    return tr;
+  }
+
+  /**
+   * The line under a version: the run that produced it and its first params
+   * ("run train-C0.05  C=0.05  n=12000"), ellipsized, all of it in the tooltip.
+   * Null when the version has no run (and no params) to tell it by.
+   */
+  private _renderRun(row: ILeaderboardRow, columns: number): HTMLTableRowElement | null {
+    const trans = this.trans;
+    const name = row.run_name ?? (row.run_id ? row.run_id.slice(0, 8) : null);
+    const keys = Object.keys(row.params);
+    if (name === null && !keys.length) {
+      return null;
+    }
+    const tr = el('tr', 'jp-ship-leaderboard-run');
+    tr.dataset.version = row.version;
+    const cell = el('td', '');
+    cell.colSpan = columns;
+    const line = el('div', 'jp-ship-leaderboard-run-line');
+    const run = name === null ? trans.__('no run') : trans.__('run %1', name);
+    line.append(el('span', 'jp-ship-leaderboard-run-name', run));
+    if (keys.length) {
+      line.append('  ', el('span', 'jp-ship-leaderboard-params', formatPairs(row.params, RUN_PARAMS)));
+    }
+    const all = keys.map(key => `${key}=${row.params[key]}`);
+    line.title = [
+      trans.__('Version %1 from run %2', row.version, name ?? '—') +
+        (row.run_id ? ` (${row.run_id})` : ''),
+      ...(all.length ? all : [trans.__('no params')])
+    ].join('\n');
+    cell.append(line);
+    tr.append(cell);
     return tr;
   }
 

@@ -51,7 +51,9 @@ export class ServicesPanel extends ShipPanel {
     const trans = this.trans;
     const section = el('section', 'jp-ship-service');
     section.dataset.service = service.name;
-    const heading = el('h3', 'jp-ship-service-name', service.name);
+    const heading = el('h3', 'jp-ship-service-name');
+    const title = el('span', 'jp-ship-service-title', service.name);
+    title.title = service.name;
     const running = service.running?.alive ? service.running : null;
     const state = running
       ? running.ready
@@ -62,7 +64,7 @@ export class ServicesPanel extends ShipPanel {
       ? el('button', 'jp-ship-button jp-ship-service-stop', trans.__('Stop'))
       : el('button', 'jp-ship-button jp-ship-service-start', trans.__('Start'));
     action.addEventListener('click', () => void this._toggle(service.name, running !== null));
-    heading.append(' ', state, ' ', action);
+    heading.append(title, state, action);
 
     const details = el('dl', 'jp-ship-service-details');
     const add = (label: string, value: string | HTMLElement): void => {
@@ -76,6 +78,7 @@ export class ServicesPanel extends ShipPanel {
     add(trans.__('Versions'), versions || '—');
     if (running) {
       const link = el('a', 'jp-ship-link', running.url);
+      link.title = trans.__('The service’s OpenAPI document: %1/openapi.json', running.url);
       link.href = `${running.url}/openapi.json`;
       link.target = '_blank';
       link.rel = 'noopener noreferrer';

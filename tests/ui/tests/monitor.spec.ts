@@ -24,8 +24,8 @@ async function shoot(page: IJupyterLabPageFixture, name: string): Promise<void> 
 }
 
 /**
- * Open the seeded notebook and the Ship sidebar, with only the `keep` section of the
- * accordion expanded (the others collapsed, so it has the sidebar's height).
+ * Open the seeded notebook and the Ship sidebar with the `keep` section of the
+ * accordion open (opening one closes the others, so it has the sidebar's height).
  */
 async function openPanel(page: IJupyterLabPageFixture, keep: string): Promise<void> {
   await page.evaluate(async () => {
@@ -35,16 +35,13 @@ async function openPanel(page: IJupyterLabPageFixture, keep: string): Promise<vo
   await page.notebook.activate('churn.ipynb');
   await page.sidebar.openTab('jp-ship-sidebar');
   await page.sidebar.setWidth(340);
-  const titles = page.locator('#jp-ship-sidebar .jp-AccordionPanel-title');
-  const count = await titles.count();
-  for (let i = 0; i < count; i++) {
-    const title = titles.nth(i);
-    const label = (await title.textContent())?.trim() ?? '';
-    const expanded = (await title.getAttribute('aria-expanded')) === 'true';
-    if ((label === keep) !== expanded) {
-      await title.click();
-    }
+  const title = page.locator('#jp-ship-sidebar .jp-AccordionPanel-title', { hasText: keep });
+  if ((await title.getAttribute('aria-expanded')) !== 'true') {
+    await title.click();
   }
+  await expect(page.locator('#jp-ship-sidebar .jp-AccordionPanel-title[aria-expanded="true"]')).toHaveText(
+    [keep]
+  );
 }
 
 test.describe('Drift and Cost panels', () => {

@@ -241,23 +241,41 @@ test.describe('Cell commands', () => {
   });
 });
 
-/** Open the seeded `models/churn.ipynb`: the Models and Services panels follow its workspace. */
-async function openSeededNotebook(page: IJupyterLabPageFixture): Promise<void> {
+/**
+ * Open the seeded `models/churn.ipynb` (the Models and Services panels follow its
+ * workspace) and the Ship sidebar with the `section` open: the sidebar is an accordion,
+ * so opening it closes Experiments.
+ */
+async function openSeededNotebook(page: IJupyterLabPageFixture, section: string): Promise<void> {
   await page.evaluate(async () => {
     const app = (window as unknown as { jupyterapp: IApp }).jupyterapp;
     await app.commands.execute('docmanager:open', { path: 'models/churn.ipynb' });
   });
   await page.notebook.activate('churn.ipynb');
   await openShip(page);
+  const title = page.locator('#jp-ship-sidebar .jp-AccordionPanel-title', { hasText: section });
+  await title.click();
+  await expect(title).toHaveAttribute('aria-expanded', 'true');
+  await expect(page.locator('#jp-ship-experiments')).toBeHidden();
 }
 
 test.describe('Models and Services panels', () => {
   test('the leaderboard of a registered model, and making a version the champion', async ({
     page
   }) => {
-    await openSeededNotebook(page);
+    await openSeededNotebook(page, 'Models');
     const rows = page.locator('#jp-ship-models .jp-ship-leaderboard-row');
     await expect(rows).toHaveCount(2);
+    // Under each version, the run that produced it and its first params (all in the tooltip).
+    const run = (version: string) =>
+      page.locator(`#jp-ship-models .jp-ship-leaderboard-run[data-version="${version}"]`);
+    await expect(run('1')).toContainText('run train-C1.0');
+    await expect(run('1')).toContainText('C=1.0');
+    await expect(run('2')).toContainText('run train-C0.05');
+    await expect(run('2').locator('.jp-ship-leaderboard-run-line')).toHaveAttribute(
+      'title',
+      /seed=0/
+    );
     const first = rows.filter({ has: page.locator('td', { hasText: 'v1' }) });
     await first.locator('.jp-ship-champion-button').click();
     await page.locator('.jp-Dialog .jp-mod-accept').click();
@@ -268,7 +286,7 @@ test.describe('Models and Services panels', () => {
   });
 
   test('start a service, see it ready, stop it', async ({ page }) => {
-    await openSeededNotebook(page);
+    await openSeededNotebook(page, 'Services');
     const service = page.locator('#jp-ship-services .jp-ship-service[data-service="churn"]');
     await expect(service.locator('.jp-ship-mod-stopped')).toBeVisible();
     await service.locator('.jp-ship-service-start').click();
