@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import functools
 import os
 import shlex
@@ -330,6 +331,10 @@ class ShipMagics(Magics):
                               namespace=shell.user_ns)
         tracked = TrackedCell(workspace, options, context)
         tracked.begin()
+        # The writer starts now, not when the cell ends: its imports and a new store's
+        # schema (seconds) overlap the cell, and the run reaches MLflow sooner after it.
+        with contextlib.suppress(OSError):
+            ensure_writer(workspace.spool_dir)
         status: Any = "FINISHED"
         error: BaseException | None = None
         reason = None

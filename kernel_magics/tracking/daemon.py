@@ -151,6 +151,7 @@ def serve(spool_dir: Path) -> int:
     idle_since = time.monotonic()
     failing_since: float | None = None
     log.info("writer %d started for %s", os.getpid(), spool_dir)
+    _prepare_store(spool_dir)
     while not stop["now"]:
         result = drain(spool, should_stop=lambda: stop["now"])
         now = time.monotonic()
@@ -171,6 +172,20 @@ def serve(spool_dir: Path) -> int:
     log.info("writer %d exiting", os.getpid())
     lock.close()
     return 0
+
+
+def _prepare_store(spool_dir: Path) -> None:
+    """Create the workspace's sqlite store now (seconds of MLflow migrations), while the
+    cell that started this writer still runs, not when its record arrives."""
+    from ..workspace import find_workspace
+    from .local_store import ensure_store, sqlite_path
+
+    try:
+        path = sqlite_path(find_workspace(spool_dir.parent.parent).tracking_uri())
+        if path is not None:
+            ensure_store(path)
+    except Exception as exc:  # noqa: BLE001 - the first write tries again and reports
+        log.warning("could not prepare the MLflow store: %s", exc)
 
 
 @contextmanager
