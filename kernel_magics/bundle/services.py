@@ -285,17 +285,26 @@ def _terminate(pid: int) -> None:
     import psutil
 
     try:
-        process = psutil.Process(pid)
+        psutil.Process(pid)
     except psutil.NoSuchProcess:
         return
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGTERM)
-    try:
-        process.wait(STOP_TIMEOUT_S)  # reaps it when it is our child
-    except psutil.TimeoutExpired:
+    if not _gone(pid, STOP_TIMEOUT_S):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
-        process.wait(5)
+        _gone(pid, 5.0)
+
+
+def _gone(pid: int, timeout: float) -> bool:
+    """Wait until ``pid`` has exited. A process another one started (the Jupyter server,
+    for `ship stop` in a terminal) stays a zombie until its parent reaps it: exited, too."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return True
+        time.sleep(0.05)
+    return not _alive(pid)
 
 
 def _tail(path: Path, lines: int = 5) -> str:

@@ -11,7 +11,6 @@ Nothing reaches MLflow before the parity gate (and the int8 bound) have passed.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -178,7 +177,7 @@ def _report(checked: CheckedExport, labels: dict[str, str],
 def describe(checked: CheckedExport) -> tuple[dict[str, str], dict[str, float]]:
     """Version tags: words (exporter, precision, ...) and figures (also logged as metrics)."""
     parity, quant, prof = checked.parity, checked.quantization, checked.profile
-    labels = {"export.digest": hashlib.sha256(checked.chosen.to_bytes()).hexdigest(),
+    labels = {"export.digest": checked.chosen.digest(),
               "export.exporter": checked.graph.exporter, "export.precision": checked.precision,
               "export.task": checked.task.kind, "export.flavor": checked.flavor,
               "export.opset": str(checked.graph.opset),

@@ -49,6 +49,20 @@ class OnnxGraph:
         return max((int(o.version) for o in self.model.opset_import if o.domain in ("", "ai.onnx")),
                    default=0)
 
+    def digest(self) -> str:
+        """sha256 of the model as it computes: the same for the same model exported twice
+        (the graph's name, a random id from skl2onnx, and doc strings left out)."""
+        import hashlib
+
+        import onnx
+
+        model = onnx.ModelProto()
+        model.CopyFrom(self.model)
+        model.graph.name = ""
+        model.doc_string = ""
+        model.graph.doc_string = ""
+        return hashlib.sha256(model.SerializeToString(deterministic=True)).hexdigest()
+
     @property
     def input_names(self) -> list[str]:
         """The graph's inputs (weights stored as initializers are not inputs)."""

@@ -41,6 +41,7 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
 
 MAX_BACKOFF_S = 60.0
+CRASH_ENV = "SHIP_WRITER_CRASH_AT"
 KERNEL_DIED = "the kernel exited before the cell finished (crash, restart or shutdown)"
 
 
@@ -157,12 +158,19 @@ class RecordWriter:
         if run_id is not None and not _run_exists(client, run_id):
             run_id = None
         if run_id is None:
+            # A writer killed between create_run and saving its id left a run tagged
+            # with this record: resume it instead of making a duplicate.
+            run_id = _run_of_record(client, experiment_id, record.record_id)
+        if run_id is None:
             run = client.create_run(experiment_id, start_time=record.start_time_ms,
                                     tags={"ship.record_id": record.record_id},
                                     run_name=record.run_name)
             run_id = run.info.run_id
+            crash_point("run_created")
+        if state.run_id != run_id:
             state.run_id = run_id
             self.spool.save_state(record_id, state)
+        crash_point("run_saved")
         end_ms = record.end_time_ms or int(time.time() * 1000)
         params = [Param(k, v) for k, v in record.params.items()]
         series = [Metric(key, value, ts, step)
@@ -179,6 +187,7 @@ class RecordWriter:
             client.log_batch(run_id, tags=tags[i:i + 100])
         for i in range(0, len(metrics), 1000):
             client.log_batch(run_id, metrics=metrics[i:i + 1000])
+        crash_point("logged")
         self._log_datasets(client, run_id, record)
         for name, artifact_dir in ARTIFACT_PATHS.items():
             path = folder / name
@@ -192,9 +201,12 @@ class RecordWriter:
         record_path.write_text(json.dumps(record.to_json(), indent=1, default=str),
                                encoding="utf-8")
         client.log_artifact(run_id, str(record_path), "ship")
+        crash_point("artifacts")
         if record.model is not None:
             self._log_model(record, run_id, folder / MODEL_DIR)
+            crash_point("model")
         client.set_terminated(run_id, record.status, end_time=end_ms)
+        crash_point("terminated")
         return WrittenRun(record_id=record.record_id, run_id=run_id,
                           experiment_id=experiment_id, experiment=record.experiment,
                           run_name=record.run_name, status=record.status,
@@ -254,6 +266,27 @@ class RecordWriter:
         with mlflow.start_run(run_id=run_id):
             uri = log_model(record.model, folder)
             mlflow.set_tag("ship.model.uri", uri)
+
+
+def crash_point(step: str) -> None:
+    """Fault injection for the tests: ``SHIP_WRITER_CRASH_AT=step`` kills the writer
+    right after that step, as a SIGKILL would (no cleanup). Steps, in order: run_created,
+    run_saved, logged, artifacts, model, terminated."""
+    if os.environ.get(CRASH_ENV) == step:
+        os._exit(137)
+
+
+def _run_of_record(client: MlflowClient, experiment_id: str, record_id: str) -> str | None:
+    """The run an earlier attempt created for this record (the oldest, if a writer of an
+    older Ship made several: the others are deleted, as duplicates)."""
+    found = client.search_runs([experiment_id],
+                               filter_string=f"tags.`ship.record_id` = '{record_id}'",
+                               order_by=["attributes.start_time ASC"])
+    if not found:
+        return None
+    for duplicate in found[1:]:
+        client.delete_run(duplicate.info.run_id)
+    return str(found[0].info.run_id)
 
 
 def _run_exists(client: MlflowClient, run_id: str) -> bool:

@@ -94,8 +94,17 @@ def test_heldout_rows_from_frames_tensors_and_lists() -> None:
     assert prepare([1.0, 2.0, 3.0]).array.shape == (1, 3)  # a 1-D example is one row
 
 
+def test_a_dataframe_with_strings_becomes_a_column_per_input() -> None:
+    frame = pd.DataFrame({"city": ["Oslo", "Lima"], "age": [31, 40], "w": [0.5, 1.5]})
+    held = prepare(frame)
+    assert held.columns is not None and held.rows == 2
+    assert {k: (v.dtype.kind, v.shape) for k, v in held.columns.items()} == {
+        "city": ("O", (2, 1)), "age": ("i", (2, 1)), "w": ("f", (2, 1))}
+    with pytest.raises(ValidationError):
+        prepare(frame, np.zeros((2, 3)))  # eval rows must be the same DataFrame's kind
+
+
 @pytest.mark.parametrize(("args", "field"), [
-    ((pd.DataFrame({"city": ["Oslo"]}),), "example"),
     ((np.zeros((2, 3)), None, np.zeros(2)), "eval"),
     ((np.zeros((2, 3)), np.zeros((2, 4))), "eval_X"),
     ((np.zeros((2, 3)), np.zeros((2, 3)), np.zeros(3)), "eval_y"),

@@ -66,7 +66,7 @@ def test_mlp_exports_with_dynamo_and_a_dynamic_batch(mlp: nn.Module, digits: Any
     assert dim.dim_param and not dim.dim_value
     sess = session(graph)
     for rows in (1, 33):
-        (out,) = run(sess, graph.input_name, digits.x_test[:rows])
+        (out,) = run(sess, graph, digits.x_test[:rows])
         assert out.shape == (rows, 10)
     assert checked.profile is not None
     assert [v.name for v in checked.profile.variants] == ["original", "onnx-fp32"]
