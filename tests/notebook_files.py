@@ -6,9 +6,14 @@ Imported as ``notebook_files``: pytest puts ``tests/`` on ``sys.path`` when it l
 
 from __future__ import annotations
 
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
+
+# ``ship(root, *args)``: the `ship` command run in ``root`` (tests/bundle's fixture).
+Ship = Callable[..., subprocess.CompletedProcess[str]]
 
 
 def write_notebook(path: Path, *cells: str | tuple[str, list[str]]) -> Path:

@@ -49,42 +49,33 @@ def _feature_dtype(name: str) -> str:
     return "string"
 
 
-def tracked_features(client: Any, run_id: str | None, width: int) -> list[Feature] | None:
-    """Columns of the run's tracked training DataFrame with `width` columns, if any."""
+def tracked_frames(client: Any, run_id: str | None) -> list[tuple[str, dict[str, str]]]:
+    """The DataFrames the run tracked, as (name, {column: feature dtype}), training data
+    first (a name that mentions "train"), then by name."""
     if not run_id:
-        return None
-    candidates = []
-    for item in client.get_run(run_id).inputs.dataset_inputs:
-        try:
-            spec = json.loads(item.dataset.schema or "{}").get("mlflow_colspec")
-        except json.JSONDecodeError:
-            continue
-        if isinstance(spec, list) and len(spec) == width:
-            candidates.append((item.dataset.name, spec))
-    if not candidates:
-        return None
-    candidates.sort(key=lambda c: ("train" not in c[0].lower(), c[0]))
-    return [Feature(name=str(col["name"]), dtype=_feature_dtype(str(col.get("type", ""))))
-            for col in candidates[0][1]]
-
-
-def tracked_columns(client: Any, run_id: str | None, names: list[str]) -> dict[str, str]:
-    """{column: dtype} of a DataFrame the run tracked that has every one of ``names``
-    (one whose name mentions "train" first); {} when none has."""
-    if not run_id:
-        return {}
-    found = []
+        return []
+    frames = []
     for item in client.get_run(run_id).inputs.dataset_inputs:
         try:
             spec = json.loads(item.dataset.schema or "{}").get("mlflow_colspec")
         except json.JSONDecodeError:
             continue
         if isinstance(spec, list):
-            columns = {str(c["name"]): _feature_dtype(str(c.get("type", ""))) for c in spec}
-            if set(names) <= set(columns):
-                found.append((item.dataset.name, columns))
-    found.sort(key=lambda c: ("train" not in c[0].lower(), c[0]))
-    return found[0][1] if found else {}
+            frames.append((str(item.dataset.name), {
+                str(c["name"]): _feature_dtype(str(c.get("type", ""))) for c in spec}))
+    return sorted(frames, key=lambda f: ("train" not in f[0].lower(), f[0]))
+
+
+def tracked_features(client: Any, run_id: str | None, width: int) -> list[Feature] | None:
+    """Columns of the run's tracked training DataFrame with `width` columns, if any."""
+    columns = next((c for _, c in tracked_frames(client, run_id) if len(c) == width), None)
+    return None if columns is None else [Feature(name=n, dtype=d) for n, d in columns.items()]
+
+
+def tracked_columns(client: Any, run_id: str | None, names: list[str]) -> dict[str, str]:
+    """{column: dtype} of a DataFrame the run tracked that has every one of ``names``
+    (training data first); {} when none has."""
+    return next((c for _, c in tracked_frames(client, run_id) if set(names) <= set(c)), {})
 
 
 def schema_for(onnx_file: Path, client: Any, version: Any) -> Schema:

@@ -100,10 +100,22 @@ def _booster(step: Any) -> str | None:
     return root if root in ("xgboost", "lightgbm") else None
 
 
+# (library, classifier, regressor, module of onnxmltools' converter, its function, alias)
+_BOOSTERS = (
+    ("xgboost", "XGBClassifier", "XGBRegressor",
+     "onnxmltools.convert.xgboost.operator_converters.XGBoost", "convert_xgboost", "XGBoost"),
+    ("lightgbm", "LGBMClassifier", "LGBMRegressor",
+     "onnxmltools.convert.lightgbm.operator_converters.LightGbm", "convert_lightgbm",
+     "LightGbm"),
+)
+
+
 @functools.cache
 def register_boosters() -> tuple[str, ...]:
     """Register onnxmltools' XGBoost and LightGBM converters with skl2onnx (once);
     the libraries it found."""
+    import importlib
+
     from skl2onnx import update_registered_converter
     from skl2onnx.common.shape_calculator import (
         calculate_linear_classifier_output_shapes,
@@ -112,35 +124,20 @@ def register_boosters() -> tuple[str, ...]:
 
     found = []
     classifier_options = {"nocl": [True, False], "zipmap": [True, False, "columns"]}
-    with quiet():
-        try:
-            from onnxmltools.convert.xgboost.operator_converters.XGBoost import convert_xgboost
-            from xgboost import XGBClassifier, XGBRegressor
-        except ImportError:
-            pass
-        else:
-            update_registered_converter(XGBClassifier, "XGBoostXGBClassifier",
-                                        calculate_linear_classifier_output_shapes,
-                                        convert_xgboost, options=classifier_options)
-            update_registered_converter(XGBRegressor, "XGBoostXGBRegressor",
-                                        calculate_linear_regressor_output_shapes,
-                                        convert_xgboost)
-            found.append("xgboost")
-        try:
-            from lightgbm import LGBMClassifier, LGBMRegressor
-            from onnxmltools.convert.lightgbm.operator_converters.LightGbm import (
-                convert_lightgbm,
-            )
-        except ImportError:
-            pass
-        else:
-            update_registered_converter(LGBMClassifier, "LightGbmLGBMClassifier",
-                                        calculate_linear_classifier_output_shapes,
-                                        convert_lightgbm, options=classifier_options)
-            update_registered_converter(LGBMRegressor, "LightGbmLGBMRegressor",
-                                        calculate_linear_regressor_output_shapes,
-                                        convert_lightgbm)
-            found.append("lightgbm")
+    for library, classifier, regressor, module, function, alias in _BOOSTERS:
+        with quiet():
+            try:
+                estimators = importlib.import_module(library)
+                convert = getattr(importlib.import_module(module), function)
+            except ImportError:
+                continue
+            update_registered_converter(getattr(estimators, classifier),
+                                        f"{alias}{classifier}",
+                                        calculate_linear_classifier_output_shapes, convert,
+                                        options=classifier_options)
+            update_registered_converter(getattr(estimators, regressor), f"{alias}{regressor}",
+                                        calculate_linear_regressor_output_shapes, convert)
+        found.append(library)
     return tuple(found)
 
 

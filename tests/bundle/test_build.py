@@ -8,7 +8,6 @@ scores with it. Error cases build from a model registered directly through expor
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,11 +15,10 @@ from pathlib import Path
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
-from notebook_files import write_notebook
+from notebook_files import Ship, write_notebook
 
 from kernel_magics.bundle.build import BuildError, build_service
 from kernel_magics.errors import NotFoundError
-from kernel_magics.workspace import init_workspace
 
 pytestmark = pytest.mark.slow
 
@@ -41,22 +39,7 @@ def postprocess(outputs):
     return [SPECIES[int(i)] for i in outputs["label"]]"""
 
 
-@pytest.fixture
-def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-    monkeypatch.setenv("SHIP_WRITER_IDLE_S", "2")
-    monkeypatch.chdir(tmp_path)
-    init_workspace(tmp_path)
-    return tmp_path
-
-
-def ship(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(Path(sys.executable).with_name("ship")), *args], cwd=root,
-                          capture_output=True, text=True, timeout=300, env={**os.environ})
-
-
-def test_notebook_to_bundle_to_predictions(workspace: Path) -> None:
+def test_notebook_to_bundle_to_predictions(workspace: Path, ship: Ship) -> None:
     nb = write_notebook(workspace / "iris.ipynb", TRAIN, SERVE)
     run = ship(workspace, "run", str(nb), "-o", str(workspace / "out.ipynb"))
     assert run.returncode == 0, run.stdout + run.stderr

@@ -11,15 +11,12 @@ only the bundle on its path.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from notebook_files import write_notebook
-
-from kernel_magics.workspace import init_workspace
+from notebook_files import Ship, write_notebook
 
 pytestmark = pytest.mark.slow
 
@@ -58,21 +55,6 @@ def postprocess(outputs):
     return [LABELS[int(i)] for i in outputs["label"]]"""
 
 
-@pytest.fixture
-def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-    monkeypatch.setenv("SHIP_WRITER_IDLE_S", "2")
-    monkeypatch.chdir(tmp_path)
-    init_workspace(tmp_path)
-    return tmp_path
-
-
-def ship(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(Path(sys.executable).with_name("ship")), *args], cwd=root,
-                          capture_output=True, text=True, timeout=300, env={**os.environ})
-
-
 def score(bundle: Path, rows: str, out: Path) -> subprocess.CompletedProcess[str]:
     """The bundle's own runtime, isolated from this environment's site-packages path hacks."""
     (out.parent / "rows.csv").write_text(rows)
@@ -85,7 +67,7 @@ ROWS = ("sepal_length,sepal_width,petal_length,petal_width,site\n"
         "5.1,3.5,1.4,0.2,north\n6.7,3.0,5.2,2.3,south\n5.9,2.8,4.3,1.3,south\n")
 
 
-def test_a_notebook_serves_as_written_from_a_terminal_build(workspace: Path) -> None:
+def test_a_notebook_serves_as_written_from_a_terminal_build(workspace: Path, ship: Ship) -> None:
     nb = write_notebook(workspace / "iris.ipynb", IMPORTS, DATA, TRAIN, LABELS, EXPORT, SERVE)
     run = ship(workspace, "run", str(nb), "-o", str(workspace / "out.ipynb"))
     assert run.returncode == 0, run.stdout + run.stderr
@@ -116,7 +98,8 @@ def test_a_notebook_serves_as_written_from_a_terminal_build(workspace: Path) -> 
     assert warmup["columns"][-1] == "site" and warmup["data"][0][-1] in ("north", "south")
 
 
-def test_a_value_without_a_safe_format_fails_the_build_with_its_name(workspace: Path) -> None:
+def test_a_value_without_a_safe_format_fails_the_build_with_its_name(
+        workspace: Path, ship: Ship) -> None:
     odd = "class Thresholds:\n    low = 0.2\ncutoffs = Thresholds()"
     serve = SERVE.replace("return [LABELS", "_ = cutoffs.low\n    return [LABELS")
     nb = write_notebook(workspace / "odd.ipynb", IMPORTS, DATA, TRAIN, LABELS, odd, EXPORT,
@@ -130,7 +113,7 @@ def test_a_value_without_a_safe_format_fails_the_build_with_its_name(workspace: 
     assert not any((workspace / ".ship" / "services" / "odd").iterdir())
 
 
-def test_a_name_nothing_captured_says_where_it_is_used(workspace: Path) -> None:
+def test_a_name_nothing_captured_says_where_it_is_used(workspace: Path, ship: Ship) -> None:
     serve = SERVE.replace("LABELS[", "CLASS_NAMES[")
     nb = write_notebook(workspace / "miss.ipynb", IMPORTS, DATA, TRAIN, EXPORT, serve)
     run = ship(workspace, "run", str(nb), "-o", str(workspace / "out.ipynb"))
@@ -141,7 +124,7 @@ def test_a_name_nothing_captured_says_where_it_is_used(workspace: Path) -> None:
     assert "%ship build" in built.stderr
 
 
-def test_build_in_the_kernel_takes_the_kernels_values(workspace: Path) -> None:
+def test_build_in_the_kernel_takes_the_kernels_values(workspace: Path, ship: Ship) -> None:
     # LABELS is defined after the export: only the kernel holds it when the notebook builds.
     nb = write_notebook(workspace / "live.ipynb", IMPORTS, DATA, TRAIN, EXPORT, LABELS, SERVE,
                         "%ship build iris")

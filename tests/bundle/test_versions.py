@@ -6,15 +6,12 @@ Real exports (skl2onnx, the parity gate, a real sqlite MLflow registry) and real
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from notebook_files import write_notebook
+from notebook_files import Ship, write_notebook
 from sklearn.linear_model import LogisticRegression
 
 from kernel_magics.bundle import services
@@ -24,15 +21,6 @@ from kernel_magics.export.api import export_model, leaderboard
 from kernel_magics.workspace import init_workspace
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-    monkeypatch.chdir(tmp_path)
-    init_workspace(tmp_path)
-    return tmp_path
 
 
 def data() -> tuple[np.ndarray, np.ndarray]:
@@ -85,12 +73,7 @@ def test_exporting_an_identical_model_reuses_its_version(workspace: Path) -> Non
     assert changed.version == "2" and not changed.reused
 
 
-def ship(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(Path(sys.executable).with_name("ship")), *args], cwd=root,
-                          capture_output=True, text=True, timeout=120, env={**os.environ})
-
-
-def test_ps_stop_and_a_busy_port(workspace: Path) -> None:
+def test_ps_stop_and_a_busy_port(workspace: Path, ship: Ship) -> None:
     x, y = data()
     export_model(LogisticRegression().fit(x, y), "tiny", x[:8])
     build_service(write_notebook(workspace / "tiny.ipynb", "x = 1"), "tiny")
