@@ -12,13 +12,23 @@ from typing import Any
 from .schema import Schema, TensorSpec
 
 JSON = "application/json"
+V2_DATATYPES = ["BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32",
+                "INT64", "FP16", "FP32", "FP64", "BYTES"]
 OCTETS = "application/octet-stream"
 _NUMERIC = {"bool": "boolean", "string": "string"}
 
 
 def _feature_type(dtype: str, nullable: bool) -> dict[str, Any]:
+    """A feature's JSON type, bounded to what its dtype holds (the runtime refuses more)."""
     kind = _NUMERIC.get(dtype, "integer" if dtype[0] in "iu" else "number")
-    return {"type": [kind, "null"]} if nullable else {"type": kind}
+    spec: dict[str, Any] = {"type": [kind, "null"]} if nullable else {"type": kind}
+    if kind in ("integer", "number"):
+        import numpy as np
+
+        info: Any = np.iinfo(dtype) if kind == "integer" else np.finfo(dtype)
+        spec.update(minimum=int(info.min) if kind == "integer" else float(info.min),
+                    maximum=int(info.max) if kind == "integer" else float(info.max))
+    return spec
 
 
 def _error(description: str) -> dict[str, Any]:
@@ -57,25 +67,35 @@ def build_openapi(schema: Schema, *, model: str, versions: list[str],
     record = {"type": "object", "additionalProperties": False, "required": names,
               "properties": {f.name: _feature_type(f.dtype, f.nullable)
                              for f in schema.features}}
+    # A row: one value per feature, in schema order, each of its feature's type.
     row = {"type": "array", "minItems": len(names), "maxItems": len(names),
-           "items": {"type": ["number", "integer", "boolean", "string", "null"]}}
+           "prefixItems": [_feature_type(f.dtype, f.nullable) for f in schema.features]}
+    one_row_columns = {"type": "object", "required": names, "additionalProperties": False,
+                       "properties": {f.name: {"type": "array", "minItems": 1, "maxItems": 1,
+                                               "items": _feature_type(f.dtype, f.nullable)}
+                                      for f in schema.features}}
     invocation = {"oneOf": [
         {"type": "object", "required": ["dataframe_split"], "additionalProperties": False,
          "properties": {"dataframe_split": {
              "type": "object", "required": ["columns", "data"],
-             "properties": {"columns": {"type": "array", "items": {"enum": names}},
-                            "data": {"type": "array", "items": row}}},
+             "additionalProperties": False,
+             "properties": {"columns": {"type": "array", "minItems": len(names),
+                                        "maxItems": len(names),
+                                        "prefixItems": [{"const": n} for n in names]},
+                            "data": {"type": "array", "minItems": 1, "items": row}}},
              "params": {"type": "object"}}},
         {"type": "object", "required": ["dataframe_records"], "additionalProperties": False,
-         "properties": {"dataframe_records": {"type": "array", "items": record},
+         "properties": {"dataframe_records": {"type": "array", "minItems": 1,
+                                              "items": record},
                         "params": {"type": "object"}}},
         {"type": "object", "required": ["instances"], "additionalProperties": False,
-         "properties": {"instances": {"type": "array", "items": {"oneOf": [row, record]}},
+         "properties": {"instances": {"oneOf": [  # rows, or records: one kind throughout
+             {"type": "array", "minItems": 1, "items": row},
+             {"type": "array", "minItems": 1, "items": record}]},
                         "params": {"type": "object"}}},
         {"type": "object", "required": ["inputs"], "additionalProperties": False,
          "properties": {"inputs": {"oneOf": [
-             {"type": "array", "items": row},
-             {"type": "object", "properties": {n: {"type": "array"} for n in names}}]},
+             {"type": "array", "minItems": 1, "items": row}, one_row_columns]},
              "params": {"type": "object"}}},
     ]}
     # A V2 input is a model tensor or, for a model fed features, a feature by name.
@@ -92,7 +112,7 @@ def build_openapi(schema: Schema, *, model: str, versions: list[str],
                 "properties": {"name": {"type": "string", "enum": input_names},
                                "shape": {"type": "array", "items": {"type": "integer",
                                                                     "minimum": 0}},
-                               "datatype": {"type": "string"},
+                               "datatype": {"type": "string", "enum": V2_DATATYPES},
                                "parameters": {"type": "object"},
                                "data": {"type": "array"}}}},
             "outputs": {"type": "array", "items": {
