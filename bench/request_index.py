@@ -27,13 +27,14 @@ sys.path.insert(0, str(ROOT))
 
 from kernel_magics.serving.predlog import PredictionLog  # noqa: E402
 from kernel_magics.serving.requestindex import RequestIndex  # noqa: E402
+from kernel_magics.serving.wire import sign  # noqa: E402
 
 WORKERS = ("0123456789ab", "ba9876543210")
 
 
 def request_id(segment: int, i: int, per_segment: int) -> str:
     """The i-th id of a segment: workers take turns, each counting on from its last."""
-    return f"{WORKERS[segment % 2]}{(segment // 2) * per_segment + i:012x}"
+    return sign(f"{WORKERS[segment % 2]}{(segment // 2) * per_segment + i:012x}")
 
 
 def main() -> None:

@@ -49,6 +49,8 @@ from .wire import (
     new_request_id,
     new_response_id,
     read_body,
+    request_key_for,
+    use_request_key,
 )
 
 logger = logging.getLogger(__name__)
@@ -80,6 +82,7 @@ class Service:
                  metrics_dir: str | None = None, freeze_gc: bool = False) -> None:
         self.router = router
         self.log = log
+        use_request_key(request_key_for(log))
         self.index = RequestIndex(log, issued_here)
         self.metrics = Metrics()
         self.shared = SharedMetrics(metrics_dir)

@@ -3,6 +3,7 @@
     LOG/<stream>/date=YYYY-MM-DD/part-<UTC time>-<pid>-<seq>.parquet   a segment (predlog)
     LOG/<stream>/date=YYYY-MM-DD/compact-<YYYYmmddTHH>.parquet          an hour merged (logcompact)
     LOG/<stream>/date=YYYY-MM-DD/.<name>.tmp                           being written
+    LOG/request-key                                                     signs request ids
 
 Writers (:mod:`.predlog`, :mod:`.logcompact`) name files here and publish them with
 :func:`published`; readers (:mod:`.logread`, :mod:`.requestindex`) and compaction parse
@@ -65,3 +66,45 @@ def published(fs: pafs.FileSystem, path: str) -> Iterator[str]:
             fs.delete_file(temporary)
         raise
     fs.move(temporary, path)
+
+
+KEY_FILE = "request-key"
+
+
+def request_key(fs: pafs.FileSystem, root: str) -> bytes:
+    """The key that signs the request ids of the log at ``root`` (wire.py), made on first
+    use: every worker, every restart and every reader of the log shares it, so an id
+    answered today still takes feedback next month. ``SHIP_REQUEST_KEY`` (hex) overrides
+    it, for replicas that start together on an object store."""
+    import secrets
+    import time
+
+    path = f"{root}/{KEY_FILE}"
+    for _ in range(100):  # another worker may be writing it right now
+        try:
+            with fs.open_input_stream(path) as stream:
+                text = stream.read().decode("ascii").strip()
+        except FileNotFoundError:
+            fs.create_dir(root, recursive=True)
+            _create_key(fs, path, secrets.token_hex(16))
+            continue
+        if len(text) == 32:
+            return bytes.fromhex(text)
+        time.sleep(0.01)
+    raise OSError(f"{path} does not hold a key (32 hex digits); delete it to make a new "
+                  "one (request ids answered before then can take no more feedback).")
+
+
+def _create_key(fs: pafs.FileSystem, path: str, key: str) -> None:
+    import pyarrow.fs as pafs
+
+    if isinstance(fs, pafs.LocalFileSystem):  # first writer wins, atomically
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return
+        with os.fdopen(fd, "w") as out:
+            out.write(key)
+        return
+    with fs.open_output_stream(path) as out:  # object stores: last writer wins
+        out.write(key.encode("ascii"))

@@ -10,7 +10,10 @@ consecutive counters per prefix: one per worker and run, plus one more for each 
 that was handed out and never logged (a prediction lost to ``kill -9``) or where the
 40-bit counter wrapped. The index keeps those runs, not the ids: at 7,000 predictions
 a second, a day of log is a few runs instead of 600 million strings held in memory.
-Ids of any other shape are no Ship server's, so they are unknown without reading.
+Each id ends in a keyed hash of prefix and counter (:func:`.wire.sign`): an id named in
+feedback must carry the right one, so the next counter cannot be guessed into ground
+truth. Ids of any other shape, or whose hash does not hold, are no Ship server's: they
+are unknown without reading.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from .predlog import PredictionLog
-from .wire import ID_LENGTH, ID_PREFIX_LENGTH, split_request_id
+from .wire import ID_LENGTH, ID_PREFIX_LENGTH, REQUEST_ID_LENGTH, split_request_id
 
 NDArray = np.ndarray[Any, Any]
 _BATCH = 131_072  # ids read at a time: an hour's compacted file is never read whole
@@ -87,12 +90,13 @@ def _split_ids(ids: pa.Array) -> Iterator[tuple[str, NDArray]]:
     """(prefix, counters) per prefix among ``ids``, parsed without a Python object per id."""
     if not pa.types.is_string(ids.type):  # large_string, string_view: 32-bit offsets
         ids = ids.cast(pa.string())
-    ids = ids.filter(pc.equal(pc.binary_length(ids), ID_LENGTH))  # nulls dropped too
+    # the log's own ids (genuine, their hash is not checked here); nulls dropped too
+    ids = ids.filter(pc.equal(pc.binary_length(ids), REQUEST_ID_LENGTH))
     if not len(ids):
         return
     start = int(np.frombuffer(ids.buffers()[1], np.int32)[ids.offset])
-    chars = np.frombuffer(ids.buffers()[2], np.uint8)[start:start + len(ids) * ID_LENGTH] \
-        .reshape(-1, ID_LENGTH)
+    chars = np.frombuffer(ids.buffers()[2], np.uint8)[
+        start:start + len(ids) * REQUEST_ID_LENGTH].reshape(-1, REQUEST_ID_LENGTH)[:, :ID_LENGTH]
     digits = _HEX_VALUE[chars]
     valid = (digits != 255).all(axis=1)
     if not valid.all():

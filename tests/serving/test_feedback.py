@@ -76,13 +76,16 @@ def test_feedback_without_a_log_is_refused_not_dropped(start_server: Any,
 
 
 def test_ids_this_process_issued_are_known_without_storing_them() -> None:
-    from kernel_magics.serving.wire import issued_here, new_request_id, new_response_id
+    from kernel_magics.serving.wire import issued_here, new_request_id, new_response_id, sign
 
     ids = [new_request_id() for _ in range(3)]
     assert all(issued_here(rid) for rid in ids)
     assert not issued_here(new_response_id())  # /metrics, health, feedback answers
-    prefix, counter = ids[-1][:12], int(ids[-1][12:], 16)
-    assert not issued_here(f"{prefix}{(counter + 1) & 0xFFFFFFFFFF:012x}")  # not yet
-    assert not issued_here(f"{'0' * 12 if prefix != '0' * 12 else '1' * 12}{ids[0][12:]}")
+    prefix, counter = ids[-1][:12], int(ids[-1][12:24], 16)
+    assert not issued_here(sign(f"{prefix}{(counter + 1) & 0xFFFFFFFFFF:012x}"))  # not yet
+    other = "0" * 12 if prefix != "0" * 12 else "1" * 12
+    assert not issued_here(sign(f"{other}{ids[0][12:24]}"))
     assert not issued_here(ids[0][:-1] + "g") and not issued_here(ids[0][:-1])
     assert not issued_here(f"{prefix}_{ids[0][13:]}") and not issued_here("nope")
+    # an issued counter with another hash: a guess, not an id this process handed out
+    assert not issued_here(ids[0][:24] + ("0" * 8 if ids[0][24:] != "0" * 8 else "1" * 8))

@@ -105,7 +105,7 @@ def test_mlflow_formats(server: Any, digits_bundle: Bundle, digits_data: Any,
         response = client.post("/invocations", json=_bodies(x[20:24])[kind])
     assert response.status_code == 200, response.text
     assert response.json() == {"predictions": expected_labels(digits_bundle, x[20:24])}
-    assert len(response.headers["x-request-id"]) == 24
+    assert len(response.headers["x-request-id"]) == 32  # 24 digits of id, 8 of its hash
 
 
 def test_mlflow_csv(server: Any, digits_bundle: Bundle, digits_data: Any) -> None:

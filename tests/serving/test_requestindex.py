@@ -14,13 +14,15 @@ from kernel_magics.serving import requestindex
 from kernel_magics.serving.logcompact import compact_log
 from kernel_magics.serving.predlog import PredictionLog
 from kernel_magics.serving.requestindex import CounterRuns, RequestIndex
+from kernel_magics.serving.wire import sign
 
 WORKER_A, WORKER_B = "0123456789ab", "ba9876543210"
 TOP = 0xFFFFFFFFFF  # the 40-bit counter wraps after this
 
 
 def rid(prefix: str, counter: int) -> str:
-    return f"{prefix}{counter:012x}"
+    """A request id as a server of this log signs it."""
+    return sign(f"{prefix}{counter:012x}")
 
 
 def write_segment(log: PredictionLog, ids: list[str]) -> None:
@@ -51,7 +53,7 @@ def test_counter_runs_hold_holes_wraps_and_repeats_exactly() -> None:
 def test_ids_of_other_shapes_are_skipped_when_read() -> None:
     runs = CounterRuns()
     runs.add_ids(pa.array([rid(WORKER_A, 1), None, "nope", rid(WORKER_A, 2).upper(),
-                           rid(WORKER_A, 3) + "0", "g" * 24, rid(WORKER_B, 9)]))
+                           rid(WORKER_A, 3) + "0", "g" * 32, rid(WORKER_B, 9)]))
     assert (WORKER_A, 1) in runs and (WORKER_B, 9) in runs
     assert (WORKER_A, 2) not in runs and len(runs) == 2
     runs.add_ids(pa.array([rid(WORKER_B, 20)], pa.large_string()))  # 64-bit offsets
@@ -124,14 +126,14 @@ def test_compaction_merges_segments_away_and_the_index_follows(
 
 def test_the_ids_servers_hand_out_have_the_shape_the_index_reads() -> None:
     from kernel_magics.serving.wire import (
-        ID_LENGTH,
+        REQUEST_ID_LENGTH,
         new_request_id,
         new_response_id,
         split_request_id,
     )
 
     first, second = new_request_id(), new_request_id()
-    assert len(first) == ID_LENGTH and len(new_response_id()) == ID_LENGTH
+    assert len(first) == REQUEST_ID_LENGTH and len(new_response_id()) == REQUEST_ID_LENGTH
     one, two = split_request_id(first), split_request_id(second)
     assert one is not None and two is not None and one[0] == two[0]
     assert (two[1] - one[1]) & TOP == 1  # consecutive counters: one run
@@ -143,3 +145,15 @@ def test_the_ids_servers_hand_out_have_the_shape_the_index_reads() -> None:
 def test_without_a_log_only_own_ids_are_known() -> None:
     index = RequestIndex(PredictionLog(None), lambda request_id: request_id == "mine")
     assert index.known("mine") and not index.known(rid(WORKER_A, 1))
+
+
+def test_an_id_whose_hash_does_not_hold_is_unknown(tmp_path: Path) -> None:
+    # The counters are sequential; the hash is what makes the next id unguessable.
+    log = PredictionLog(tmp_path)
+    write_segment(log, [rid(WORKER_A, c) for c in range(5)])
+    index = RequestIndex(log, never_issued)
+    assert index.known(rid(WORKER_A, 4))
+    guessed = f"{WORKER_A}{4:012x}"
+    for mac in ("00000000", "ffffffff", rid(WORKER_A, 5)[24:]):
+        assert not index.known(guessed + mac)
+    assert not index.known(guessed)  # an unsigned id of an older Ship is not taken
