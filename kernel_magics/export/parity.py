@@ -148,9 +148,19 @@ class ParityReport:
             f"{others} Nothing was registered.",
             exporter=self.exporter, output=w.name, row=w.worst_row,
             abs_error=w.max_abs_error, rel_error=w.max_rel_error,
-            hint="Look for behaviour in forward() that changes under export "
-                 "(torch.onnx.is_in_onnx_export(), Python-side state, data-dependent "
-                 "branches). Loosen rtol/atol only if the difference is expected.")
+            hint=_SKLEARN_HINT if self.exporter == "skl2onnx" else _TORCH_HINT)
+
+
+_TORCH_HINT = ("Look for behaviour in forward() that changes under export "
+               "(torch.onnx.is_in_onnx_export(), Python-side state, data-dependent branches). "
+               "Loosen rtol/atol only if the difference is expected.")
+# Tree thresholds sit on the training values: a step before the trees that computes in
+# float32 in ONNX (float64 in scikit-learn) moves values across them.
+_SKLEARN_HINT = ("ONNX computes in float32 where scikit-learn computes in float64: a step "
+                 "that rescales features before trees (a StandardScaler before XGBoost, "
+                 "say) moves values across their split thresholds. Drop the scaling (trees "
+                 "need none), or pass float32 data through the whole pipeline; loosen "
+                 "rtol/atol only if the difference is expected.")
 
 
 def compare_output(name: str, original: np.ndarray, onnx: np.ndarray, *, rtol: float,

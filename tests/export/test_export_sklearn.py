@@ -128,3 +128,19 @@ def test_gradient_boosted_trees_export_quietly(digits: Any, library: str,
     noisy = [str(w.message) for w in recwarn if issubclass(w.category, (FutureWarning,
                                                                          DeprecationWarning))]
     assert not noisy, noisy  # the converters' chatter does not bury the export's report
+
+
+def test_a_scaler_before_xgboost_fails_the_gate_with_advice(digits: Any) -> None:
+    # XGBoost's split thresholds sit on the training values; the scaler's float32 output
+    # in ONNX moves some across them. The gate refuses, and says what to do.
+    from xgboost import XGBClassifier
+
+    from kernel_magics.errors import ParityError
+
+    model = Pipeline([("scale", StandardScaler()),
+                      ("clf", XGBClassifier(n_estimators=15, max_depth=3))])
+    model.fit(digits.x_train, digits.y_train)
+    with pytest.raises(ParityError) as err:
+        check_export(model, digits.x_test[:4], eval_x=digits.x_test, eval_y=digits.y_test,
+                     settings=FAST)
+    assert "float32" in str(err.value) and "forward()" not in str(err.value)
