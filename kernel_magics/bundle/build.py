@@ -34,7 +34,13 @@ from .._version import __version__
 from ..errors import NotFoundError, ValidationError
 from ..workspace import Workspace, check_service_name, find_workspace, init_workspace
 from .deploy import check_log_url, write_deployment
-from .reference import resolve_reference, warmup_body, write_reference_file, write_warmup
+from .reference import (
+    resolve_reference,
+    warmup_body,
+    with_training_nulls,
+    write_reference_file,
+    write_warmup,
+)
 from .serve_cells import undefined_names
 from .version import choose_version, describe_choice
 
@@ -106,6 +112,7 @@ def build_service(notebook: Path, name: str, *, model_name: str | None = None,
             state = _resolve_state(handler, namespace, client, version, Path(tmp) / "state")
             profiled = resolve_reference(schema.feature_names, reference, client,
                                          version.run_id, Path(tmp) / "profiles")
+            schema = with_training_nulls(schema, profiled)
             warmup = warmup_body(profiled, {f.name: f.dtype for f in schema.features})
             _write(folder, name, version, onnx_file, schema, handler, log_dir, state, warmup)
         write_reference_file(folder, profiled)

@@ -91,6 +91,20 @@ def write_reference_file(folder: Path, reference: Reference | None) -> None:
                     folder / "reference.parquet")
 
 
+def with_training_nulls(schema: Any, reference: Reference | None) -> Any:
+    """The schema with every feature the training data had nulls in marked nullable: the
+    handler was written for them (a ``fillna`` in preprocess), so requests may carry them."""
+    if reference is None:
+        return schema
+    from dataclasses import replace
+
+    had_nulls = {p.feature for p in reference.profiles if p.null_count > 0}
+    if not had_nulls:
+        return schema
+    return replace(schema, features=tuple(
+        replace(f, nullable=True) if f.name in had_nulls else f for f in schema.features))
+
+
 def warmup_body(reference: Reference | None, dtypes: dict[str, str]) -> dict[str, Any] | None:
     """An /invocations body with one typical row (None without a complete profile)."""
     if reference is None:

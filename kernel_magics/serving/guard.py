@@ -69,6 +69,7 @@ class GuardedHttpTools(HttpToolsProtocol):
         self._header_bytes = 0
         self._header_timer: asyncio.TimerHandle | None = None
         self._oversized = False
+        self._chunk = 0  # bytes of the read being parsed
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         if len(self.connections) >= self.limits.max_connections:
@@ -84,28 +85,32 @@ class GuardedHttpTools(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        self._chunk = len(data)
         super().data_received(data)
         # Still no complete header section after more bytes than it may hold: every byte
         # since the request began was header, so the section itself is too large. (Bytes
         # of a body still arriving after its answer, as after an early 413, are no header.)
+        # A request that arrives whole in one read (the usual case) arms no timer at all.
         if self._awaiting_headers:
             self._header_bytes += len(data)
             if self._header_bytes > self.limits.max_header_bytes:
                 self._refuse(431, f"request headers exceed {self.limits.max_header_bytes} "
                                   "bytes.\n")
+            elif self._header_timer is None:
+                self._arm_header_timer()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._awaiting_headers, self._header_bytes = True, 0
-        if self._header_timer is None:
-            self._arm_header_timer()
 
     def on_headers_complete(self) -> None:
         self._awaiting_headers = False
         self._cancel_header_timer()
-        # A whole header section that came in one read is measured here.
-        size = len(self.url) + sum(len(n) + len(v) + 4 for n, v in self.headers)
-        if size > self.limits.max_header_bytes:
+        # A whole header section that came in one read is measured here, when that read
+        # was large enough to hold too much.
+        if self._header_bytes + self._chunk > self.limits.max_header_bytes and len(
+                self.url) + sum(len(n) + len(v) + 4 for n, v in self.headers) \
+                > self.limits.max_header_bytes:
             self._oversized = True
             raise ValueError("header section too large")  # the parser stops: 431 below
         super().on_headers_complete()

@@ -25,6 +25,7 @@ from .bundle import Bundle
 from .errors import BundleError, HandlerError, InputError
 from .inputs import Inputs, NDArray, from_columns
 from .model import Model
+from .schema import TensorSpec
 from .state import STATE_DIR, StateError, load_state
 
 Preprocess = Callable[[Any], Any]
@@ -113,13 +114,7 @@ class Pipeline:
             else:
                 assert inputs.columns is not None
                 values = inputs.columns[spec.name]
-            if spec.datatype == "BYTES":
-                column = np.array([v.decode("utf-8", "replace") if isinstance(v, bytes)
-                                   else str(v) for v in np.asarray(values, dtype=object)],
-                                  dtype=object)
-            else:
-                column = np.ascontiguousarray(values, dtype=spec.numpy_dtype)
-            feeds[spec.name] = column.reshape(-1, 1) if len(spec.shape) == 2 else column
+            feeds[spec.name] = column_feed(spec, values)
         return feeds
 
     def frame(self, inputs: Inputs) -> Any:
@@ -141,6 +136,17 @@ class Pipeline:
 
     def _check_feeds(self, produced: Any) -> dict[str, NDArray]:
         specs = self.schema.inputs
+        if hasattr(produced, "columns") and self.schema.inputs_by_feature:
+            # a DataFrame for a model with an input per column: each column to its input
+            missing = [s.name for s in specs if s.name not in produced.columns]
+            if missing:
+                raise HandlerError(f"handler.py preprocess returned a DataFrame without "
+                                   f"{missing}; the model takes {[s.name for s in specs]}.")
+            try:
+                return {s.name: column_feed(s, produced[s.name].to_numpy()) for s in specs}
+            except (TypeError, ValueError) as exc:
+                raise HandlerError(f"handler.py preprocess output does not fit the model's "
+                                   f"inputs: {exc}") from exc
         if not isinstance(produced, dict):
             produced = {specs[0].name: produced} if len(specs) == 1 else {}
         feeds: dict[str, NDArray] = {}
@@ -192,6 +198,17 @@ class Pipeline:
                 f.name: ["0"] * rows if not f.numeric else [0] * rows
                 for f in self.schema.features})
         return self.predict(inputs)
+
+
+def column_feed(spec: TensorSpec, values: Any) -> NDArray:
+    """One feature's values as the model input of its name takes them: typed as declared
+    (strings as str objects), shaped [-1, 1] or [-1]."""
+    if spec.datatype == "BYTES":
+        column = np.array([v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+                           for v in np.asarray(values, dtype=object)], dtype=object)
+    else:
+        column = np.ascontiguousarray(values, dtype=spec.numpy_dtype)
+    return column.reshape(-1, 1) if len(spec.shape) == 2 else column
 
 
 def default_postprocess(task: str, labels: tuple[Any, ...] | None,

@@ -77,13 +77,20 @@ df = pd.DataFrame({"tenure": rng.integers(1, 72, 600), "monthly": rng.normal(70,
                    "plan": rng.choice(["basic", "plus", "pro"], 600),
                    "region": rng.choice(["north", "south", "east", "west"], 600)})
 y = ((0.04 * df.monthly - 0.05 * df.tenure + (df.plan == "basic") * 1.5) > 1).astype(int)
+df.loc[rng.random(600) < 0.05, "monthly"] = np.nan  # real data has holes
 X_train, X_test, y_train, y_test = df[:450], df[450:], y[:450], y[450:]""",
     """%%ship track --model model
+monthly_median = X_train["monthly"].median()
 prep = ColumnTransformer([("num", StandardScaler(), ["tenure", "monthly"]),
                           ("cat", OneHotEncoder(handle_unknown="ignore"), ["plan", "region"])])
-model = Pipeline([("prep", prep), ("clf", LogisticRegression(max_iter=500))]).fit(X_train, y_train)
-accuracy = model.score(X_test, y_test)""",
-    "%ship export model --name churn --example X_test[:5] --eval X_test y_test",
+model = Pipeline([("prep", prep), ("clf", LogisticRegression(max_iter=500))])
+model.fit(X_train.fillna({"monthly": monthly_median}), y_train)
+accuracy = model.score(X_test.fillna({"monthly": monthly_median}), y_test)""",
+    """filled = X_test.fillna({"monthly": monthly_median})""",
+    "%ship export model --name churn --example filled[:5] --eval filled y_test",
+    ("""def preprocess(df):
+    return df.fillna({"monthly": monthly_median})     # a DataFrame, column per input""",
+     ["ship:serve"]),
 )
 
 
@@ -103,8 +110,11 @@ def test_a_tabular_notebook_serves_string_features(tmp_path: Path,
     assert built.returncode == 0, built.stderr
     bundle = Path(json.loads(built.stdout)["path"])
     schema = json.loads((bundle / "schema.json").read_text())
-    assert [(f["name"], f["dtype"]) for f in schema["features"]] == [
-        ("tenure", "int64"), ("monthly", "float64"), ("plan", "string"), ("region", "string")]
+    assert [(f["name"], f["dtype"], f["nullable"]) for f in schema["features"]] == [
+        ("tenure", "int64", False), ("monthly", "float64", True),  # it had holes in training
+        ("plan", "string", False), ("region", "string", False)]
+    state = json.loads((bundle / "state" / "state.json").read_text())["values"]
+    assert set(state) == {"monthly_median"}
     rows = tmp_path / "rows.csv"
     rows.write_text("tenure,monthly,plan,region\n3,95.5,basic,north\n60,40.0,pro,west\n"
                     "12,70.0,plus,mars\n")  # an unseen region: the encoder ignores it
@@ -123,10 +133,11 @@ def test_a_tabular_notebook_serves_string_features(tmp_path: Path,
     try:
         records = {"dataframe_records": [
             {"tenure": 3, "monthly": 95.5, "plan": "basic", "region": "north"},
-            {"tenure": 60, "monthly": 40.0, "plan": "pro", "region": "west"}]}
+            {"tenure": 60, "monthly": 40.0, "plan": "pro", "region": "west"},
+            {"tenure": 10, "monthly": None, "plan": "basic", "region": "east"}]}
         answer = httpx.post(running.url + "/invocations", json=records)
         assert answer.status_code == 200, answer.text
-        assert answer.json()["predictions"] == [1, 0]
+        assert answer.json()["predictions"][:2] == [1, 0]  # the hole filled by preprocess
         v2 = {"inputs": [
             {"name": "tenure", "datatype": "INT64", "shape": [1, 1], "data": [3]},
             {"name": "monthly", "datatype": "FP64", "shape": [1, 1], "data": [95.5]},
