@@ -334,13 +334,19 @@ class TrackedCell:
             assert frame is not None
             frames[fp.name] = frame.sample(n=PROFILE_ROWS, random_state=0) \
                 if len(frame) > PROFILE_ROWS else frame.copy()
+        if frames:
+            # imported here, in the kernel's thread: an import in the background thread
+            # would race the next cell's (a half-initialised numpy there broke a run)
+            import kernel_magics.monitor.reference  # noqa: F401
         return frames
 
     def _profile_frames(self, frames: dict[str, Any]) -> None:
         """Profile each sampled DataFrame (kilobytes): a bundle built from this run's model
         takes its drift reference and warm-up rows from them (bundle/reference.py)."""
         assert self.folder is not None
-        from ..monitor.reference import build_profile, write_reference
+        if not frames:
+            return
+        from ..monitor.reference import build_profile, write_reference  # already imported
 
         target = self.folder / PROFILES_DIR
         for name, frame in frames.items():
