@@ -1,6 +1,6 @@
 # Ship: every target creates and fills .venv when it is missing.
 #   make demo   the whole loop on examples/ (sqlite MLflow in .ship/, local processes)
-#   make test   every Python test; make test-ui the browser tests
+#   make test   every Python test, and the front end's (make test-js); make test-ui the browser tests
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
@@ -14,7 +14,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo test test-ui lint typecheck clean
+.PHONY: install demo test test-js test-ui lint typecheck clean
 
 install: $(VENV)/.ship-installed
 
@@ -28,19 +28,32 @@ $(VENV)/.ship-installed: pyproject.toml constraints.txt package.json
 demo: install
 	$(VENV)/bin/ship demo
 
-test: install
+test: install test-js
 	$(PY) -m pytest
+
+# The front end without a browser, in seconds: eslint, tsc over the sources and their
+# tests, and the unit tests of its pure logic (extension/test, node's test runner).
+test-js: node_modules/.package-lock.json
+	npm run --silent lint
+	npm run --silent typecheck
+	npm test --silent
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm install --no-audit --no-fund
+	touch $@
 
 # JupyterLab in Chromium through Galata; installs Chromium and the test's npm packages
 # when missing. Screenshots land in tests/ui/screenshots/.
 test-ui: install
 	VENV=$(abspath $(VENV)) tests/ui/run.sh
 
-lint: install
+lint: install node_modules/.package-lock.json
 	$(VENV)/bin/ruff check kernel_magics tests bench
+	npm run --silent lint
 
-typecheck: install
+typecheck: install node_modules/.package-lock.json
 	$(VENV)/bin/mypy
+	npm run --silent typecheck
 
 clean:
 	rm -rf $(VENV) node_modules kernel_magics/labextension lib .ship examples/.ship

@@ -5,8 +5,10 @@ import { TranslationBundle } from '@jupyterlab/translation';
 import { CommandRegistry } from '@lumino/commands';
 
 import { buildService } from './api';
+import { isTracked, SERVE_TAG, tagList, toggleServeTag, toggleTrack, TRACK_MAGIC } from './cells';
 import { serveIcon, shipIcon } from './icons';
 import { describeError } from './notify';
+import { notebookStem } from './paths';
 import { IBuildResult } from './tokens';
 
 /**
@@ -19,34 +21,8 @@ export namespace CommandIDs {
   export const buildService = 'kernel-magics:build-service';
 }
 
-/** The first line that makes a cell a tracked run. */
-export const TRACK_MAGIC = '%%ship track';
-/** The cell tag that puts a cell's definitions into the service. */
-export const SERVE_TAG = 'ship:serve';
-
-/** Whether a cell's source starts with `%%ship track` (any options after it). */
-export function isTracked(source: string): boolean {
-  const first = source.split('\n', 1)[0].trim();
-  return first === TRACK_MAGIC || first.startsWith(`${TRACK_MAGIC} `);
-}
-
-/** The source with `%%ship track` added as its first line, or removed if present. */
-export function toggleTrack(source: string): string {
-  if (isTracked(source)) {
-    const newline = source.indexOf('\n');
-    return newline === -1 ? '' : source.slice(newline + 1);
-  }
-  return source.length ? `${TRACK_MAGIC}\n${source}` : `${TRACK_MAGIC}\n`;
-}
-
-/** The tags with `ship:serve` added, or removed if present. */
-export function toggleServeTag(tags: readonly string[]): string[] {
-  return tags.includes(SERVE_TAG) ? tags.filter(t => t !== SERVE_TAG) : [...tags, SERVE_TAG];
-}
-
 function cellTags(model: ICellModel): string[] {
-  const tags: unknown = model.getMetadata('tags');
-  return Array.isArray(tags) ? tags.filter((t): t is string => typeof t === 'string') : [];
+  return tagList(model.getMetadata('tags'));
 }
 
 /**
@@ -125,12 +101,6 @@ export function addCellCommands(
     palette.addItem({ command: CommandIDs.trackCell, category });
     palette.addItem({ command: CommandIDs.toggleServeCell, category });
   }
-}
-
-/** A notebook path's file name without `.ipynb`, as a service name. */
-export function notebookStem(path: string): string {
-  const file = path.split('/').pop() ?? path;
-  return file.replace(/\.ipynb$/i, '');
 }
 
 /**

@@ -85,30 +85,13 @@ const sidebarPlugin: JupyterFrontEndPlugin<IShipSidebar> = {
     sidebar.addPanel(experiments, 100);
     sidebar.addPanel(workspace, 900);
 
-    const follow = (panel: NotebookPanel | null): void => {
-      const path = panel?.context.path ?? null;
-      // Notebooks outside Jupyter's file tree (run snapshots, other drives) have no runs.
-      if (path !== null && app.serviceManager.contents.driveName(path) !== '') {
-        return;
-      }
-      experiments.setNotebook(path);
-      void workspace.refresh(path);
-    };
-    tracker.currentChanged.connect((_, panel) => follow(panel));
-    tracker.widgetAdded.connect((_, panel) => {
-      panel.context.pathChanged.connect(() => {
-        if (tracker.currentWidget === panel) {
-          follow(panel);
-        }
-      });
-    });
+    followNotebook(app, tracker, experiments);
+    followNotebook(app, tracker, workspace);
     NotebookActions.executed.connect((_, { notebook }) => {
       if (notebook === tracker.currentWidget?.content) {
         experiments.cellExecuted();
       }
     });
-    // Activation never waits on the server: the panels load in the background.
-    app.restored.then(() => follow(tracker.currentWidget)).catch(() => undefined);
     return sidebar;
   }
 };
@@ -133,17 +116,23 @@ const commandsPlugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-/** The notebook in focus, when it lives in Jupyter's file tree (not a snapshot drive). */
+/**
+ * The notebook in focus (null: none), or undefined when it lives outside Jupyter's
+ * file tree (run snapshots, other drives): such a notebook has no workspace to show.
+ */
 function focusedNotebook(app: JupyterFrontEnd, panel: NotebookPanel | null): string | null | undefined {
   const path = panel?.context.path ?? null;
   return path !== null && app.serviceManager.contents.driveName(path) !== '' ? undefined : path;
 }
 
-/** Keep a panel on the workspace of the notebook in focus (and of the one open at start). */
+/**
+ * Keep a panel on the workspace of the notebook in focus (and of the one open at
+ * start). Activation never waits on the server: the panel loads in the background.
+ */
 function followNotebook(
   app: JupyterFrontEnd,
   tracker: INotebookTracker,
-  panel: { setNotebook(path: string | null): void }
+  panel: ShipPanel
 ): void {
   const follow = (current: NotebookPanel | null): void => {
     const path = focusedNotebook(app, current);

@@ -31,7 +31,7 @@ export class ShipSidebar extends SidePanel implements IShipSidebar {
     this.header.addWidget(heading);
 
     if (this.content instanceof AccordionPanel) {
-      this.content.expansionToggled.connect(this._onExpansionToggled, this);
+      this.content.expansionToggled.connect(closeOthers);
     }
   }
 
@@ -56,22 +56,22 @@ export class ShipSidebar extends SidePanel implements IShipSidebar {
     });
   }
 
-  /** Accordion: a section that opened closes the others. */
-  private _onExpansionToggled(accordion: AccordionPanel, index: number): void {
-    const opened = accordion.widgets[index];
-    if (!opened || opened.isHidden) {
-      return;
-    }
-    accordion.widgets.forEach((widget, i) => {
-      if (i !== index && !widget.isHidden) {
-        accordion.collapse(i);
-      }
-    });
-  }
-
   // SidePanel owns `_trans` (the jupyterlab domain); ours is kernel_magics.
   private readonly _bundle: TranslationBundle;
   private readonly _slots: { panel: Widget; rank: number }[] = [];
+}
+
+/** Accordion: a section that opened closes the others. */
+function closeOthers(accordion: AccordionPanel, index: number): void {
+  const opened = accordion.widgets[index];
+  if (!opened || opened.isHidden) {
+    return;
+  }
+  accordion.widgets.forEach((widget, i) => {
+    if (i !== index && !widget.isHidden) {
+      accordion.collapse(i);
+    }
+  });
 }
 
 /**

@@ -4,6 +4,7 @@ import { TranslationBundle } from '@jupyterlab/translation';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { getRunNotebook } from './api';
+import { snapshotPath, snapshotRunId } from './paths';
 import { INotebookSnapshot, IRun } from './tokens';
 
 /** The drive name: snapshot paths look like `ShipSnapshot:<run id>/<name>.ipynb`. */
@@ -46,12 +47,7 @@ export class SnapshotDrive implements Contents.IDrive {
    * workspace the run belongs to.
    */
   register(run: IRun, notebook: string | null, snapshot?: INotebookSnapshot): string {
-    const stem = (run.notebook ?? notebook ?? 'notebook')
-      .split('/')
-      .pop()!
-      .replace(/\.ipynb$/, '');
-    const safeName = `${stem} @ ${run.name || run.id}`.replace(/[/\\:]/g, '-');
-    const local = `${run.id}/${safeName}.ipynb`;
+    const local = snapshotPath(run, notebook);
     this._runs.set(local, { id: run.id, notebook, snapshot });
     return local;
   }
@@ -73,7 +69,7 @@ export class SnapshotDrive implements Contents.IDrive {
     }
     // After a page reload only the path is known: the run id is its first part.
     const known = this._runs.get(localPath) ?? {
-      id: localPath.split('/')[0],
+      id: snapshotRunId(localPath),
       notebook: null,
       snapshot: undefined
     };

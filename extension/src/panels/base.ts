@@ -11,7 +11,8 @@ import { describeError, ErrorNotifier } from '../notify';
  * and when the notebook changes; errors in the status line and notified once; and,
  * optionally, polling while visible.
  *
- * A subclass implements `load(notebook)`: fetch, then render unless `isStale(notebook)`.
+ * A subclass implements `load(notebook)`: fetch, then render unless `isStale(notebook)`;
+ * it may override `nextPollDelay()` to poll at a pace of its own.
  */
 export abstract class ShipPanel extends Widget {
   constructor(options: ShipPanel.IOptions) {
@@ -29,7 +30,7 @@ export abstract class ShipPanel extends Widget {
     refresh.addEventListener('click', () => void this.refresh());
     this.actions.append(refresh);
     this.status = el('p', 'jp-ship-status', options.loading);
-    this.body = el('div', options.bodyClass ?? 'jp-ship-panel-body');
+    this.body = el(options.bodyTag ?? 'div', options.bodyClass ?? 'jp-ship-panel-body');
     this.node.append(this.actions, this.status, this.body);
   }
 
@@ -51,25 +52,30 @@ export abstract class ShipPanel extends Widget {
     }
   }
 
-  /** Fetch and render; errors go to the status line and, once each, a notification. */
-  async refresh(): Promise<void> {
+  /**
+   * Fetch and render; errors go to the status line and, once each, a notification.
+   * Concurrent calls share one load; a call during a load runs once after it (so a
+   * poll, a click and a notebook change never race, nor leave two timers).
+   */
+  refresh(): Promise<void> {
+    if (this._inFlight) {
+      this._again = true;
+      return this._inFlight;
+    }
     window.clearTimeout(this._timer);
-    const notebook = this._notebook;
-    try {
-      await this.load(notebook);
-      if (!this.isStale(notebook)) {
-        this._errors.clear();
+    this._inFlight = this._refresh().finally(() => {
+      this._inFlight = null;
+      if (this._again) {
+        this._again = false;
+        void this.refresh();
+        return;
       }
-    } catch (error) {
-      if (!this.isStale(notebook)) {
-        const message = describeError(this.trans, error);
-        this.setStatus(message, true);
-        this._errors.show(message);
+      const delay = this.isVisible && !this.isDisposed ? this.nextPollDelay() : 0;
+      if (delay > 0) {
+        this._timer = window.setTimeout(() => void this.refresh(), delay);
       }
-    }
-    if (this._pollMs > 0 && this.isVisible && !this.isDisposed) {
-      this._timer = window.setTimeout(() => void this.refresh(), this._pollMs);
-    }
+    });
+    return this._inFlight;
   }
 
   dispose(): void {
@@ -79,6 +85,11 @@ export abstract class ShipPanel extends Widget {
 
   /** Fetch for `notebook` and render (unless stale). Throw on failure. */
   protected abstract load(notebook: string | null): Promise<void>;
+
+  /** Milliseconds to the next reload while visible; 0: none. Default: `pollMs`. */
+  protected nextPollDelay(): number {
+    return this._pollMs;
+  }
 
   /** Called when the followed notebook changes, before the reload. */
   protected notebookChanged(): void {
@@ -106,6 +117,22 @@ export abstract class ShipPanel extends Widget {
     window.clearTimeout(this._timer);
   }
 
+  private async _refresh(): Promise<void> {
+    const notebook = this._notebook;
+    try {
+      await this.load(notebook);
+      if (!this.isStale(notebook)) {
+        this._errors.clear();
+      }
+    } catch (error) {
+      if (!this.isStale(notebook)) {
+        const message = describeError(this.trans, error);
+        this.setStatus(message, true);
+        this._errors.show(message);
+      }
+    }
+  }
+
   protected readonly trans: TranslationBundle;
   protected readonly actions: HTMLElement;
   protected readonly status: HTMLElement;
@@ -114,6 +141,8 @@ export abstract class ShipPanel extends Widget {
   private readonly _pollMs: number;
   private _notebook: string | null = null;
   private _timer = 0;
+  private _inFlight: Promise<void> | null = null;
+  private _again = false;
 }
 
 /**
@@ -133,6 +162,8 @@ export namespace ShipPanel {
     loading: string;
     /** The Refresh button's tooltip. */
     refreshTitle: string;
+    /** The body's element; default `div`. */
+    bodyTag?: keyof HTMLElementTagNameMap;
     /** The body's class; default `jp-ship-panel-body`. */
     bodyClass?: string;
     /** Reload this often while visible (milliseconds); 0: only when asked. */

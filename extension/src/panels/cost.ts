@@ -2,7 +2,8 @@ import { TranslationBundle } from '@jupyterlab/translation';
 
 import { getCostSummary } from '../api';
 import { chart, CHART_WIDTH as WIDTH, svg, svgText, withLegend } from '../charts';
-import { el, formatNumber, formatSeconds, formatWhen } from '../format';
+import { el, formatApproxMoney, formatNumber, formatSeconds, formatWhen } from '../format';
+import { barPercent, scaleTop, timeColumns } from '../scales';
 import { ICostSummary, IRunCostRow, IServiceCost } from '../tokens';
 import { basisTag, headedTable, scrolling, ShipPanel } from './base';
 
@@ -94,7 +95,7 @@ export class CostPanel extends ShipPanel {
       ' ',
       basisTag(trans, true),
       ' · ',
-      money(t.runs.amount, currency),
+      formatApproxMoney(t.runs.amount, currency),
       ' ',
       basisTag(trans, false)
     );
@@ -104,11 +105,11 @@ export class CostPanel extends ShipPanel {
       ' ',
       basisTag(trans, true),
       ' · ',
-      money(t.services.amount, currency),
+      formatApproxMoney(t.services.amount, currency),
       ' ',
       basisTag(trans, false)
     );
-    const total = el('strong', 'jp-ship-cost-total', money(t.amount, currency));
+    const total = el('strong', 'jp-ship-cost-total', formatApproxMoney(t.amount, currency));
     add(trans.__('Total'), total, ' ', basisTag(trans, false));
     return box;
   }
@@ -129,7 +130,7 @@ export class CostPanel extends ShipPanel {
           : trans.__('Open a notebook to see the cost of its runs.')
       );
     }
-    const top = Math.max(...runs.map(r => r.amount ?? 0)) || 1;
+    const top = scaleTop(runs.map(r => r.amount ?? 0));
     const chart = el('div', 'jp-ship-bars jp-ship-cost-runs');
     const legend = el('div', 'jp-ship-legend');
     legend.append(
@@ -164,7 +165,7 @@ export class CostPanel extends ShipPanel {
     const label = el(
       'span',
       'jp-ship-bar-label',
-      `${cpu} · ${run.amount === null ? '—' : money(run.amount, run.currency ?? currency)}`
+      `${cpu} · ${run.amount === null ? '—' : formatApproxMoney(run.amount, run.currency ?? currency)}`
     );
     label.title = [
       trans.__('measured: %1', run.measured.join(', ') || '—'),
@@ -174,7 +175,7 @@ export class CostPanel extends ShipPanel {
     head.append(name, el('span', 'jp-ship-bar-when', formatWhen(trans, run.start_time_ms)), label);
     const track = el('div', 'jp-ship-bar-track');
     const bar = el('div', 'jp-ship-bar');
-    bar.style.width = `${Math.max(1, ((run.amount ?? 0) / top) * 100)}%`;
+    bar.style.width = `${barPercent(run.amount, top)}%`;
     track.append(bar);
     row.append(head, track);
     return row;
@@ -208,12 +209,12 @@ export class CostPanel extends ShipPanel {
     add(trans.__('CPU / 1k predictions'), perK(trans, service.cpu_s_per_1k_predictions, 's'), true);
     add(
       trans.__('Money / 1k predictions'),
-      service.amount_per_1k_predictions === null ? '—' : money(service.amount_per_1k_predictions, service.currency),
+      service.amount_per_1k_predictions === null ? '—' : formatApproxMoney(service.amount_per_1k_predictions, service.currency),
       false
     );
     add(trans.__('Predictions'), service.predictions.toLocaleString(), true);
     add(trans.__('CPU'), trans.__('%1 (start-up %2)', formatSeconds(service.cpu_s), formatSeconds(service.startup_cpu_s)), true);
-    add(trans.__('Money'), money(service.amount, service.currency), false);
+    add(trans.__('Money'), formatApproxMoney(service.amount, service.currency), false);
     section.append(box);
     if (service.series.length > 1) {
       section.append(this._series(service));
@@ -231,7 +232,7 @@ export class CostPanel extends ShipPanel {
           el('td', '', `v${v.version}`),
           el('td', 'jp-ship-num', v.predictions.toLocaleString()),
           el('td', 'jp-ship-num', perK(trans, v.cpu_s_per_1k_predictions, 's')),
-          el('td', 'jp-ship-num', v.amount_per_1k_predictions === null ? '—' : money(v.amount_per_1k_predictions, service.currency))
+          el('td', 'jp-ship-num', v.amount_per_1k_predictions === null ? '—' : formatApproxMoney(v.amount_per_1k_predictions, service.currency))
         );
         table.tBodies[0].append(tr);
       }
@@ -251,18 +252,20 @@ export class CostPanel extends ShipPanel {
     const points = service.series;
     const height = 50;
     const bottom = height - 12;
-    const top = Math.max(...points.map(p => p.amount)) || 1;
+    const top = scaleTop(points.map(p => p.amount));
     const first = Date.parse(points[0].start);
     const last = Date.parse(points[points.length - 1].end);
-    const span = Math.max(1, last - first);
+    const places = timeColumns(
+      points.map(p => ({ start: Date.parse(p.start), end: Date.parse(p.end) })),
+      WIDTH
+    );
     const columns = chart(
       'jp-ship-cost-series',
       height,
       trans.__('Estimated money per %1', formatSeconds(service.bucket_s))
     );
-    for (const p of points) {
-      const x = ((Date.parse(p.start) - first) / span) * WIDTH;
-      const w = Math.max(1, ((Date.parse(p.end) - Date.parse(p.start)) / span) * WIDTH - 1);
+    points.forEach((p, i) => {
+      const { x, width: w } = places[i];
       const h = Math.max(0.5, ((bottom - 2) * p.amount) / top);
       columns.append(
         svg(
@@ -273,11 +276,11 @@ export class CostPanel extends ShipPanel {
             new Date(p.start).toLocaleTimeString(),
             p.predictions,
             formatSeconds(p.cpu_s),
-            money(p.amount, service.currency)
+            formatApproxMoney(p.amount, service.currency)
           )
         )
       );
-    }
+    });
     const axis = (x: number, anchor: string, text: string): SVGTextElement =>
       svgText({ x, y: height - 1, class: 'jp-ship-chart-axis', 'text-anchor': anchor }, text);
     columns.append(
@@ -293,12 +296,6 @@ export class CostPanel extends ShipPanel {
   }
 
   private readonly _since: HTMLSelectElement;
-}
-
-/** Money as "≈ 0.000027 USD": always an estimate. */
-function money(amount: number, currency: string | null): string {
-  const digits = amount >= 0.01 ? amount.toFixed(2) : amount === 0 ? '0' : Number(amount.toPrecision(2)).toString();
-  return `≈ ${digits} ${currency ?? ''}`.trim();
 }
 
 function perK(trans: TranslationBundle, value: number | null, unit: string): string {

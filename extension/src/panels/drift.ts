@@ -2,7 +2,8 @@ import { TranslationBundle } from '@jupyterlab/translation';
 
 import { getDrift, listServices } from '../api';
 import { chart, CHART_WIDTH as WIDTH, svg, svgText, withLegend } from '../charts';
-import { el, formatNumber, formatSeconds } from '../format';
+import { el, formatNumber, formatPercent, formatTime, formatWindow, truncate } from '../format';
+import { binScale, linearScale, linePath, round, scaleTop, severity, shares } from '../scales';
 import {
   ICategoricalBins,
   IDriftReport,
@@ -404,12 +405,13 @@ export class DriftPanel extends ShipPanel {
     const trans = this.trans;
     const points = report.history.map(w => ({ w, score: w.scores[f.feature] ?? null }));
     const values = points.map(p => p.score).filter((s): s is number => s !== null);
-    const top = Math.max(f.threshold * 1.25, ...values) || 1;
+    const top = scaleTop([f.threshold * 1.25, ...values]);
     const height = 70;
     const left = 30;
     const plot = height - 14;
-    const step = (WIDTH - left - 4) / Math.max(1, points.length - 1);
-    const y = (v: number): number => round(4 + (plot - 4) * (1 - v / top));
+    const x = linearScale(0, Math.max(1, points.length - 1), left, WIDTH - 4);
+    const value = linearScale(0, top, plot, 4);
+    const y = (v: number): number => round(value(v));
     const line = chart('jp-ship-scoreline', height, trans.__('%1 score per window', f.feature));
     line.append(
       svg('line', { x1: left, x2: WIDTH - 4, y1: plot, y2: plot, class: 'jp-ship-chart-baseline' }),
@@ -428,12 +430,7 @@ export class DriftPanel extends ShipPanel {
         formatTime(report.history[report.history.length - 1].end)
       )
     );
-    let path = '';
-    points.forEach((p, i) => {
-      if (p.score !== null) {
-        path += `${path && points[i - 1]?.score !== null ? 'L' : 'M'}${round(left + i * step)},${y(p.score)}`;
-      }
-    });
+    const path = linePath(points.map((p, i) => (p.score === null ? null : { x: x(i), y: y(p.score) })));
     line.append(svg('path', { d: path, class: 'jp-ship-chart-line' }));
     points.forEach((p, i) => {
       if (p.score !== null) {
@@ -441,7 +438,7 @@ export class DriftPanel extends ShipPanel {
         line.append(
           svg(
             'circle',
-            { cx: round(left + i * step), cy: y(p.score), r: drifted ? 3 : 2, class: drifted ? 'jp-ship-point-drift' : 'jp-ship-point' },
+            { cx: round(x(i)), cy: y(p.score), r: drifted ? 3 : 2, class: drifted ? 'jp-ship-point-drift' : 'jp-ship-point' },
             `${formatTime(p.w.end)}: ${formatNumber(p.score)}`
           )
         );
@@ -458,20 +455,15 @@ export class DriftPanel extends ShipPanel {
     const left = 4;
     const right = WIDTH - 4;
     const edges = reference.edges;
-    const bins = Math.min(reference.counts.length, current.counts.length, edges.length - 1);
+    const bins = Math.max(0, Math.min(reference.counts.length, current.counts.length, edges.length - 1));
     const ref = shares(reference.counts.slice(0, bins));
     const cur = shares(current.counts.slice(0, bins));
     // Bars on the value axis when the edges allow it (density: share / width), else equal slots.
-    const finite = edges.slice(0, bins + 1).every(Number.isFinite);
-    const span = finite ? edges[bins] - edges[0] : 0;
-    const linear = finite && span > 0 && edges.slice(1, bins + 1).every((e, i) => e > edges[i]);
-    const xs = (i: number): number =>
-      linear ? left + ((edges[i] - edges[0]) / span) * (right - left) : left + (i / bins) * (right - left);
-    const density = (s: number[]): number[] =>
-      s.map((v, i) => (linear ? v / ((edges[i + 1] - edges[i]) / span) : v));
-    const refD = density(ref);
-    const curD = density(cur);
-    const top = Math.max(...refD, ...curD) || 1;
+    const scale = binScale(edges, bins, left, right);
+    const xs = scale.x;
+    const refD = scale.heights(ref);
+    const curD = scale.heights(cur);
+    const top = scaleTop([...refD, ...curD]);
     const histogram = chart('jp-ship-histogram', height, trans.__('Reference and current distributions'));
     const bar = (values: number[], shareOf: number[], className: string, who: string): void => {
       values.forEach((v, i) => {
@@ -513,7 +505,7 @@ export class DriftPanel extends ShipPanel {
     const label = 70;
     const band = 14;
     const height = rows.length * (band + 3) + 4;
-    const top = Math.max(...ref, ...curShares) || 1;
+    const top = scaleTop([...ref, ...curShares]);
     const scale = (v: number): number => ((WIDTH - label - 40) * v) / top;
     const bars = chart(
       'jp-ship-histogram jp-ship-mod-categorical',
@@ -576,63 +568,6 @@ function statusLabel(trans: TranslationBundle, status: IFeatureDrift['status']):
       return trans.__('not in reference');
   }
   return status;
-}
-
-/** Whether a method's score is a p-value: drift when it falls below the threshold. */
-function isPValue(method: string): boolean {
-  return /^(ks|chi2)\b/.test(method);
-}
-
-/** How close a score is to its threshold, 0 (far) to 1 (at or past it). */
-function severity(score: number, threshold: number, method: string): number {
-  if (isPValue(method)) {
-    return score <= 0 ? 1 : Math.min(1, threshold / score);
-  }
-  return threshold <= 0 ? 0 : Math.min(1, Math.abs(score) / threshold);
-}
-
-function shares(counts: number[]): number[] {
-  const total = counts.reduce((a, b) => a + b, 0);
-  return counts.map(c => (total > 0 ? c / total : 0));
-}
-
-function formatPercent(share: number): string {
-  return `${Number((share * 100).toPrecision(3))} %`;
-}
-
-/** "14:05" today, else "3 May 14:05". */
-function formatTime(iso: string | null): string {
-  if (!iso) {
-    return '—';
-  }
-  const when = new Date(iso);
-  const time = when.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
-  if (new Date().toDateString() === when.toDateString()) {
-    return time;
-  }
-  return `${when.toLocaleDateString([], { day: 'numeric', month: 'short' })} ${time}`;
-}
-
-/** A window's length as "1 h", "15 min", "7 d". */
-function formatWindow(seconds: number): string {
-  if (seconds >= 86400 && seconds % 86400 === 0) {
-    return `${seconds / 86400} d`;
-  }
-  if (seconds >= 3600 && seconds % 3600 === 0) {
-    return `${seconds / 3600} h`;
-  }
-  if (seconds >= 60 && seconds % 60 === 0) {
-    return `${seconds / 60} min`;
-  }
-  return formatSeconds(seconds);
-}
-
-function truncate(text: string, length: number): string {
-  return text.length > length ? `${text.slice(0, length - 1)}…` : text;
-}
-
-function round(value: number): number {
-  return Math.round(value * 10) / 10;
 }
 
 function swatch(className: string): HTMLElement {

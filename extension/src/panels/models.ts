@@ -2,7 +2,7 @@ import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { TranslationBundle } from '@jupyterlab/translation';
 
 import { getLeaderboard, listModels, setAlias } from '../api';
-import { el, formatMoney, formatNumber, formatPairs } from '../format';
+import { el, formatBytes, formatMoney, formatMs, formatNumber, formatPairs } from '../format';
 import { longAction } from '../notify';
 import { ILeaderboard, ILeaderboardRow, IModelSummary } from '../tokens';
 import { headedTable, scrolling, ShipPanel } from './base';
@@ -10,28 +10,8 @@ import { headedTable, scrolling, ShipPanel } from './base';
 /** The alias "Make champion" moves. */
 const CHAMPION = 'champion';
 
-/** Bytes as "12.3 kB", "4.1 MB". */
-export function formatBytes(bytes: number | null): string {
-  if (bytes === null) {
-    return '—';
-  }
-  const units = ['B', 'kB', 'MB', 'GB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit += 1;
-  }
-  return `${unit === 0 ? value : Number(value.toPrecision(3))} ${units[unit]}`;
-}
-
 /** The params a version's run line shows before "+n" (the tooltip has them all). */
 const RUN_PARAMS = 4;
-
-/** Milliseconds as "0.42 ms". */
-export function formatMs(ms: number | null): string {
-  return ms === null ? '—' : `${formatNumber(ms)} ms`;
-}
 
 /**
  * The Models panel: the workspace's registered models, and per model its versions

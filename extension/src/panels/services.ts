@@ -1,11 +1,10 @@
 import { TranslationBundle } from '@jupyterlab/translation';
 
 import { listServices, startService, stopService } from '../api';
-import { el, formatNumber } from '../format';
+import { el, formatMs, formatNumber } from '../format';
 import { longAction } from '../notify';
 import { IService } from '../tokens';
 import { ShipPanel } from './base';
-import { formatMs } from './models';
 
 /** Re-read the services (health, traffic) this often while the panel is visible. */
 const POLL_MS = 10000;
