@@ -297,7 +297,7 @@ def _runtime_errors() -> Iterator[None]:
 
 def _service(name_or_bundle: str) -> tuple[Path, Path]:
     """(bundle folder, prediction log folder) for a service name or a bundle folder."""
-    from .bundle.services import latest_bundle
+    from .release.services import latest_bundle
     from .workspace import find_workspace
 
     path = Path(name_or_bundle)
@@ -344,7 +344,7 @@ def _port_free(host: str, port: int) -> None:
 def ps_cmd(as_json: bool) -> None:
     """Services of this workspace that run locally (started from the sidebar or `ship
     serve` in the background): version, port, pid, health."""
-    from .bundle.services import list_services
+    from .release.services import list_services
     from .workspace import find_workspace
 
     running = [s for s in list_services(find_workspace())
@@ -368,7 +368,7 @@ def ps_cmd(as_json: bool) -> None:
 @click.argument("name")
 def stop_cmd(name: str) -> None:
     """Stop a local service gracefully (its prediction log is flushed)."""
-    from .bundle.services import stop_service
+    from .release.services import stop_service
     from .workspace import find_workspace
 
     stopped = stop_service(find_workspace(), name)

@@ -303,7 +303,7 @@ export interface IServiceVersion {
   model_version: string | null;
 }
 
-/** The local `ship serve` of a service (kernel_magics/bundle/services.py `LocalProcess`). */
+/** The local `ship serve` of a service (kernel_magics/release/services.py `LocalProcess`). */
 export interface ILocalProcess {
   pid: number;
   port: number;

@@ -32,8 +32,8 @@ from typing import Any
 
 import orjson
 
-from ..bundle.services import service_folder, service_names
 from ..errors import ValidationError
+from ..release.services import service_folder, service_names
 from ..workspace import PriceTable, Workspace
 
 USAGE_STREAM = "usage"

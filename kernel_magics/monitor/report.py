@@ -150,7 +150,7 @@ def drift_report(workspace: Workspace, name: str, *, window: str | None = None,
     """
     import time
 
-    from ..bundle.services import latest_bundle, service_folder
+    from ..release.services import latest_bundle, service_folder
 
     started = time.perf_counter()
     bundle_dir, log_dir = latest_bundle(workspace, name)

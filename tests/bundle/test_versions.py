@@ -5,20 +5,16 @@ Real exports (skl2onnx, the parity gate, a real sqlite MLflow registry) and real
 
 from __future__ import annotations
 
-import json
-import socket
 from pathlib import Path
 
 import numpy as np
 import pytest
-from notebook_files import Ship, write_notebook
+from notebook_files import write_notebook
 from sklearn.linear_model import LogisticRegression
 
-from kernel_magics.bundle import services
 from kernel_magics.bundle.build import build_service
 from kernel_magics.errors import ValidationError
 from kernel_magics.export.api import export_model, leaderboard
-from kernel_magics.workspace import init_workspace
 
 pytestmark = pytest.mark.slow
 
@@ -71,27 +67,3 @@ def test_exporting_an_identical_model_reuses_its_version(workspace: Path) -> Non
     assert len(rows) == 1 and rows[0].run_id == first.run_id and rows[0].run_name
     changed = export_model(LogisticRegression(C=0.01).fit(x, y), "same", x[:8])
     assert changed.version == "2" and not changed.reused
-
-
-def test_ps_stop_and_a_busy_port(workspace: Path, ship: Ship) -> None:
-    x, y = data()
-    export_model(LogisticRegression().fit(x, y), "tiny", x[:8])
-    build_service(write_notebook(workspace / "tiny.ipynb", "x = 1"), "tiny")
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        busy = ship(workspace, "serve", "tiny", "--port", str(port))
-        assert busy.returncode == 1
-        assert "cannot serve on 127.0.0.1:" in busy.stderr and "serving" not in busy.stderr
-    assert "no local service is running" in ship(workspace, "ps").stdout
-    started = services.start_service(init_workspace(workspace), "tiny")
-    try:
-        listed = json.loads(ship(workspace, "ps", "--json").stdout)
-        assert [(s["name"], s["port"], s["ready"]) for s in listed] == [
-            ("tiny", started.port, True)]
-    finally:
-        stopped = ship(workspace, "stop", "tiny")
-    assert stopped.returncode == 0 and f"pid {started.pid}" in stopped.stdout
-    assert "no local service is running" in ship(workspace, "ps").stdout
-    assert ship(workspace, "stop", "tiny").returncode == 1
