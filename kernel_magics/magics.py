@@ -23,12 +23,12 @@ from typing import Any, NoReturn
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 
+from .display.summary import show_summary
 from .errors import ShipError, ValidationError
 from .tracking.capture import CellContext, TrackedCell, TrackOptions
 from .tracking.daemon import ensure_writer
 from .tracking.record import RunRecord
 from .tracking.spool import Spool
-from .widgets import show_summary
 from .workspace import SHIP_DIR, Workspace, find_workspace, init_workspace
 
 SUBCOMMANDS = {
@@ -430,8 +430,8 @@ class ShipMagics(Magics):
         `ship build` from a terminal serves the notebook as this kernel has it."""
         shell = self.shell
         assert shell is not None
-        from .bundle.state import capture_to_run, free_names, kernel_serve_source
         from .tracking.local_store import mlflow_client
+        from .tracking.serve_state import capture_to_run, free_names, kernel_serve_source
 
         manager = shell.history_manager
         history = list(manager.input_hist_raw[1:]) if manager is not None else []
@@ -480,8 +480,8 @@ class ShipMagics(Magics):
         shell = self.shell
         assert shell is not None
         notebook = notebook_path(shell.user_ns)
+        from .display.drift import show_drift
         from .monitor.report import drift_report
-        from .monitor.widget import show_drift
 
         try:
             workspace = find_workspace(notebook.parent if notebook else Path.cwd())

@@ -29,6 +29,7 @@ from ..errors import NotFoundError, ValidationError
 from ..tracking import daemon
 from ..tracking.record import WrittenRun
 from ..tracking.spool import Spool
+from ..tracking.summary import summary_bundle
 from ..workspace import SHIP_DIR, Workspace, find_workspace, init_workspace
 
 ENGINES = ("local",)
@@ -158,8 +159,6 @@ def complete_runs(workspace: Workspace, runs: list[NotebookRun]) -> dict[str, st
 
 
 def _finalise_summaries(output: Path, spool: Spool, written: list[WrittenRun]) -> None:
-    from ..widgets import summary_bundle
-
     by_record = {w.record_id: w for w in written}
     nb = nbformat.read(output, as_version=4)
     changed = False

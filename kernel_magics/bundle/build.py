@@ -11,10 +11,10 @@ version (given, else the ``champion`` alias, else the best by its held-out metri
 version.py, which says why) is downloaded from MLflow;
 the names serve cells use but do not define get their values from the kernel
 (``%ship build``) or from the state captured with the model version's run, and go
-into state/ in safe formats (see state.py); the schema comes from the ONNX graph and the
-training data the run tracked; the bundle is written, then loaded and warmed up by
-its own runtime in a separate process; finally it is logged to MLflow next to its
-model version. A bundle is immutable: each build is a new numbered folder.
+into state/ in safe formats (see tracking/serve_state.py); the schema comes from the
+ONNX graph and the training data the run tracked; the bundle is written, then loaded
+and warmed up by its own runtime in a separate process; finally it is logged to MLflow
+next to its model version. A bundle is immutable: each build is a new numbered folder.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from typing import Any
 
 from .._version import __version__
 from ..errors import NotFoundError, ValidationError
+from ..tracking.serve_cells import undefined_names
 from ..workspace import Workspace, check_service_name, find_workspace, init_workspace
 from .deploy import check_log_url, write_deployment
 from .reference import (
@@ -41,7 +42,6 @@ from .reference import (
     write_reference_file,
     write_warmup,
 )
-from .serve_cells import undefined_names
 from .version import choose_version, describe_choice
 
 RUNTIME_PACKAGE = "ship_runtime"
@@ -145,7 +145,7 @@ def _resolve_state(handler: str | None, namespace: dict[str, Any] | None, client
                    version: Any, tmp: Path) -> ResolvedState:
     """Values for every name the serve cells use and do not define; BuildError for the rest."""
     from ..serving.state import load_state, read_refused
-    from .state import download_run_state, free_names
+    from ..tracking.serve_state import download_run_state, free_names
 
     needed = free_names(handler) if handler else []
     if not needed:
@@ -244,7 +244,7 @@ def _write(folder: Path, name: str, version: Any, onnx_file: Path, schema: Any,
     from ..serving.bundle import Lineage, Manifest, RuntimeSettings, write_bundle
     from ..serving.requirements import runtime_requirements
     from ..serving.state import StateError, write_state
-    from .state import requirements_for
+    from .requirements import requirements_for
 
     try:
         entries = write_state(state.values, folder) if state.values else {}

@@ -1,7 +1,7 @@
 """`jupyter nbconvert --to ship`: a notebook's serve cells as a service handler.py.
 
 Registered as the nbconvert exporter ``ship`` (entry point in pyproject.toml). The
-preprocessor keeps the serve cells (see serve_cells.py); the template
+preprocessor keeps the serve cells (see tracking/serve_cells.py); the template
 ``templates/ship/index.py.j2`` lays them out as a Python module.
 """
 
@@ -15,7 +15,7 @@ from nbconvert.exporters import TemplateExporter
 from nbconvert.preprocessors import Preprocessor
 from traitlets import default
 
-from .serve_cells import is_serve_cell, serve_source
+from ..tracking.serve_cells import is_serve_cell, serve_source
 
 
 def templates_dir() -> Path:

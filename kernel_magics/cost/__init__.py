@@ -1,6 +1,9 @@
-"""Cost: the price table and what runs and services cost under it."""
+"""Cost: what runs and services cost under the workspace's price table.
 
-from .prices import run_cost
+A run is priced when it is tracked (tracking/resources.py ``run_cost``); this stage reads
+those figures back, and measures and prices services from their usage records.
+"""
+
 from .service import cost_summary, run_costs, service_cost
 
-__all__ = ["cost_summary", "run_cost", "run_costs", "service_cost"]
+__all__ = ["cost_summary", "run_costs", "service_cost"]

@@ -394,7 +394,7 @@ def _run_cost(row: Any, prices: PriceTable) -> RunCost:
     if amount is None and values["cpu_s"] is not None:
         # recorded without a price: priced now, and said so
         from ..tracking.record import Resources
-        from .prices import run_cost
+        from ..tracking.resources import run_cost
 
         priced = run_cost(Resources(
             wall_s=values["wall_s"] or 0.0, cpu_s=values["cpu_s"] or 0.0,

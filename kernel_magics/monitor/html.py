@@ -82,7 +82,7 @@ def _feature_row(r: dict[str, Any]) -> str:
             f"<td class='note'>{tests}</td></tr>")
 
 
-def _shares(counts: list[Any]) -> list[float]:
+def shares(counts: list[Any]) -> list[float]:
     """Counts as shares of their total (a missing count as 0; zeros for no total)."""
     total = float(sum(c or 0 for c in counts))
     return [(c or 0) / total if total else 0.0 for c in counts]
@@ -93,9 +93,9 @@ def _histogram(r: dict[str, Any], width: int = 240, height: int = 56) -> str:
     reference, current = r.get("reference"), r.get("current")
     if not reference or not current or not reference.get("counts"):
         return ""
-    ref = _shares(reference["counts"])
+    ref = shares(reference["counts"])
     cur_counts = list(current["counts"])
-    cur = _shares(cur_counts)
+    cur = shares(cur_counts)
     top = max([*ref, *cur, 1e-12])
     bins = len(ref)
     step = width / bins

@@ -25,7 +25,6 @@ from typing import Any
 import psutil
 
 from .._version import __version__
-from ..cost import run_cost
 from ..workspace import Workspace, slug
 from . import environment, fingerprint, gitinfo, metrics, source
 from .metrics import StepLog
@@ -38,7 +37,7 @@ from .record import (
     RunRecord,
     Status,
 )
-from .resources import ResourceMeter
+from .resources import ResourceMeter, run_cost
 from .spool import Spool, new_record_id
 
 _PROCESS_STARTED = psutil.Process().create_time()
@@ -310,7 +309,7 @@ class TrackedCell:
     def _capture_state(self) -> None:
         """Values of the names serve cells take from the notebook, as they are now."""
         assert self.folder is not None
-        from ..bundle.state import capture, free_names, kernel_serve_source
+        from .serve_state import capture, free_names, kernel_serve_source
 
         try:
             handler = kernel_serve_source(self.cell.notebook, self.cell.history)

@@ -26,9 +26,10 @@ from typing import Any
 
 from ..errors import ValidationError
 from ..workspace import Workspace
-from .mlflow_store import RunQuery, StoredRun, reader_for
+from .mlflow_store import reader_for
 from .record import RunRecord
 from .spool import Spool, WriteState
+from .stored import RunQuery, StoredRun
 from .writer import run_url
 
 # Tags the list needs; the detail reads them all.

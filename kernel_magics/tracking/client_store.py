@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from .mlflow_store import (
+from .stored import (
     NOTEBOOK_TAG,
     RunQuery,
     SearchResult,

@@ -21,9 +21,10 @@ from urllib.parse import unquote, urlparse
 from ..errors import NotFoundError
 from ..workspace import Workspace
 from .catalog import PendingRun, RunRow, pending_row, pending_runs, stored_row
-from .mlflow_store import StoredRun, reader_for
+from .mlflow_store import reader_for
 from .record import ARTIFACT_PATHS, EnvironmentChange, RunRecord
 from .spool import Spool
+from .stored import StoredRun
 
 MAX_ARTIFACT_BYTES = 64 * 2**20
 SNAPSHOT_PATHS = ("code/notebook.ipynb", "code/executed.ipynb")

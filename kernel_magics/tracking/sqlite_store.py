@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 from ..errors import TrackingError
 from .client_store import ClientReader
-from .mlflow_store import (
+from .stored import (
     NOTEBOOK_TAG,
     RunQuery,
     SearchResult,

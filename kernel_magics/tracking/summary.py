@@ -1,18 +1,21 @@
 """The compact summary a tracked cell ends with, as plain text and as HTML.
 
 Rendering is pure: a record (and, once written, where it landed) in, strings
-out. The magic shows the HTML in a widget and updates it when the writer is done;
-papermill and nbconvert keep the text and HTML fallbacks.
+out. The magic shows the HTML in a widget and updates it when the writer is done
+(display/summary.py); papermill and nbconvert keep the text and HTML fallbacks, which
+`ship run` rewrites once the runs are written (batch/runner.py).
 """
 
 from __future__ import annotations
 
 import html
 from dataclasses import dataclass
+from typing import Any
 
 from .record import RunRecord, WrittenRun
 
 MAX_ITEMS = 8
+SUMMARY_MIME = "application/vnd.ship.run-summary+json"
 
 
 @dataclass
@@ -130,3 +133,12 @@ def _linkify(row: SummaryLine, written: WrittenRun | None) -> str:
         url = html.escape(written.url)
         text = text.replace(url, f'<a href="{url}" target="_blank" rel="noopener">{url}</a>')
     return text
+
+
+def summary_bundle(record: RunRecord, written: WrittenRun | None,
+                   warnings: list[str] | None = None) -> dict[str, Any]:
+    """The summary as a mime bundle: text, HTML, and Ship's own type (record id, state)."""
+    return {"text/plain": render_text(record, written, warnings),
+            "text/html": render_html(record, written, warnings),
+            SUMMARY_MIME: {"record_id": record.record_id,
+                           "state": "written" if written else "pending"}}

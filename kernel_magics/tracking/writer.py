@@ -15,7 +15,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..bundle.state import RUN_STATE_PATH
 from ..serving.state import STATE_DIR
 from ..workspace import slug
 from .local_store import mlflow_client
@@ -29,6 +28,7 @@ from .record import (
     RunRecord,
     WrittenRun,
 )
+from .serve_state import RUN_STATE_PATH
 from .spool import Spool, WriteState
 
 if TYPE_CHECKING:
@@ -193,7 +193,7 @@ class RecordWriter:
             path = folder / name
             if path.exists():
                 client.log_artifact(run_id, str(path), artifact_dir)
-        if (folder / STATE_DIR).is_dir():  # the serve cells' state (bundle/state.py)
+        if (folder / STATE_DIR).is_dir():  # the serve cells' state (serve_state.py)
             client.log_artifacts(run_id, str(folder / STATE_DIR), RUN_STATE_PATH)
         if (folder / PROFILES_DIR).is_dir():
             client.log_artifacts(run_id, str(folder / PROFILES_DIR), RUN_PROFILES_PATH)

@@ -12,12 +12,11 @@ import pytest
 from click.testing import CliRunner
 
 from kernel_magics.cli import main
-from kernel_magics.cost.prices import run_cost
 from kernel_magics.cost.service import cost_summary, run_costs
 from kernel_magics.errors import NotFoundError
 from kernel_magics.tracking.daemon import drain
 from kernel_magics.tracking.record import RunRecord
-from kernel_magics.tracking.resources import ResourceMeter
+from kernel_magics.tracking.resources import ResourceMeter, run_cost
 from kernel_magics.tracking.spool import Spool, new_record_id
 from kernel_magics.workspace import Workspace
 

@@ -281,7 +281,7 @@ def shell(ipython: Any, workspace: ShipWorkspace, notebook_path: Path,
 
 def _forget_summaries() -> None:
     """Like a kernel restart: no summary of this test's runs is updated during the next test."""
-    from kernel_magics.widgets import _watcher
+    from kernel_magics.display.summary import _watcher
 
     with _watcher._lock:
         _watcher._items.clear()

@@ -12,7 +12,7 @@ from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
 
 from kernel_magics.tracking.fingerprint import fingerprint
-from kernel_magics.widgets import SUMMARY_MIME
+from kernel_magics.tracking.summary import SUMMARY_MIME
 
 pytestmark = pytest.mark.slow  # every tracked cell starts the background writer process
 

@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from kernel_magics.tracking import mlflow_store
 from kernel_magics.tracking.client_store import ClientReader
-from kernel_magics.tracking.mlflow_store import RunQuery, reader_for
+from kernel_magics.tracking.mlflow_store import reader_for
 from kernel_magics.tracking.sqlite_store import SqliteReader
+from kernel_magics.tracking.stored import RunQuery, SearchResult
 
 TAGS = ("ship.notebook", "ship.record_id")
 
@@ -153,7 +153,7 @@ def test_other_stores_and_unknown_schemas_go_through_the_client(
 
     def fake_search(self: ClientReader, query: RunQuery) -> Any:
         calls.append(query)
-        return mlflow_store.SearchResult(runs=[], total=0)
+        return SearchResult(runs=[], total=0)
 
     monkeypatch.setattr(ClientReader, "search", fake_search)
     # Just written: a writer may be creating the store; MlflowClient must not migrate

@@ -22,9 +22,9 @@ import pytest
 from IPython.core.error import UsageError
 from onnx_models import classifier_schema, sklearn_onnx
 
+from kernel_magics.display.drift import DRIFT_MIME, DriftWidget, render_histogram
 from kernel_magics.monitor.predictions import profile_predictions
 from kernel_magics.monitor.reference import build_profile, write_reference
-from kernel_magics.monitor.widget import DRIFT_MIME, DriftWidget, render_histogram
 from kernel_magics.serving.bundle import Manifest, write_bundle
 from kernel_magics.serving.inputs import from_columns
 from kernel_magics.serving.pipeline import Pipeline

@@ -1,5 +1,8 @@
 """`%ship drift NAME`: the drift report as a live widget, with text and HTML fallbacks.
 
+Notebook display, an adapter like magics.py: the monitor stage returns the report as
+data (``DriftReport.to_json()``); this module draws it.
+
 The widget (ipywidgets) shows the dataset-drift verdict, a bar per feature (its score
 against its own threshold: the dashed line is the threshold, drifted features in the
 error colour), and, for the feature chosen with the buttons below the chart, the
@@ -19,10 +22,10 @@ from typing import TYPE_CHECKING, Any
 
 from IPython.display import display
 
-from .html import _shares
+from ..monitor.html import shares
 
 if TYPE_CHECKING:
-    from .report import DriftReport
+    from ..monitor.report import DriftReport
 
 WIDTH = 420
 ERROR = "var(--jp-error-color1, #d32f2f)"
@@ -176,15 +179,15 @@ def render_histogram(entry: dict[str, Any] | None) -> str:
 def _numeric_svg(reference: dict[str, Any], current: dict[str, Any], colour: str) -> str:
     edges = [float(e) for e in reference["edges"]]
     bins = min(len(reference["counts"]), len(current.get("counts") or []), len(edges) - 1)
-    ref, cur = _shares(reference["counts"][:bins]), _shares(current["counts"][:bins])
+    ref, cur = shares(reference["counts"][:bins]), shares(current["counts"][:bins])
     height, bottom, left, right = 120, 104, 4, WIDTH - 4
     top = max(ref + cur + [1e-12])
     slot = (right - left) / max(1, bins)
     parts = [f'<svg class="ship-drift-hist" xmlns="http://www.w3.org/2000/svg" '
              f'viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}">']
-    for shares, fill, opacity, who in ((ref, REFERENCE, 0.6, "reference"),
-                                       (cur, colour, 0.55, "current")):
-        for i, share in enumerate(shares):
+    for bars, fill, opacity, who in ((ref, REFERENCE, 0.6, "reference"),
+                                     (cur, colour, 0.55, "current")):
+        for i, share in enumerate(bars):
             h = (bottom - 4) * share / top
             parts.append(
                 f'<rect class="ship-hist-{who}" x="{left + i * slot:.1f}" y="{bottom - h:.1f}" '
@@ -201,9 +204,9 @@ def _numeric_svg(reference: dict[str, Any], current: dict[str, Any], colour: str
 
 def _categorical_svg(reference: dict[str, Any], current: dict[str, Any], colour: str) -> str:
     names = [str(c) for c in reference["categories"]][:20]
-    ref = _shares(reference["counts"])
+    ref = shares(reference["counts"])
     current_shares = dict(zip([str(c) for c in current.get("categories") or []],
-                              _shares(current.get("counts") or []), strict=False))
+                              shares(current.get("counts") or []), strict=False))
     label, band = 110, 16
     height = len(names) * (band + 4) + 4
     top = max(ref + list(current_shares.values()) + [1e-12])
@@ -271,8 +274,8 @@ class DriftWidget:
 
 def show_drift(shell: Any, report: DriftReport) -> DriftWidget | None:
     """Display a ``DriftReport``: the widget in a kernel, its HTML/text everywhere else."""
-    from .html import render
-    from .report import render_text
+    from ..monitor.html import render
+    from ..monitor.report import render_text
 
     data = report.to_json()  # once: the text and the page are drawn from it
     bundle: dict[str, Any] = {"text/plain": render_text(data), "text/html": render(data),

@@ -11,14 +11,13 @@ lists, encoders). Their values are captured three times, each in the same safe f
 - at ``%ship build`` in the kernel: the kernel's values, straight into the bundle.
 
 ``ship build`` from a terminal reads the state of the run that produced the model
-version it builds. A name no serve cell defines and no capture holds fails the build,
-with the variable, its type and what to do.
+version it builds (``download_run_state``). A name no serve cell defines and no capture
+holds fails the build (bundle/build.py), with the variable, its type and what to do.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -104,53 +103,3 @@ def download_run_state(client: Any, run_id: str | None, dest: Path) -> bool:
     if local != target:
         local.rename(target)
     return True
-
-
-def requirements_for(entries: dict[str, StateEntry], handler: str | None) -> list[str]:
-    """requirements.txt lines the state and the handler's imports add to the runtime's.
-
-    Versions are the ones installed where the bundle is built, which is where the state
-    was written and the handler was tried."""
-    from ..serving.requirements import PANDAS_PIN, PINS
-
-    modules = {e.module.split(".", 1)[0] for e in entries.values()
-               if e.kind in ("module", "import") and e.module}
-    modules |= _imported_modules(handler or "")
-    if any(e.kind in ("parquet", "index") for e in entries.values()):
-        modules.add("pandas")
-    if any(e.kind == "skops" for e in entries.values()):
-        modules |= {"sklearn", "skops"}
-    return _distributions(modules - set(sys.stdlib_module_names),
-                          skip={*(n.lower() for n in PINS), PANDAS_PIN[0]})
-
-
-def _imported_modules(source: str) -> set[str]:
-    import ast
-
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return set()
-    found: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found |= {alias.name.split(".", 1)[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module.split(".", 1)[0])
-    return found
-
-
-def _distributions(modules: set[str], skip: set[str]) -> list[str]:
-    from importlib import metadata
-
-    owners = metadata.packages_distributions()
-    lines: set[str] = set()
-    for module in sorted(modules):
-        for dist in owners.get(module, []):
-            if dist.lower() in skip:
-                continue
-            try:
-                lines.add(f"{dist}=={metadata.version(dist)}")
-            except metadata.PackageNotFoundError:
-                continue
-    return sorted(lines)

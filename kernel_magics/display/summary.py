@@ -1,9 +1,10 @@
 """The run summary in the notebook: a live widget with text and HTML fallbacks.
 
-`show_summary` displays a tracked cell's summary as "pending"; one watcher thread per
-kernel rewrites it as "written" (with the run link) when the background writer is done.
-In JupyterLab the ipywidgets HTML widget updates live; papermill and nbconvert keep
-the text/HTML fallbacks, which `ship run` rewrites once the runs are written.
+`show_summary` displays a tracked cell's summary (tracking/summary.py) as "pending"; one
+watcher thread per kernel rewrites it as "written" (with the run link) when the
+background writer is done. In JupyterLab the ipywidgets HTML widget updates live;
+papermill and nbconvert keep the text/HTML fallbacks, which `ship run` rewrites once the
+runs are written.
 """
 
 from __future__ import annotations
@@ -15,25 +16,16 @@ from typing import Any
 
 from IPython.display import display, update_display
 
-from .tracking.record import RunRecord
-from .tracking.spool import Spool
-from .tracking.summary import render_html, render_text
-from .workspace import Workspace
-
-SUMMARY_MIME = "application/vnd.ship.run-summary+json"
-
-
-def _bundle(record: RunRecord, written: Any, warnings: list[str]) -> dict[str, Any]:
-    return {"text/plain": render_text(record, written, warnings),
-            "text/html": render_html(record, written, warnings),
-            SUMMARY_MIME: {"record_id": record.record_id,
-                           "state": "written" if written else "pending"}}
+from ..tracking.record import RunRecord
+from ..tracking.spool import Spool
+from ..tracking.summary import summary_bundle
+from ..workspace import Workspace
 
 
 def show_summary(shell: Any, workspace: Workspace, record: RunRecord,
                   warnings: list[str]) -> None:
     display_id = f"ship-{record.record_id}-{uuid.uuid4().hex[:6]}"
-    bundle = _bundle(record, None, warnings)
+    bundle = summary_bundle(record, None, warnings)
     widget = None
     if getattr(shell, "kernel", None) is not None:
         try:
@@ -92,7 +84,7 @@ class _SummaryWatcher:
         if written is None:
             return time.monotonic() - since > self.TIMEOUT_S
         final = spool.written_record(record.record_id) or record
-        bundle = _bundle(final, written, warnings)
+        bundle = summary_bundle(final, written, warnings)
         if widget is not None:
             widget.value = bundle["text/html"]
             bundle["application/vnd.jupyter.widget-view+json"] = {
@@ -104,7 +96,3 @@ class _SummaryWatcher:
 
 _watcher = _SummaryWatcher()
 
-
-def summary_bundle(record: RunRecord, written: Any) -> dict[str, Any]:
-    """The final summary's mime bundle (`ship run` rewrites batch outputs with it)."""
-    return _bundle(record, written, [])
