@@ -16,6 +16,7 @@ import os
 import shlex
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -49,6 +50,17 @@ RUN_LINK_TIMEOUT_S = 120.0
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message}\nUsage: {self.usage}")
+
+
+@contextlib.contextmanager
+def usage_errors(usage: str | None = None) -> Iterator[None]:
+    """The one place where the core's errors become IPython's UsageError: the message
+    (and, for bad input, the magic's ``usage`` when given), without a traceback."""
+    try:
+        yield
+    except ShipError as exc:
+        hint = f"\nUsage: {usage}" if usage and isinstance(exc, ValidationError) else ""
+        raise UsageError(f"{exc}{hint}") from None
 
 
 @functools.cache
@@ -315,13 +327,11 @@ class ShipMagics(Magics):
         shell = self.shell
         assert shell is not None
         notebook = notebook_path(shell.user_ns)
-        try:
+        with usage_errors():
             workspace = find_workspace(notebook.parent if notebook else Path.cwd())
             if not (workspace.root / SHIP_DIR).is_dir():
                 workspace = init_workspace(workspace.root)
             workspace.prices()  # a bad price table fails before the cell runs, not after
-        except ShipError as exc:
-            raise UsageError(str(exc)) from None
         # A leading newline keeps traceback line numbers equal to the cell's own.
         python_source = "\n" + shell.transform_cell(cell)
         manager = shell.history_manager
@@ -410,7 +420,7 @@ class ShipMagics(Magics):
         from .export.api import export_model
         from .export.report import render_export
 
-        try:
+        with usage_errors():
             workspace = find_workspace(notebook.parent if notebook else Path.cwd())
             producer = record_id or self._producers.get(request.variable)
             # The wait for the training run (written by the background writer) happens
@@ -420,8 +430,6 @@ class ShipMagics(Magics):
                                   run_id=lambda: self._run_of(workspace, producer),
                                   workspace=workspace, force=request.force,
                                   rtol=request.rtol, atol=request.atol)
-        except ShipError as exc:
-            raise UsageError(str(exc)) from None
         print(render_export(result))
         self._capture_state(workspace, result.run_id)
 
@@ -465,12 +473,10 @@ class ShipMagics(Magics):
                              "NOTEBOOK --name NAME` in a terminal instead.")
         from .bundle.build import build_service, describe
 
-        try:
+        with usage_errors():
             result = build_service(notebook, words[0], model_version=version,
                                    reference=reference, log_dir=options.get("--log-dir"),
                                    namespace=shell.user_ns)
-        except ShipError as exc:
-            raise UsageError(str(exc)) from None
         print(describe(result))
 
     # -- %ship drift -----------------------------------------------------------------
@@ -483,14 +489,10 @@ class ShipMagics(Magics):
         from .display.drift import show_drift
         from .monitor.report import drift_report
 
-        try:
+        with usage_errors(SUBCOMMANDS["drift"]):
             workspace = find_workspace(notebook.parent if notebook else Path.cwd())
             report = drift_report(workspace, name, window=window, history=history,
                                   version=version)
-        except ValidationError as exc:
-            raise UsageError(f"{exc}\nUsage: {SUBCOMMANDS['drift']}") from None
-        except ShipError as exc:
-            raise UsageError(str(exc)) from None
         show_drift(shell, report)
 
     def _evaluate(self, expression: str, option: str) -> Any:

@@ -11,6 +11,8 @@ import pytest
 from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
 
+from kernel_magics.errors import NotFoundError, ValidationError
+from kernel_magics.magics import usage_errors
 from kernel_magics.tracking.fingerprint import fingerprint
 from kernel_magics.tracking.summary import SUMMARY_MIME
 
@@ -164,6 +166,19 @@ def test_bad_arguments_raise_usage_error_and_track_nothing(shell, workspace, lin
         assert "Usage: %%ship track" in str(info.value)
     assert "x" not in shell.user_ns  # the cell did not run
     assert workspace.pending() == [] and workspace.done() == []
+
+
+def test_core_errors_become_usage_errors_with_the_usage_for_bad_input():
+    usage = "%ship drift NAME [--window W]"
+    with pytest.raises(UsageError) as info, usage_errors(usage):
+        raise ValidationError("--window 5 is not a duration.", hint="Try --window 1h.")
+    assert str(info.value) == f"--window 5 is not a duration. Try --window 1h.\nUsage: {usage}"
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+    with pytest.raises(UsageError) as info, usage_errors(usage):
+        raise NotFoundError("service", "shop")
+    assert str(info.value) == "service 'shop' not found."
+    with usage_errors(usage):
+        pass  # nothing raised, nothing mapped
 
 
 def test_ship_log_outside_a_tracked_cell_says_what_to_do(nb):
