@@ -1,0 +1,5 @@
+"""`python -m kernel_magics.cli`: the `ship` command line."""
+
+from . import main
+
+main()

@@ -1,0 +1,153 @@
+"""`ship serve`, `ship score` and `ship logs`: a bundle served, run in batch, and its
+prediction log read (serving/)."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+
+from ..errors import ShipError
+from .output import emit_json, fail
+
+
+@contextlib.contextmanager
+def _runtime_errors() -> Iterator[None]:
+    """The serving runtime cannot import ShipError (it ships inside bundles): map its errors."""
+    from ..serving.errors import RuntimeServingError
+
+    try:
+        yield
+    except RuntimeServingError as exc:
+        raise ShipError(exc.message) from None
+
+
+def _service(name_or_bundle: str) -> tuple[Path, Path]:
+    """(bundle folder, prediction log folder) for a service name or a bundle folder."""
+    from ..release.services import latest_bundle
+    from ..workspace import find_workspace
+
+    path = Path(name_or_bundle)
+    if (path / "ship.yaml").is_file():
+        return path, path.resolve().parent / "log"
+    return latest_bundle(find_workspace(), name_or_bundle)
+
+
+@click.command("serve")
+@click.argument("name_or_bundle")
+@click.option("--port", default=8080, show_default=True)
+@click.option("--workers", default=1, show_default=True, help="Worker processes.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Interface to bind; 0.0.0.0 exposes the service to the network.")
+@click.option("--log-level", default="warning", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"]))
+def serve_cmd(name_or_bundle: str, port: int, workers: int, host: str, log_level: str) -> None:
+    """Serve a built service (latest version) or a bundle folder until Ctrl-C."""
+    from ..serving.server import serve
+
+    bundle, log_dir = _service(name_or_bundle)
+    _port_free(host, port)  # say "serving" only where it can
+    click.echo(f"serving {bundle} on http://{host}:{port} (V2: /v2, MLflow: /invocations); "
+               f"prediction log: {log_dir}", err=True)
+    with _runtime_errors():
+        serve(bundle, host=host, port=port, workers=workers, log_dir=str(log_dir),
+              log_level=log_level)
+
+
+def _port_free(host: str, port: int) -> None:
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            fail(f"cannot serve on {host}:{port}: {exc.strerror or exc}. Pick another port "
+                  "with --port, or stop what serves there (`ship ps`, `ship stop NAME`).")
+
+
+@click.command("score")
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path, exists=True))
+@click.argument("output_path", metavar="OUTPUT", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def score_cmd(bundle: Path, input_path: Path, output_path: Path, as_json: bool) -> None:
+    """Score a Parquet or CSV file with a bundle (or a service name's latest bundle)."""
+    from ..serving.batch import score_file
+
+    folder, _ = _service(str(bundle))
+    with _runtime_errors():
+        result = score_file(folder, input_path, output_path)
+    if as_json:
+        emit_json(result)
+    else:
+        click.echo(f"{result.rows} rows scored in {result.seconds:.2f}s -> {result.output}")
+
+
+@click.command("logs")
+@click.argument("name")
+@click.option("--since", default=None, metavar="T",
+              help="15m, 2h, 1d or an ISO time (UTC unless it says otherwise).")
+@click.option("--limit", default=50, show_default=True, help="The most recent N requests.")
+@click.option("--errors", "errors_only", is_flag=True, help="Only failed requests.")
+@click.option("--json", "as_json", is_flag=True, help="Print the requests as JSON.")
+@click.option("--compact", is_flag=True,
+              help="Merge each closed hour's segments into one file instead of showing "
+                   "requests (safe beside running services).")
+@click.option("--older-than", default="1h", show_default=True, metavar="T",
+              help="With --compact: only hours that ended at least this long ago.")
+@click.pass_context
+def logs_cmd(ctx: click.Context, name: str, since: str | None, limit: int, errors_only: bool,
+             as_json: bool, compact: bool, older_than: str) -> None:
+    """Recent predictions and errors of a service, oldest first; or, with --compact,
+    merge the log's segments (one a second per serving process) into a file per hour."""
+    from ..serving.logread import read_log
+
+    _, log_dir = _service(name)
+    if compact:
+        flags = {"since": "--since", "limit": "--limit", "errors_only": "--errors"}
+        given = [flag for name, flag in flags.items()
+                 if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT]
+        if given:
+            verb = "does" if len(given) == 1 else "do"
+            raise click.UsageError(f"--compact merges the whole log: {', '.join(given)} "
+                                   f"{verb} not apply. Run `ship logs` again without them.")
+        _compact_log(log_dir, older_than, as_json)
+        return
+    if ctx.get_parameter_source("older_than") is not click.core.ParameterSource.DEFAULT:
+        raise click.UsageError("--older-than goes with --compact.")
+    with _runtime_errors():
+        entries = read_log(log_dir, since=since, limit=limit, errors_only=errors_only)
+    if as_json:
+        emit_json(entries)
+        return
+    if not entries:
+        click.echo(f"No requests logged in {log_dir}" + (f" since {since}." if since else "."))
+        return
+    click.echo(f"{'TIME (UTC)':<23} {'VERSION':<8} {'ENDPOINT':<12} {'STATUS':>6} {'MS':>7} "
+               f"{'ROWS':>5}  {'REQUEST ID':<24}  OUTPUT / ERROR")
+    for e in entries:
+        detail = e.error or (e.outputs or "")
+        detail = detail if len(detail) <= 60 else detail[:57] + "..."
+        truth = f"  (truth: {e.ground_truth})" if e.ground_truth is not None else ""
+        click.echo(f"{e.time:%Y-%m-%d %H:%M:%S.%f}"[:23] + f" {e.version:<8} {e.endpoint:<12} "
+                   f"{e.status:>6} {e.latency_ms:>7.2f} {e.rows:>5}  {e.request_id:<24}  "
+                   f"{detail}{truth}")
+
+
+def _compact_log(log_dir: Path, older_than: str, as_json: bool) -> None:
+    from tqdm import tqdm
+
+    from ..serving.logcompact import compact_log
+
+    with _runtime_errors():
+        result = compact_log(log_dir, older_than=older_than, progress=lambda hours: tqdm(
+            hours, desc="compact", unit="hour", file=sys.stderr,
+            disable=as_json or len(hours) < 2))
+    if as_json:
+        emit_json(result.to_json())
+    else:
+        click.echo(result.summary())
