@@ -80,8 +80,8 @@ def write_workspace(root: Path, args: argparse.Namespace) -> dict[str, Any]:
 
     from kernel_magics.monitor.reference import PREDICTION, build_profile, write_reference
     from kernel_magics.serving.bundle import Manifest
-    from kernel_magics.serving.loglayout import FeatureLayout
-    from kernel_magics.serving.predlog import BASE_FIELDS, PARQUET_OPTIONS
+    from kernel_magics.serving.predlog.format import PARQUET_OPTIONS
+    from kernel_magics.serving.predlog.writer import Layout
     from kernel_magics.serving.schema import Feature, Schema, TensorSpec
     from kernel_magics.workspace import init_workspace
 
@@ -106,7 +106,7 @@ def write_workspace(root: Path, args: argparse.Namespace) -> dict[str, Any]:
     write_reference(profiles, bundle / "reference.parquet")
     training.drop(columns=[PREDICTION]).to_parquet(root / "reference_sample.parquet")
 
-    layout = FeatureLayout(schema, False, BASE_FIELDS)
+    layout = Layout(schema)  # the typed inputs of features (no model tensors)
     log = root / ".ship" / "services" / "bench" / "log" / "predictions"
     per = args.rows_per_request
     requests = args.rows // per
@@ -127,7 +127,7 @@ def write_workspace(root: Path, args: argparse.Namespace) -> dict[str, Any]:
                                                                pa.float64()
                                                                if f.numeric else pa.string()))
                     for f in features]
-        struct = pa.StructArray.from_arrays(children, fields=list(layout.struct))
+        struct = pa.StructArray.from_arrays(children, fields=list(layout.features.struct))
         answers = [json.dumps(labels[i * per:(i + 1) * per].tolist(), separators=(",", ":"))
                    for i in range(count)]
         table = pa.Table.from_arrays([

@@ -31,10 +31,13 @@ sys.path.insert(0, str(ROOT))
 from kernel_magics.monitor.reference import build_profile  # noqa: E402
 from kernel_magics.monitor.scan import LogScanner, Target, Windows  # noqa: E402
 from kernel_magics.serving.inputs import Inputs  # noqa: E402
-from kernel_magics.serving.logcompact import compact_log  # noqa: E402
-from kernel_magics.serving.logfiles import PART_NAME  # noqa: E402
-from kernel_magics.serving.logread import read_log  # noqa: E402
-from kernel_magics.serving.predlog import PredictionLog  # noqa: E402
+from kernel_magics.serving.predlog import (  # noqa: E402
+    Prediction,
+    PredictionLog,
+    compact_log,  # noqa: E402
+    read_log,  # noqa: E402
+)
+from kernel_magics.serving.predlog.format import PART_NAME  # noqa: E402
 from kernel_magics.serving.schema import Feature, Schema, TensorSpec  # noqa: E402
 
 NOW = datetime.now(UTC)
@@ -54,9 +57,9 @@ def write(log_dir: Path, segments: int, requests: int) -> None:
     rng = np.random.default_rng(0)
     for s in range(segments):
         for r in range(requests):
-            log.record(f"r-{s}-{r}", time.time(), "digits", "1", "invocations", 200, 1.0,
+            log.append(Prediction(f"r-{s}-{r}", time.time(), "digits", "1", "invocations", 200, 1.0,
                        None, Inputs(rows=1, matrix=rng.integers(0, 17, (1, 64)).astype(
-                           np.float32)), None, b"[3]", None)
+                           np.float32)), None, b"[3]", None))
         log.flush()
     log.close()
     for path in list(log_dir.rglob("part-*.parquet")):  # into a closed hour

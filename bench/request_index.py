@@ -25,8 +25,7 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from kernel_magics.serving.predlog import PredictionLog  # noqa: E402
-from kernel_magics.serving.requestindex import RequestIndex  # noqa: E402
+from kernel_magics.serving.predlog import LogLocation, Prediction, PredictionLog, RequestIndex  # noqa: E402  # noqa: E402
 from kernel_magics.serving.wire import sign  # noqa: E402
 
 WORKERS = ("0123456789ab", "ba9876543210")
@@ -48,8 +47,8 @@ def main() -> None:
         log = PredictionLog(folder)
         for s in range(segments):
             for i in range(per):
-                log.record(request_id(s, i, per), time.time(), "m", "1", "invocations",
-                           200, 1.0, None, None, None, b"[1]", None)
+                log.append(Prediction(request_id(s, i, per), time.time(), "m", "1", "invocations",
+                           200, 1.0, None, None, None, b"[1]", None))
             log.flush()
         last = request_id(segments - 1, per - 1, per)
         files = sorted((folder / "predictions").rglob("*.parquet"))
@@ -67,7 +66,7 @@ def main() -> None:
 
         tracemalloc.start()
         started = time.perf_counter()
-        index = RequestIndex(PredictionLog(folder), lambda _: False)
+        index = RequestIndex(LogLocation(folder), lambda _: False)
         assert index.known(last)
         runs_s = time.perf_counter() - started
         runs_bytes = tracemalloc.get_traced_memory()[0]

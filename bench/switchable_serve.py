@@ -3,7 +3,7 @@ again while it serves: SIGUSR2 switches it off, SIGUSR1 on (bench/log_cost.py).
 
     PYTHONPATH=. python bench/switchable_serve.py serve BUNDLE --log-dir DIR [--port P]
 
-Off, :meth:`PredictionLog.record` returns at once: the request path of a server started
+Off, :meth:`PredictionLog.append` returns at once: the request path of a server started
 with ``--no-log``. The log's background step keeps its timer (with nothing queued it
 finds nothing to copy or write). Only for one-worker servers: uvicorn's worker processes
 would not inherit the handlers. Not part of the runtime: a measuring aid.
@@ -15,8 +15,8 @@ import signal
 import sys
 from typing import Any
 
-from kernel_magics.serving import predlog
 from kernel_magics.serving.__main__ import main
+from kernel_magics.serving.predlog import writer as predlog
 
 _logs: list[predlog.PredictionLog] = []
 _init = predlog.PredictionLog.__init__

@@ -329,7 +329,7 @@ def monitor(workspace: Workspace, url: str, echo: Echo) -> Path:
 
 # -- steps 7 and 8, after the graceful stop -----------------------------------------------
 def show_log(log_dir: Path, since: str, echo: Echo) -> None:
-    from .serving.logread import read_log
+    from .serving.predlog import read_log
 
     entries = read_log(log_dir, since)
     errors = [e for e in entries if e.error]

@@ -253,8 +253,8 @@ def _write(folder: Path, name: str, version: Any, onnx_file: Path, schema: Any,
                          field=exc.name) from None
     frames = any(e.kind in ("parquet", "index") for e in entries.values())
 
-    runtime = RuntimeSettings(warmup_input=write_warmup(folder, warmup)) if warmup \
-        else RuntimeSettings()
+    runtime = RuntimeSettings(warmup_input=write_warmup(folder, warmup) if warmup else None,
+                              log_dir=log_dir)
     manifest = Manifest(name=name, version=folder.name, runtime=runtime, lineage=Lineage(
         registered_model=version.name, model_version=str(version.version),
         run_id=version.run_id))

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from .output import emit_json
+from .serving import LOG_DIR_HELP, check_log, storage_errors
 
 
 @click.command("cost")
@@ -16,9 +17,11 @@ from .output import emit_json
 @click.option("--notebook", default=None, metavar="NB", help="Only runs of this notebook.")
 @click.option("--since", default=None, metavar="T",
               help="15m, 2h, 1d or an ISO time (UTC unless it says otherwise).")
+@click.option("--log-dir", default=None, metavar="URL",
+              help="With --service: " + LOG_DIR_HELP[0].lower() + LOG_DIR_HELP[1:])
 @click.option("--json", "as_json", is_flag=True, help="Print the costs as JSON.")
 def cost_cmd(run_id: str | None, service: str | None, notebook: str | None, since: str | None,
-             as_json: bool) -> None:
+             log_dir: str | None, as_json: bool) -> None:
     """Cost of runs (from tracking) and services (CPU s per 1,000 predictions x price).
 
     Resources are measured; money is an estimate from [cost] in .ship/ship.toml.
@@ -32,12 +35,18 @@ def cost_cmd(run_id: str | None, service: str | None, notebook: str | None, sinc
         raise click.UsageError("--run names one run: --notebook and --since do not apply.")
     if service is not None and notebook is not None:
         raise click.UsageError("--notebook selects runs; it does not apply to --service.")
+    if log_dir is not None and service is None:
+        raise click.UsageError("--log-dir goes with --service: it says where that "
+                               "service's log is.")
     workspace = find_workspace()
     if run_id is not None:
         [run] = run_costs(workspace, run_id=run_id)
         emit_json(run.to_json()) if as_json else _echo_runs([run.to_json()])
     elif service is not None:
-        result = service_cost(workspace, service, since=since)
+        if log_dir is not None:
+            check_log(log_dir)
+        with storage_errors(log_dir or service):
+            result = service_cost(workspace, service, since=since, log_dir=log_dir)
         emit_json(result.to_json()) if as_json else _echo_service(result.to_json())
     else:
         summary = cost_summary(workspace, notebook=notebook, since=since)

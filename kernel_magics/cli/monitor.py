@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from .output import emit_json
+from .serving import LOG_DIR_HELP, check_log, storage_errors
 
 
 @click.command("drift")
@@ -20,15 +21,19 @@ from .output import emit_json
 @click.option("--version", "version", default=None, metavar="V",
               help="The built version to compare (default: the one that answered most of "
                    "the window).")
+@click.option("--log-dir", default=None, metavar="URL", help=LOG_DIR_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def drift_cmd(name: str, window: str | None, history: int | None, html_file: Path | None,
-              version: str | None, as_json: bool) -> None:
+              version: str | None, log_dir: str | None, as_json: bool) -> None:
     """Drift of a service's recent traffic against its training-data reference."""
     from ..monitor.report import drift_report
     from ..workspace import find_workspace
 
-    report = drift_report(find_workspace(), name, window=window, history=history,
-                          version=version)
+    if log_dir is not None:
+        check_log(log_dir)
+    with storage_errors(log_dir or name):
+        report = drift_report(find_workspace(), name, window=window, history=history,
+                              version=version, log_dir=log_dir)
     if html_file is not None:
         html_file.write_text(report.to_html(), encoding="utf-8")
     if as_json:

@@ -25,15 +25,31 @@ def _runtime_errors() -> Iterator[None]:
         raise ShipError(exc.message) from None
 
 
-def _service(name_or_bundle: str) -> tuple[Path, Path]:
-    """(bundle folder, prediction log folder) for a service name or a bundle folder."""
-    from ..release.services import latest_bundle
+def _service(name_or_bundle: str, log_dir: str | None = None) -> tuple[Path, str]:
+    """(bundle folder, where its prediction log is: ``log_dir`` if given, else where the
+    bundle says) for a service name or a bundle folder."""
+    from ..release.services import latest_bundle, log_of
     from ..workspace import find_workspace
 
     path = Path(name_or_bundle)
     if (path / "ship.yaml").is_file():
-        return path, path.resolve().parent / "log"
-    return latest_bundle(find_workspace(), name_or_bundle)
+        return path, log_dir or log_of(path)
+    return latest_bundle(find_workspace(), name_or_bundle, log_dir)
+
+
+LOG_DIR_HELP = ("Where the prediction log is: a folder or a URL (s3://bucket/prefix, "
+                "gs://...). Default: where the bundle says (`ship build --log-dir`), else "
+                ".ship/services/NAME/log.")
+
+
+@contextlib.contextmanager
+def storage_errors(log: str) -> Iterator[None]:
+    """Storage that refuses (no such bucket, no access, network down) is a clear error
+    naming the log (or the service whose log it is)."""
+    try:
+        yield
+    except OSError as exc:
+        fail(f"cannot read the prediction log at {log}: {exc}")
 
 
 @click.command("serve")
@@ -44,17 +60,37 @@ def _service(name_or_bundle: str) -> tuple[Path, Path]:
               help="Interface to bind; 0.0.0.0 exposes the service to the network.")
 @click.option("--log-level", default="warning", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
-def serve_cmd(name_or_bundle: str, port: int, workers: int, host: str, log_level: str) -> None:
+@click.option("--log-dir", default=None, metavar="URL", help=LOG_DIR_HELP)
+@click.option("--no-log", is_flag=True,
+              help="Serve without a prediction log (no drift, cost or feedback then).")
+def serve_cmd(name_or_bundle: str, port: int, workers: int, host: str, log_level: str,
+              log_dir: str | None, no_log: bool) -> None:
     """Serve a built service (latest version) or a bundle folder until Ctrl-C."""
     from ..serving.server import serve
 
-    bundle, log_dir = _service(name_or_bundle)
+    if no_log and log_dir:
+        raise click.UsageError("--no-log and --log-dir contradict each other: pick one.")
+    bundle, log = _service(name_or_bundle, log_dir)
+    check_log(log)
     _port_free(host, port)  # say "serving" only where it can
     click.echo(f"serving {bundle} on http://{host}:{port} (V2: /v2, MLflow: /invocations); "
-               f"prediction log: {log_dir}", err=True)
+               f"prediction log: {'off (--no-log)' if no_log else log}", err=True)
     with _runtime_errors():
-        serve(bundle, host=host, port=port, workers=workers, log_dir=str(log_dir),
+        serve(bundle, host=host, port=port, workers=workers, log_dir="" if no_log else log,
               log_level=log_level)
+
+
+def check_log(log: str) -> None:
+    """Fail with the reason when a log location cannot be opened (unknown scheme, no
+    credentials), before anything is served or read."""
+    from ..serving.predlog import LogLocation
+
+    try:
+        LogLocation(log)
+    except (OSError, ValueError, ImportError) as exc:
+        fail(f"cannot open the prediction log at {log}: {exc}. Give --log-dir a folder or "
+             "a URL such as s3://bucket/prefix (credentials and AWS_ENDPOINT_URL from the "
+             "environment).")
 
 
 def _port_free(host: str, port: int) -> None:
@@ -99,14 +135,16 @@ def score_cmd(bundle: Path, input_path: Path, output_path: Path, as_json: bool) 
                    "requests (safe beside running services).")
 @click.option("--older-than", default="1h", show_default=True, metavar="T",
               help="With --compact: only hours that ended at least this long ago.")
+@click.option("--log-dir", "log_url", default=None, metavar="URL", help=LOG_DIR_HELP)
 @click.pass_context
 def logs_cmd(ctx: click.Context, name: str, since: str | None, limit: int, errors_only: bool,
-             as_json: bool, compact: bool, older_than: str) -> None:
+             as_json: bool, compact: bool, older_than: str, log_url: str | None) -> None:
     """Recent predictions and errors of a service, oldest first; or, with --compact,
     merge the log's segments (one a second per serving process) into a file per hour."""
-    from ..serving.logread import read_log
+    from ..serving.predlog import read_log
 
-    _, log_dir = _service(name)
+    _, log_dir = _service(name, log_url)
+    check_log(log_dir)
     if compact:
         flags = {"since": "--since", "limit": "--limit", "errors_only": "--errors"}
         given = [flag for name, flag in flags.items()
@@ -119,7 +157,7 @@ def logs_cmd(ctx: click.Context, name: str, since: str | None, limit: int, error
         return
     if ctx.get_parameter_source("older_than") is not click.core.ParameterSource.DEFAULT:
         raise click.UsageError("--older-than goes with --compact.")
-    with _runtime_errors():
+    with _runtime_errors(), storage_errors(log_dir):
         entries = read_log(log_dir, since=since, limit=limit, errors_only=errors_only)
     if as_json:
         emit_json(entries)
@@ -138,12 +176,12 @@ def logs_cmd(ctx: click.Context, name: str, since: str | None, limit: int, error
                    f"{detail}{truth}")
 
 
-def _compact_log(log_dir: Path, older_than: str, as_json: bool) -> None:
+def _compact_log(log_dir: str, older_than: str, as_json: bool) -> None:
     from tqdm import tqdm
 
-    from ..serving.logcompact import compact_log
+    from ..serving.predlog import compact_log
 
-    with _runtime_errors():
+    with _runtime_errors(), storage_errors(log_dir):
         result = compact_log(log_dir, older_than=older_than, progress=lambda hours: tqdm(
             hours, desc="compact", unit="hour", file=sys.stderr,
             disable=as_json or len(hours) < 2))

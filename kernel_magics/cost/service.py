@@ -30,10 +30,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from ..errors import ValidationError
-from ..release.services import service_folder, service_names
+from ..release.services import service_log, service_names
 from ..workspace import PriceTable, Workspace
 
 USAGE_STREAM = "usage"
@@ -189,7 +187,7 @@ class RunCost:
 def parse_time(value: str | None, *, now: datetime | None = None) -> datetime | None:
     """``--since``: ``90s``, ``15m``, ``2h``, ``1d``, ``1w`` ago, or an ISO time (UTC if naive)."""
     from ..serving.errors import RuntimeServingError
-    from ..serving.logread import parse_since
+    from ..serving.predlog import parse_since
 
     try:
         return parse_since(value, now=now)
@@ -197,30 +195,12 @@ def parse_time(value: str | None, *, now: datetime | None = None) -> datetime | 
         raise ValidationError(exc.message, field="since") from None
 
 
-def read_usage(log_dir: Path, since: datetime | None = None) -> list[dict[str, Any]]:
-    """Usage records (``serving/usage.py``) whose interval ends at or after ``since``."""
-    from ..serving.logread import segment_files
+def read_usage(log: str | Path, since: datetime | None = None) -> list[dict[str, Any]]:
+    """Usage records (``serving/usage.py``) whose interval ends at or after ``since``,
+    oldest first, each with its end as ``_end`` (epoch seconds); ``log``: a folder or URL."""
+    from ..serving.predlog import read_usage as read
 
-    records = []
-    for path in map(Path, segment_files(log_dir, USAGE_STREAM, since, pattern="*.jsonl")):
-        try:
-            data = path.read_bytes()
-        except OSError:
-            continue
-        for line in data.splitlines():
-            try:
-                record = orjson.loads(line)
-                end = datetime.fromisoformat(record["time"])
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-                continue  # a torn last line (kill -9 mid-write)
-            if not isinstance(record, dict):
-                continue
-            if since is not None and end < since:
-                continue
-            record["_end"] = end.timestamp()
-            records.append(record)
-    records.sort(key=lambda r: r["_end"])
-    return records
+    return [{**record, "_end": end.timestamp()} for end, record in read(log, since)]
 
 
 def _number(record: dict[str, Any], key: str) -> float:
@@ -257,14 +237,16 @@ def _basis(cpu_s: float, prices: PriceTable) -> str:
             ".ship/ship.toml)")
 
 
-def service_cost(workspace: Workspace, name: str, *, since: str | None = None) -> ServiceCost:
+def service_cost(workspace: Workspace, name: str, *, since: str | None = None,
+                 log_dir: str | None = None) -> ServiceCost:
     """CPU seconds per 1,000 predictions (measured) and their price (estimated) of a service.
 
     ``since``: only records whose interval ends at or after it (``15m``, ``2h``, ``1d``, an
     ISO time). Unknown service: NotFoundError naming the services there are. No usage
     records yet: zeros and a note. See :meth:`ServiceCost.to_json` for the shape.
+    ``log_dir``: the prediction log's folder or URL (default: the service's own).
     """
-    log_dir = service_folder(workspace, name) / "log"
+    log_dir = service_log(workspace, name, log_dir)
     start = parse_time(since)
     prices = workspace.prices()
     records = read_usage(log_dir, start)
@@ -347,7 +329,7 @@ def service_cost(workspace: Workspace, name: str, *, since: str | None = None) -
                   for slot, p in sorted(points.items())]
     else:
         window = f" since {start.isoformat(timespec='seconds')}" if start else ""
-        notes.append(f"no usage records{window} in {log_dir / USAGE_STREAM}: the service has "
+        notes.append(f"no usage records{window} in {log_dir}/{USAGE_STREAM}: the service has "
                      "not run (or ran on a runtime without usage accounting); figures are "
                      "zero.")
     if records and not predictions:
@@ -370,7 +352,7 @@ def service_cost(workspace: Workspace, name: str, *, since: str | None = None) -
         amount_per_1k_predictions=_per_1k(totals["amount"], predictions),
         currency=prices.currency, basis=_basis(cpu_s, prices),
         measured=list(SERVICE_MEASURED), estimated=list(MONEY), versions=version_costs,
-        bucket_s=bucket, series=series, notes=notes, log_dir=str(log_dir))
+        bucket_s=bucket, series=series, notes=notes, log_dir=log_dir)
 
 
 # -- runs ------------------------------------------------------------------------------------

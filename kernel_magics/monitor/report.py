@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import NotFoundError
+from ..serving.predlog import LogLocation
+from ..serving.predlog.reader import busiest_version
 from ..workspace import Workspace
 from .drift import FeatureResult, evaluate
 from .reference import PREDICTION, FeatureProfile, read_reference
@@ -103,24 +105,6 @@ def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
-def served_version(log_dir: Path, start: datetime, stop: datetime) -> str | None:
-    """The version that answered the most requests in [start, stop) (None: none did)."""
-    import duckdb
-
-    from ..serving.logread import segment_files
-
-    files = segment_files(log_dir, "predictions", start)
-    if not files:
-        return None
-    with duckdb.connect() as con:
-        row = con.execute(
-            "SELECT version, count(*) AS n FROM read_parquet(?, union_by_name=true) "
-            "WHERE epoch_us(time) >= ? AND epoch_us(time) < ? AND version IS NOT NULL "
-            "GROUP BY version ORDER BY n DESC, version DESC LIMIT 1",
-            [files, int(start.timestamp() * 1e6), int(stop.timestamp() * 1e6)]).fetchone()
-    return None if row is None else str(row[0])
-
-
 def _bundle_facts(bundle_dir: Path) -> tuple[str | None, Target]:
     """The bundle's version and what shapes its answers; a bundle that does not load
     (damaged, half-copied) still gets a report on its log, with the defaults."""
@@ -139,28 +123,30 @@ def _bundle_facts(bundle_dir: Path) -> tuple[str | None, Target]:
 
 def drift_report(workspace: Workspace, name: str, *, window: str | None = None,
                  history: int | None = None, now: datetime | None = None,
-                 version: str | None = None) -> DriftReport:
+                 version: str | None = None, log_dir: str | None = None) -> DriftReport:
     """The drift report of service ``name`` (NotFoundError when there is no such service).
 
     ``window`` ("15m", "1h", "1d") and ``history`` (windows charted) default to
     ship.toml's ``[drift]``; ``now`` (default: the current time) ends the last window.
     ``version``: the bundle whose reference and answers are compared; by default the
     version that answered most of the current window (the newest built when the window
-    is empty), not simply the newest built.
+    is empty), not simply the newest built. ``log_dir``: where the prediction log is (a
+    folder or URL such as ``s3://bucket/prefix``); by default the bundle's own.
     """
     import time
 
     from ..release.services import latest_bundle, service_folder
 
     started = time.perf_counter()
-    bundle_dir, log_dir = latest_bundle(workspace, name)
+    bundle_dir, log_url = latest_bundle(workspace, name, log_dir)
+    log = LogLocation(log_url)
     settings = DriftSettings.from_workspace(workspace, window=window, history=history)
     end = (now or datetime.now(UTC)).astimezone(UTC)
     length_us = int(round(settings.window_s * 1e6))
     windows = Windows(int(end.timestamp() * 1e6), length_us, settings.history)
     notes: list[str] = []
     newest = bundle_dir.name
-    chosen = version or served_version(log_dir, *windows.bounds(0))
+    chosen = version or busiest_version(log, *windows.bounds(0))
     if chosen is not None and chosen != newest:
         candidate = service_folder(workspace, name) / chosen
         if not (candidate / "ship.yaml").is_file():
@@ -189,7 +175,7 @@ def drift_report(workspace: Workspace, name: str, *, window: str | None = None,
     else:
         notes.append(f"service {name!r} version {version} has no reference profile: build "
                      "it with --reference TRAINING_DATA to monitor drift.")
-    scan = LogScanner(log_dir, windows, profiles, prediction, target).run()
+    scan = LogScanner(log, windows, profiles, prediction, target).run()
     current = 0
     start, stop = windows.bounds(current)
     window_rows = int(scan.rows[current])
@@ -208,7 +194,7 @@ def drift_report(workspace: Workspace, name: str, *, window: str | None = None,
                                  if feature not in known and profiles]
     report.performance = _performance(scan, current)
     report.history = _history(scan, profiles, settings, (results, report.prediction))
-    report.notes += scan.notes + _scan_notes(scan, name, log_dir, target, report)
+    report.notes += scan.notes + _scan_notes(scan, name, log_url, target, report)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -274,7 +260,7 @@ def _clean(value: float | None) -> float | None:
     return None if value is None or not np.isfinite(value) else float(value)
 
 
-def _scan_notes(scan: Scan, name: str, log_dir: Path, target: Target,
+def _scan_notes(scan: Scan, name: str, log_dir: str, target: Target,
                 report: DriftReport) -> list[str]:
     notes = []
     if scan.segments == 0:

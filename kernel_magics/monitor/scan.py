@@ -24,7 +24,6 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,7 +32,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ..serving.logread import segment_files
+from ..serving.predlog import LogLocation, read_feedback
+from ..serving.predlog.format import with_inputs
 from . import predictions as preds
 from .reference import FeatureProfile
 from .sketch import CategoricalSketch, NumericSketch, Sketch, sketch_for
@@ -142,39 +142,16 @@ class Target:
     postprocess: bool
 
 
-def segments(log_dir: Path, stream: str, since_us: int | None) -> list[Path]:
-    """Segment files of a stream, skipping day partitions before ``since_us``."""
-    since = None if since_us is None else _datetime(since_us)
-    return [Path(p) for p in segment_files(log_dir, stream, since)]
-
-
-def read_feedback(log_dir: Path) -> dict[str, str]:
-    """request id -> the latest ground truth (JSON text) sent for it."""
-    truth: dict[str, tuple[int, str]] = {}
-    for path in segments(log_dir, "feedback", None):
-        try:
-            table = pq.read_table(path, columns=["request_id", "time", "ground_truth"])
-        except (OSError, pa.ArrowInvalid):
-            continue
-        times = table.column("time").cast(pa.int64()).to_pylist()
-        for rid, when, value in zip(table.column("request_id").to_pylist(), times,
-                                    table.column("ground_truth").to_pylist(), strict=True):
-            if rid is not None and value is not None and (
-                    rid not in truth or when >= truth[rid][0]):
-                truth[rid] = (when, value)
-    return {rid: value for rid, (_, value) in truth.items()}
-
-
 class LogScanner:
     """Feeds the sketches of a reference's features from the log's segments."""
 
-    def __init__(self, log_dir: Path, windows: Windows, profiles: list[FeatureProfile],
+    def __init__(self, log: LogLocation, windows: Windows, profiles: list[FeatureProfile],
                  prediction: FeatureProfile | None, target: Target) -> None:
-        self.log_dir = log_dir
+        self.log = log
         self.windows = windows
         self.target = target
         count = windows.count
-        self.feedback = read_feedback(log_dir) if log_dir.is_dir() else {}
+        self.feedback = read_feedback(log)
         self.scan = Scan(
             windows=windows,
             sketches={p.feature: sketch_for(p, count) for p in profiles},
@@ -189,17 +166,23 @@ class LogScanner:
         """The columns to read (and the logged features noted in ``log_features``)."""
         columns = [c for c in ("time", "rows") if c in schema.names]
         if "inputs" in schema.names:
-            struct = schema.field("inputs").type
-            for i in range(struct.num_fields):
-                child = struct.field(i)
-                self.scan.log_features.setdefault(child.name, str(child.type.value_type)
-                                                  if pa.types.is_list(child.type)
-                                                  else str(child.type))
+            self._note_features(schema)
             columns.append("inputs")  # the whole struct: selecting fields costs more
+        elif "matrix" in schema.names:  # as the server wrote them: typed when read
+            columns += ["matrix", "matrix_layout"]
         if self.scan.prediction is not None or self.feedback:
             columns += [c for c in ANSWER_COLUMNS if c in schema.names and
                         (c != "request_id" or self.feedback)]
         return columns
+
+    def _note_features(self, schema: pa.Schema) -> None:
+        """Note the logged features (``log_features``) of an ``inputs`` struct."""
+        struct = schema.field("inputs").type
+        for i in range(struct.num_fields):
+            child = struct.field(i)
+            self.scan.log_features.setdefault(child.name, str(child.type.value_type)
+                                              if pa.types.is_list(child.type)
+                                              else str(child.type))
 
     def _in_range(self, file: pq.ParquetFile, schema: pa.Schema) -> bool:
         """False when the segment's time statistics show no request in the windows."""
@@ -227,31 +210,36 @@ class LogScanner:
         builder = _ChunkBuilder(
             {n for n, sk in self.scan.sketches.items() if isinstance(sk, NumericSketch)},
             set(self.scan.sketches))
-        files = segments(self.log_dir, "predictions", self.windows.start_us)
+        files = self.log.files("predictions", _datetime(self.windows.start_us))
         self.scan.segments = len(files)
         for path in files:
             try:
-                file = pq.ParquetFile(path)
-                schema = file.schema_arrow
-                if not self._in_range(file, schema):
-                    continue
-                columns = self._wanted(schema)
-                if "time" not in columns:
-                    continue
-                metadata = file.metadata
-                size = sum(metadata.row_group(g).total_byte_size
-                           for g in range(metadata.num_row_groups))
-                # batches of about BATCH_BYTES decoded, whatever a request's row count
-                per_batch = int(BATCH_BYTES * metadata.num_rows / max(size, 1))
-                batches = file.iter_batches(batch_size=max(16, min(BATCH_ROWS, per_batch)),
-                                            columns=columns, use_threads=False)
-                self.scan.segments_read += 1
-                for batch in batches:
-                    builder.add(batch)
-                    if builder.requests >= CHUNK_ROWS or builder.values >= CHUNK_VALUES:
-                        yield builder.build()
+                with self.log.open(path) as handle:
+                    file = pq.ParquetFile(handle)
+                    schema = file.schema_arrow
+                    if not self._in_range(file, schema):
+                        continue
+                    columns = self._wanted(schema)
+                    if "time" not in columns:
+                        continue
+                    metadata = file.metadata
+                    size = sum(metadata.row_group(g).total_byte_size
+                               for g in range(metadata.num_row_groups))
+                    # batches of about BATCH_BYTES decoded, whatever a request's row count
+                    per_batch = int(BATCH_BYTES * metadata.num_rows / max(size, 1))
+                    batches = file.iter_batches(batch_size=max(16, min(BATCH_ROWS, per_batch)),
+                                                columns=columns, use_threads=False)
+                    self.scan.segments_read += 1
+                    for batch in batches:
+                        if "matrix" in batch.schema.names:
+                            batch = with_inputs(batch)
+                            if "inputs" in batch.schema.names:
+                                self._note_features(batch.schema)
+                        builder.add(batch)
+                        if builder.requests >= CHUNK_ROWS or builder.values >= CHUNK_VALUES:
+                            yield builder.build()
             except (OSError, pa.ArrowInvalid) as exc:  # being written, or damaged
-                self.scan.notes.append(f"segment {path.name} skipped: {exc}")
+                self.scan.notes.append(f"segment {path.rpartition('/')[2]} skipped: {exc}")
                 continue
         if builder.requests:
             yield builder.build()

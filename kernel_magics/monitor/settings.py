@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..errors import ConfigError, ValidationError
-from ..serving import logread
+from ..serving.predlog import reader as logread
 from ..workspace import CONFIG_FILE, Workspace
 
 MAX_HISTORY = 10_000

@@ -25,6 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from ..errors import ConflictError, NotFoundError, ShipError
 from ..workspace import Workspace, check_service_name
 
@@ -173,11 +175,15 @@ def local_process(folder: Path) -> LocalProcess | None:
                         ready=alive and _ready(port), url=f"http://127.0.0.1:{port}")
 
 
-def traffic(log_dir: Path, *, window_s: int = TRAFFIC_WINDOW_S) -> Traffic:
-    """Request count and rate, p50/p99 latency and error rate over the last `window_s`."""
-    from ..serving.logread import read_log
+def traffic(log: str, *, window_s: int = TRAFFIC_WINDOW_S) -> Traffic:
+    """Request count and rate, p50/p99 latency and error rate over the last `window_s`
+    (none when the log cannot be read: the panel still lists the service)."""
+    from ..serving.predlog import read_log
 
-    entries = read_log(log_dir, since=f"{window_s}s") if log_dir.is_dir() else []
+    try:
+        entries = read_log(log, since=f"{window_s}s")
+    except OSError:
+        entries = []
     if not entries:
         return Traffic(window_s=window_s, requests=0, rate_per_s=0.0, p50_ms=None, p99_ms=None,
                        error_rate=None)
@@ -200,7 +206,9 @@ def get_service(workspace: Workspace, name: str) -> Service:
     folder = service_folder(workspace, name)
     versions = _versions(folder)
     return Service(name=name, versions=versions, latest=versions[0].version if versions else None,
-                   running=local_process(folder), traffic=traffic(folder / "log"))
+                   running=local_process(folder),
+                   traffic=traffic(log_of(Path(versions[0].path)) if versions
+                                   else str(folder / "log")))
 
 
 def list_services(workspace: Workspace) -> list[Service]:
@@ -208,10 +216,35 @@ def list_services(workspace: Workspace) -> list[Service]:
     return [get_service(workspace, name) for name in service_names(workspace)]
 
 
-def latest_bundle(workspace: Workspace, name: str) -> tuple[Path, Path]:
-    """(newest bundle folder, prediction log folder) of service `name`."""
+def latest_bundle(workspace: Workspace, name: str, log_dir: str | None = None
+                  ) -> tuple[Path, str]:
+    """(newest bundle folder, where its prediction log is) of service `name`: ``log_dir``
+    if given, else :func:`log_of` the bundle."""
     folder = service_folder(workspace, name)
-    return Path(_versions(folder)[0].path), folder / "log"
+    bundle = Path(_versions(folder)[0].path)
+    return bundle, service_log(workspace, name, log_dir)
+
+
+def service_log(workspace: Workspace, name: str, log_dir: str | None = None) -> str:
+    """Where service `name`'s prediction log is: ``log_dir`` if given, else the newest
+    bundle's (:func:`log_of`), else .ship/services/NAME/log."""
+    folder = service_folder(workspace, name)
+    if log_dir:
+        return log_dir
+    versions = _versions(folder)
+    return log_of(Path(versions[0].path)) if versions else str(folder / "log")
+
+
+def log_of(bundle_dir: Path) -> str:
+    """Where a bundle's service logs: its ship.yaml's ``runtime.log_dir`` (``ship build
+    --log-dir URL``), else ``log/`` beside it (.ship/services/NAME/log)."""
+    try:
+        runtime = yaml.safe_load((bundle_dir / "ship.yaml").read_text(encoding="utf-8"))["runtime"]
+        configured = runtime.get("log_dir") if isinstance(runtime, dict) else None
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        configured = None
+    return configured if isinstance(configured, str) and configured \
+        else str(bundle_dir.resolve().parent / "log")
 
 
 def _free_port() -> int:

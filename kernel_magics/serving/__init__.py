@@ -11,10 +11,10 @@ copies this package into each bundle as ``ship_runtime``:
 
 Modules: bundle/schema (the format), inputs, mlflow_codec and v2_codec (wire formats),
 model and pipeline (onnxruntime + handler.py), router (which version answers), app and
-wire (HTTP), predlog (the log writer), logfiles (the log's file names; files appear
-whole), logread (DuckDB reader), logcompact (a file per closed hour), requestindex (ids
-feedback may name), metrics, openapi, batch (score_file), server (uvicorn). Imports are
-lazy here so that ``import ship_runtime`` stays cheap.
+wire (HTTP), predlog/ (the prediction log: its format, writer, reader, compaction and
+the request ids feedback may name), usage (CPU per version), metrics, openapi, batch
+(score_file), server (uvicorn). Imports are lazy here so that ``import ship_runtime``
+stays cheap.
 """
 
 from __future__ import annotations
@@ -26,13 +26,13 @@ from .requirements import RUNTIME_VERSION, runtime_requirements
 if TYPE_CHECKING:
     from .batch import score_file
     from .bundle import Bundle, write_bundle
-    from .logread import read_log
+    from .predlog import read_log
     from .server import serve
 
 __all__ = ["RUNTIME_VERSION", "Bundle", "read_log", "runtime_requirements", "score_file",
            "serve", "write_bundle"]
 
-_LAZY = {"Bundle": "bundle", "write_bundle": "bundle", "read_log": "logread",
+_LAZY = {"Bundle": "bundle", "write_bundle": "bundle", "read_log": "predlog",
          "score_file": "batch", "serve": "server"}
 
 

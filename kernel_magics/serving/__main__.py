@@ -65,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = score_file(args.bundle, args.input, args.output)
             print(f"{result.rows} rows scored in {result.seconds:.2f}s -> {result.output}")
         elif args.command == "compact":
-            from .logcompact import compact_log
+            from .predlog import compact_log
 
             print(compact_log(args.log, older_than=args.older_than,
                               missing_ok=args.missing_ok).summary())

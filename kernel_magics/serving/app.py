@@ -33,8 +33,7 @@ from .inputs import Inputs
 from .metrics import Metrics, SharedMetrics, render
 from .mlflow_codec import media_type, parse_csv, parse_invocation, parse_parquet
 from .openapi import build_openapi
-from .predlog import PredictionLog
-from .requestindex import RequestIndex
+from .predlog import Prediction, PredictionLog, RequestIndex
 from .requirements import RUNTIME_VERSION
 from .router import Deployment, Router
 from .usage import UsageMeter
@@ -66,15 +65,6 @@ class Outcome(NamedTuple):
     client_id: str | None = None
 
 
-# Containers allocated and not yet freed before the collector runs (CPython: 700). After
-# the freeze a server without the log allocates no more than it frees and never
-# collects; the prediction log holds each request's record (a tuple and its Inputs)
-# until its next copy, 100 ms later. With the default, at 6,000 requests/s that made 15
-# collections a second, 0.5 us of CPU per request (0.3 %); with 10,000, none. Reference
-# cycles (rare on the request path) are still collected, a little later.
-YOUNG_GC_THRESHOLD = 10_000
-
-
 class Service:
     """A service's state (router, log, metrics) and its endpoints."""
 
@@ -82,8 +72,8 @@ class Service:
                  metrics_dir: str | None = None, freeze_gc: bool = False) -> None:
         self.router = router
         self.log = log
-        use_request_key(request_key_for(log))
-        self.index = RequestIndex(log, issued_here)
+        use_request_key(request_key_for(log.location))
+        self.index = RequestIndex(log.location, issued_here)
         self.metrics = Metrics()
         self.shared = SharedMetrics(metrics_dir)
         self.workers = workers
@@ -94,7 +84,7 @@ class Service:
         for d in router.deployments.values():
             log.register(d.name, d.version, d.bundle.schema,
                          identity="preprocess" not in d.bundle.handler_functions)
-        self.usage = UsageMeter((log.fs, log.root) if log.enabled else None, self.metrics,
+        self.usage = UsageMeter(log.location, self.metrics,
                                 versions=[(d.name, d.version) for d in
                                           router.deployments.values()],
                                 ready=lambda: router.ready)
@@ -127,9 +117,10 @@ class Service:
         self.metrics.observe(target.name, target.version, endpoint, status, seconds,
                              0 if inputs is None or status >= 400 else inputs.rows)
         if logged:
-            self.log.record(request_id, time.time(), target.name, target.version, endpoint,
-                            status, seconds * 1000.0, outcome.client_id, outcome.inputs,
-                            logged_body(request) if error else None, outcome.outputs, error)
+            self.log.append(Prediction(
+                request_id, time.time(), target.name, target.version, endpoint, status,
+                seconds * 1000.0, outcome.client_id, outcome.inputs,
+                logged_body(request) if error else None, outcome.outputs, error))
         return outcome.response
 
     async def _compute(self, deployment: Deployment, inputs: Inputs,
@@ -344,7 +335,6 @@ class Service:
             # process: out of the collector's sight, full collections stay cheap. Only when
             # the process is ours (serve()), not when the app is embedded (tests).
             gc.freeze()
-            gc.set_threshold(YOUNG_GC_THRESHOLD, *gc.get_threshold()[1:])
 
     async def _publish_metrics(self) -> None:
         while True:

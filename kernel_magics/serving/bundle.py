@@ -78,6 +78,9 @@ class RuntimeSettings:
     # Below the Deployment's terminationGracePeriodSeconds (30): the log's final flush
     # fits in what is left.
     shutdown_timeout_s: int = 20
+    # where the prediction log goes (a folder or URL, `ship build --log-dir`); None:
+    # log/ beside the bundle (.ship/services/NAME/log/)
+    log_dir: str | None = None
 
     def validate(self) -> None:
         """Raise BundleError naming the first out-of-range setting."""

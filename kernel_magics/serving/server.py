@@ -32,19 +32,21 @@ ENV_WORKERS = "SHIP_WORKERS"
 ENV_METRICS_DIR = "SHIP_METRICS_DIR"
 
 
-def default_log_dir(bundle_dir: str | Path) -> str:
-    """``SHIP_LOG_DIR``, else ``log/`` beside the bundle (.ship/services/NAME/log/)."""
+def default_log_dir(bundle_dir: str | Path, bundle: Bundle | None = None) -> str:
+    """``SHIP_LOG_DIR``, else the bundle's own (``runtime.log_dir`` in ship.yaml, set by
+    ``ship build --log-dir``), else ``log/`` beside the bundle (.ship/services/NAME/log/)."""
     env = os.environ.get(ENV_LOG_DIR)
     if env is not None:
         return env
-    return str(Path(bundle_dir).resolve().parent / "log")
+    configured = (bundle or Bundle.load(bundle_dir)).manifest.runtime.log_dir
+    return configured or str(Path(bundle_dir).resolve().parent / "log")
 
 
 def create_service(bundle_dir: str | Path, *, log_dir: str | None = None, workers: int = 1,
                    metrics_dir: str | None = None, freeze_gc: bool = False) -> Service:
     """A Service for one bundle; ``log_dir`` None: :func:`default_log_dir`, "": no log."""
     bundle = Bundle.load(bundle_dir)
-    location = default_log_dir(bundle_dir) if log_dir is None else log_dir
+    location = default_log_dir(bundle_dir, bundle) if log_dir is None else log_dir
     log = PredictionLog(location or None,
                         flush_interval=bundle.manifest.runtime.log_flush_interval_s)
     return Service(Router([Deployment(bundle)]), log, workers=workers,
@@ -110,7 +112,7 @@ def serve(bundle_dir: str | Path, *, host: str = "127.0.0.1", port: int = 8080,
           workers: int = 1, log_dir: str | None = None, log_level: str = "warning") -> None:
     """Serve a bundle until SIGTERM/SIGINT; ``log_dir`` None means :func:`default_log_dir`."""
     bundle = Bundle.load(bundle_dir)  # fail fast, before binding, on a broken bundle
-    log = default_log_dir(bundle_dir) if log_dir is None else log_dir
+    log = default_log_dir(bundle_dir, bundle) if log_dir is None else log_dir
     configure_logging(log_level)
     options = uvicorn_options(log_level, bundle.manifest.runtime)
     if workers <= 1:

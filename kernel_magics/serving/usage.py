@@ -50,7 +50,7 @@ import orjson
 import pyarrow.fs as pafs
 
 from .metrics import Metrics, cpu_times
-from .predlog import open_filesystem
+from .predlog.storage import LogLocation
 
 logger = logging.getLogger(__name__)
 
@@ -87,23 +87,21 @@ def _iso(epoch: float) -> str:
 class UsageMeter:
     """Appends this process's usage records under ``LOG/usage/`` from its own thread."""
 
-    def __init__(self, location: str | os.PathLike[str] | tuple[pafs.FileSystem, str] | None,
+    def __init__(self, location: str | os.PathLike[str] | LogLocation | None,
                  metrics: Metrics, *, versions: list[tuple[str, str]],
                  interval: float | None = None, ready: Callable[[], bool] | None = None
                  ) -> None:
-        """``location``: the log's folder or URL, or (filesystem, root); None: no records."""
+        """``location``: the log's folder, URL or location; None: no records."""
         self.enabled = location is not None
         self.metrics = metrics
         self.versions = list(versions)
         self.interval = default_interval() if interval is None else interval
         self.ready = ready or (lambda: True)
         if location is None:
-            self.fs, self.root = pafs.LocalFileSystem(), ""
-        elif isinstance(location, tuple):
-            self.fs, self.root = location
+            self.fs, self.root, self._local = pafs.LocalFileSystem(), "", True
         else:
-            self.fs, self.root = open_filesystem(location)
-        self._local = isinstance(self.fs, pafs.LocalFileSystem)
+            log = location if isinstance(location, LogLocation) else LogLocation(location)
+            self.fs, self.root, self._local = log.fs, log.root, log.local
         self.pid = os.getpid()
         self.host = socket.gethostname()
         self.started = time.time()

@@ -132,19 +132,17 @@ def use_request_key(key: bytes) -> None:
 
 
 def request_key_for(log: Any) -> bytes:
-    """``SHIP_REQUEST_KEY``, else the key file of ``log`` (a PredictionLog), else (no log:
-    no feedback either) a key of this process."""
+    """``SHIP_REQUEST_KEY``, else the key file of ``log`` (a predlog.LogLocation), else
+    (None: no log, no feedback either) a key of this process."""
     configured = os.environ.get(ENV_REQUEST_KEY, "").strip()
     if configured:
         try:
             return bytes.fromhex(configured)
         except ValueError:
             raise ValueError(f"{ENV_REQUEST_KEY} must be hex digits.") from None
-    if not log.enabled:
+    if log is None:
         return os.urandom(16)
-    from .logfiles import request_key
-
-    return request_key(log.fs, log.root)
+    return bytes(log.request_key())
 
 
 def sign(body: str) -> str:

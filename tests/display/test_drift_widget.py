@@ -28,7 +28,7 @@ from kernel_magics.monitor.reference import build_profile, write_reference
 from kernel_magics.serving.bundle import Manifest, write_bundle
 from kernel_magics.serving.inputs import from_columns
 from kernel_magics.serving.pipeline import Pipeline
-from kernel_magics.serving.predlog import PredictionLog
+from kernel_magics.serving.predlog import Prediction, PredictionLog
 from kernel_magics.serving.schema import Feature
 from kernel_magics.workspace import Workspace, init_workspace
 
@@ -80,8 +80,8 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
         shifted = i >= 10
         inputs = from_columns(bundle.schema, _population(rng, 40, shifted))
         at = now - (600 + i * 60 if shifted else 7200 + i * 60)
-        log.record(f"r{i}", at, "shop", "1", "invocations", 200, 1.0, None, inputs, None,
-                   pipeline.predict(inputs), None)
+        log.append(Prediction(f"r{i}", at, "shop", "1", "invocations", 200, 1.0, None, inputs, None,
+                   pipeline.predict(inputs), None))
     log.close()
     return workspace
 

@@ -16,7 +16,7 @@ from onnx_models import sklearn_onnx
 from kernel_magics.bundle.reference import from_data, write_reference_file
 from kernel_magics.serving.bundle import Bundle, Lineage, Manifest, RuntimeSettings, write_bundle
 from kernel_magics.serving.inputs import Inputs
-from kernel_magics.serving.predlog import PredictionLog
+from kernel_magics.serving.predlog import Prediction, PredictionLog
 from kernel_magics.serving.schema import Feature, Schema, TensorSpec
 from kernel_magics.workspace import Workspace
 
@@ -97,8 +97,8 @@ def log_rows(log: PredictionLog, frame: pd.DataFrame, *, when: float, per_reques
         answer = outputs(part) if outputs is not None else \
             [{"label": "yes" if s > 0 else "no", "p": 0.5} for s in part["score"]]
         rid = f"r{when:.0f}-{start}-{version}"
-        log.record(rid, when, model, version, endpoint, 200, 1.0, None,
-                   Inputs(rows=len(part), columns=columns), None, answer, None)
+        log.append(Prediction(rid, when, model, version, endpoint, 200, 1.0, None,
+                   Inputs(rows=len(part), columns=columns), None, answer, None))
         ids.append(rid)
     return ids
 

@@ -19,7 +19,7 @@ from drift_fixtures import SCHEMA, log_rows, make_bundle, table
 from kernel_magics.errors import ConfigError, NotFoundError, ValidationError
 from kernel_magics.monitor import drift_report
 from kernel_magics.monitor.reference import PREDICTION, read_reference
-from kernel_magics.serving.predlog import PredictionLog
+from kernel_magics.serving.predlog import Prediction, PredictionLog
 from kernel_magics.serving.schema import Feature, Schema
 from kernel_magics.workspace import Workspace, find_workspace
 
@@ -144,10 +144,10 @@ def test_feedback_joins_accuracy_and_v2_answers_count(workspace: Workspace,
     # V2 answers carry the model's tensors: read as the runtime's default postprocess
     from kernel_magics.serving.inputs import Inputs
 
-    log.record("v2-a", T - 20, "plain", "1", "v2_infer", 200, 1.0, None,
+    log.append(Prediction("v2-a", T - 20, "plain", "1", "v2_infer", 200, 1.0, None,
                Inputs(rows=2, matrix=np.zeros((2, 4), dtype=np.float32)), None,
                {"label": np.array([1, 0]), "probabilities": np.array([[0.2, 0.8],
-                                                                     [0.9, 0.1]])}, None)
+                                                                     [0.9, 0.1]])}, None))
     for i, rid in enumerate(ids):
         truth = labels[i] if i % 4 else ("no" if labels[i] == "yes" else "yes")  # 75 % right
         log.feedback(rid, "plain", [truth])

@@ -28,7 +28,7 @@ from kernel_magics.monitor.reference import build_profile, write_reference
 from kernel_magics.serving.bundle import Manifest, write_bundle
 from kernel_magics.serving.inputs import from_columns
 from kernel_magics.serving.pipeline import Pipeline
-from kernel_magics.serving.predlog import PredictionLog
+from kernel_magics.serving.predlog import Prediction, PredictionLog
 from kernel_magics.serving.schema import Feature
 from kernel_magics.tracking.record import Cost, Resources, RunRecord
 from kernel_magics.tracking.spool import Spool
@@ -113,9 +113,9 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     for hour in range(5, 0, -1):
         for i in range(10):
             inputs = from_columns(bundle.schema, _population(rng, 30, shifted=False))
-            log.record(f"past-{hour}-{i}", now - hour * 3600 - 600 - i * 60, "shop", "1",
+            log.append(Prediction(f"past-{hour}-{i}", now - hour * 3600 - 600 - i * 60, "shop", "1",
                        "invocations", 200, 1.0, None, inputs, None,
-                       pipeline.predict(inputs), None)
+                       pipeline.predict(inputs), None))
     log.close()
     _serve_shifted_traffic(service / "1", service / "log")
 

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
-from kernel_magics.serving.logread import read_log
+from kernel_magics.serving.predlog import read_log
 
 FEATURES = [f"pixel_{i}" for i in range(64)]
 ROW = [0.0] * 64

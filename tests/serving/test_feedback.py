@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kernel_magics.serving.logread import read_log
+from kernel_magics.serving.predlog import read_log
 
 ROW = [1.0] * 64
 

@@ -23,10 +23,15 @@ from kernel_magics.serving.__main__ import main as runtime
 from kernel_magics.serving.bundle import Bundle, write_bundle
 from kernel_magics.serving.errors import InputError
 from kernel_magics.serving.inputs import Inputs
-from kernel_magics.serving.logcompact import LogCompactor, compact_log
-from kernel_magics.serving.logfiles import PART_NAME
-from kernel_magics.serving.logread import read_log, segment_files
-from kernel_magics.serving.predlog import PredictionLog, register_filesystem
+from kernel_magics.serving.predlog import (
+    Prediction,
+    PredictionLog,
+    read_log,
+    register_filesystem,
+)
+from kernel_magics.serving.predlog.compact import LogCompactor, compact_log
+from kernel_magics.serving.predlog.format import PART_NAME
+from kernel_magics.serving.predlog.storage import LogLocation
 from kernel_magics.serving.schema import Feature, Schema
 
 HOUR = datetime(2026, 11, 20, 10, tzinfo=UTC)  # the hour the tests' segments are moved into
@@ -43,9 +48,9 @@ def write_segments(log_dir: Path, schema: Schema, count: int, *, first: int = 0,
     for i in range(first, first + count):
         rid = f"{model}-{version}-r{i}"
         width = len(schema.feature_names)
-        log.record(rid, time.time(), model, version, "invocations", 200, 1.0, None,
+        log.append(Prediction(rid, time.time(), model, version, "invocations", 200, 1.0, None,
                    Inputs(rows=1, matrix=np.full((1, width), float(i), np.float32)), None,
-                   f"[{i % 10}]".encode(), None)
+                   f"[{i % 10}]".encode(), None))
         if feedback:
             log.feedback(rid, model, i % 10)
         log.flush()
@@ -101,7 +106,7 @@ def test_a_closed_hour_becomes_one_file_and_reads_the_same(tmp_path: Path,
     assert after[7].inputs == {n: [7.0] for n in digits_schema.feature_names}
     assert after[7].ground_truth == "7"
     assert duckdb_count(tmp_path) == 40
-    assert segment_files(tmp_path, "predictions") == [str(merged)]
+    assert LogLocation(tmp_path).files("predictions") == [str(merged)]
 
     again = compact_log(tmp_path, now=LATER)  # nothing left to do
     assert again.hours == [] and merged.is_file() and duckdb_count(tmp_path) == 40
@@ -129,7 +134,7 @@ def test_a_compaction_that_stopped_before_deleting_is_finished(
 
     # readers skip the segments of a merged hour: no request counted twice
     assert len(read_log(tmp_path)) == 10
-    assert [Path(p).name for p in segment_files(tmp_path, "predictions")] == \
+    assert [Path(p).name for p in LogLocation(tmp_path).files("predictions")] == \
         ["compact-20261120T10.parquet"]
 
     result = compact_log(tmp_path, now=LATER)
@@ -163,9 +168,9 @@ def test_segments_that_cannot_share_a_file_are_left_as_they_are(tmp_path: Path) 
                    model="a", version="1")
     log = PredictionLog(tmp_path)
     log.register("b", "1", classifier_schema([Feature("x", "string")], 1), identity=False)
-    log.record("b-1", time.time(), "b", "1", "invocations", 200, 1.0, None,
+    log.append(Prediction("b-1", time.time(), "b", "1", "invocations", 200, 1.0, None,
                Inputs(rows=1, columns={"x": np.array(["paris"], dtype=object)}), None,
-               b"[0]", None)
+               b"[0]", None))
     log.close()
     move_into(tmp_path, HOUR)
     parts = sorted(tmp_path.rglob("part-*.parquet"))
@@ -287,12 +292,12 @@ def test_an_object_store_log_is_compacted_by_the_runtime_command(
     assert runtime(["compact", url]) == 1  # without the flag, a missing log is an error
     assert "no prediction log at" in capsys.readouterr().err
     log = PredictionLog(url)  # not a local folder: the log writes whole objects
-    assert not log._local
+    assert not log.location.local
     log.register("digits", "3", digits_schema, identity=True)
     for i in range(3):
-        log.record(f"r{i}", time.time(), "digits", "3", "invocations", 200, 1.0, None,
+        log.append(Prediction(f"r{i}", time.time(), "digits", "3", "invocations", 200, 1.0, None,
                    Inputs(rows=1, matrix=np.full((1, 64), float(i), np.float32)), None,
-                   b"[0]", None)
+                   b"[0]", None))
         log.flush()
     move_into(store / "ship" / "digits", HOUR)
     assert runtime(["compact", url, "--missing-ok"]) == 0

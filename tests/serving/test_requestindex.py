@@ -10,10 +10,10 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from kernel_magics.serving import requestindex
-from kernel_magics.serving.logcompact import compact_log
-from kernel_magics.serving.predlog import PredictionLog
-from kernel_magics.serving.requestindex import CounterRuns, RequestIndex
+from kernel_magics.serving.predlog import LogLocation, Prediction, PredictionLog
+from kernel_magics.serving.predlog import requests as requestindex
+from kernel_magics.serving.predlog.compact import compact_log
+from kernel_magics.serving.predlog.requests import CounterRuns, RequestIndex
 from kernel_magics.serving.wire import sign
 
 WORKER_A, WORKER_B = "0123456789ab", "ba9876543210"
@@ -27,8 +27,8 @@ def rid(prefix: str, counter: int) -> str:
 
 def write_segment(log: PredictionLog, ids: list[str]) -> None:
     for request_id in ids:
-        log.record(request_id, time.time(), "m", "1", "invocations", 200, 1.0, None,
-                   None, None, b"[1]", None)
+        log.append(Prediction(request_id, time.time(), "m", "1", "invocations", 200, 1.0, None,
+                   None, None, b"[1]", None))
     assert log.flush() == len(ids)
 
 
@@ -73,7 +73,7 @@ def test_other_workers_ids_are_known_from_the_log_and_kept_as_runs(tmp_path: Pat
     third = [rid(WORKER_A, c) for c in range(501, 1000)]
     for ids in (first, second, third):
         write_segment(log, ids)
-    index = RequestIndex(PredictionLog(tmp_path), never_issued)
+    index = RequestIndex(LogLocation(tmp_path), never_issued)
     assert all(index.known(i) for i in first + second + third)
     assert len(index.runs) == 4  # 2,000 ids: A before and after the wrap, A after the
     # lost id, B
@@ -85,7 +85,7 @@ def test_other_workers_ids_are_known_from_the_log_and_kept_as_runs(tmp_path: Pat
 def test_ids_no_server_hands_out_are_unknown_without_reading(tmp_path: Path) -> None:
     log = PredictionLog(tmp_path)
     write_segment(log, [rid(WORKER_A, 1)])
-    index = RequestIndex(PredictionLog(tmp_path), never_issued)
+    index = RequestIndex(LogLocation(tmp_path), never_issued)
     for odd in ("nope", rid(WORKER_A, 1).upper(), rid(WORKER_A, 1)[:-1], ""):
         assert not index.known(odd)
     assert not index._scanned  # nothing was read for them
@@ -95,7 +95,7 @@ def test_ids_no_server_hands_out_are_unknown_without_reading(tmp_path: Path) -> 
 def test_segments_are_read_once_and_new_ones_when_needed(tmp_path: Path) -> None:
     log = PredictionLog(tmp_path)
     write_segment(log, [rid(WORKER_A, c) for c in range(10)])
-    index = RequestIndex(PredictionLog(tmp_path), never_issued)
+    index = RequestIndex(LogLocation(tmp_path), never_issued)
     assert index.known(rid(WORKER_A, 3)) and not index.known(rid(WORKER_A, 10))
     write_segment(log, [rid(WORKER_A, c) for c in range(10, 20)])
     assert index.known(rid(WORKER_A, 15)) and len(index._scanned) == 2
@@ -108,7 +108,7 @@ def test_compaction_merges_segments_away_and_the_index_follows(
     log = PredictionLog(tmp_path)
     for start in range(0, 1000, 250):
         write_segment(log, [rid(WORKER_A, c) for c in range(start, start + 250)])
-    before = RequestIndex(PredictionLog(tmp_path), never_issued)
+    before = RequestIndex(LogLocation(tmp_path), never_issued)
     assert before.known(rid(WORKER_A, 0)) and len(before._scanned) == 4
     # segments are grouped by the hour in their names (written now): two hours on,
     # that hour is closed
@@ -119,7 +119,7 @@ def test_compaction_merges_segments_away_and_the_index_follows(
     assert before.known(rid(WORKER_A, 1000))
     on_disk = {str(p) for p in (tmp_path / "predictions").rglob("*.parquet")}
     assert before._scanned == on_disk and len(on_disk) < 5  # merged-away ones forgotten
-    after = RequestIndex(PredictionLog(tmp_path), never_issued)
+    after = RequestIndex(LogLocation(tmp_path), never_issued)
     assert all(after.known(rid(WORKER_A, c)) for c in range(0, 1001, 7))
     assert len(after.runs) == 1
 
@@ -143,7 +143,7 @@ def test_the_ids_servers_hand_out_have_the_shape_the_index_reads() -> None:
 
 
 def test_without_a_log_only_own_ids_are_known() -> None:
-    index = RequestIndex(PredictionLog(None), lambda request_id: request_id == "mine")
+    index = RequestIndex(None, lambda request_id: request_id == "mine")
     assert index.known("mine") and not index.known(rid(WORKER_A, 1))
 
 
@@ -151,7 +151,7 @@ def test_an_id_whose_hash_does_not_hold_is_unknown(tmp_path: Path) -> None:
     # The counters are sequential; the hash is what makes the next id unguessable.
     log = PredictionLog(tmp_path)
     write_segment(log, [rid(WORKER_A, c) for c in range(5)])
-    index = RequestIndex(log, never_issued)
+    index = RequestIndex(log.location, never_issued)
     assert index.known(rid(WORKER_A, 4))
     guessed = f"{WORKER_A}{4:012x}"
     for mac in ("00000000", "ffffffff", rid(WORKER_A, 5)[24:]):

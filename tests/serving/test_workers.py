@@ -14,7 +14,7 @@ import pytest
 from live_server import free_port, wait_ready
 
 from kernel_magics.serving.bundle import Bundle
-from kernel_magics.serving.logread import read_log
+from kernel_magics.serving.predlog import read_log
 
 ROOT = Path(__file__).resolve().parents[2]
 

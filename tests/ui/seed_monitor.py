@@ -121,7 +121,7 @@ def write_log(folder: Path) -> None:
     from kernel_magics.serving.bundle import Bundle
     from kernel_magics.serving.inputs import from_columns
     from kernel_magics.serving.pipeline import Pipeline
-    from kernel_magics.serving.predlog import PredictionLog
+    from kernel_magics.serving.predlog import Prediction, PredictionLog
 
     service = folder / ".ship" / "services" / "churn"
     bundle = Bundle.load(service / "1")
@@ -140,8 +140,8 @@ def write_log(folder: Path) -> None:
             inputs = from_columns(bundle.schema, data)
             outputs = pipeline.predict(inputs)
             request_id = uuid.uuid4().hex
-            log.record(request_id, at, name, version, "invocations", 200,
-                       float(rng.uniform(0.4, 1.5)), None, inputs, None, outputs, None)
+            log.append(Prediction(request_id, at, name, version, "invocations", 200,
+                       float(rng.uniform(0.4, 1.5)), None, inputs, None, outputs, None))
             # Ground truth, one label per row: the rule the model learnt, which no longer
             # holds for a third of the shifted population.
             labels = ((data["age"] < 32) ^ (data["plan"] == "premium")).astype(int)

@@ -26,11 +26,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from .predlog import PredictionLog
-from .wire import ID_LENGTH, ID_PREFIX_LENGTH, REQUEST_ID_LENGTH, split_request_id
+from ..wire import ID_LENGTH, ID_PREFIX_LENGTH, REQUEST_ID_LENGTH, split_request_id
+from .storage import LogLocation
 
 NDArray = np.ndarray[Any, Any]
 _BATCH = 131_072  # ids read at a time: an hour's compacted file is never read whole
@@ -114,7 +113,7 @@ class RequestIndex:
     answers without storing anything per request), others as runs of counters read from
     the log's segments."""
 
-    def __init__(self, log: PredictionLog, issued: Callable[[str], bool]) -> None:
+    def __init__(self, log: LogLocation | None, issued: Callable[[str], bool]) -> None:
         self.log = log
         self.issued = issued
         self.runs = CounterRuns()
@@ -131,7 +130,7 @@ class RequestIndex:
             return False  # no Ship server hands out such an id
         if parts in self.runs:
             return True
-        if not self.log.enabled:
+        if self.log is None:
             return False
         with self._lock:
             if parts not in self.runs:  # another thread may have read it meanwhile
@@ -139,14 +138,12 @@ class RequestIndex:
         return parts in self.runs
 
     def _read_new_segments(self) -> None:
-        selector = pafs.FileSelector(f"{self.log.root}/predictions", recursive=True,
-                                     allow_not_found=True)
-        listed = {info.path for info in self.log.fs.get_file_info(selector)
-                  if info.path.endswith(".parquet")}
+        assert self.log is not None
+        listed = set(self.log.files("predictions"))
         self._scanned &= listed  # forget segments compaction has merged away
         for path in sorted(listed - self._scanned):
             try:
-                with self.log.fs.open_input_file(path) as source:
+                with self.log.open(path) as source:
                     for batch in pq.ParquetFile(source).iter_batches(
                             batch_size=_BATCH, columns=["request_id"]):
                         self.runs.add_ids(batch.column(0))

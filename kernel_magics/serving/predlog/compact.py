@@ -19,7 +19,7 @@ It is safe to run beside the servers and the readers:
   publish whole objects) before any segment is deleted;
 - while a compacted hour still has segments (between the rename and the deletes, or
   after a crash there), this package's readers skip them
-  (:func:`~.logread.segment_files`); a plain DuckDB glob counts them twice until the
+  (:meth:`~.storage.LogLocation.files`); a plain DuckDB glob counts them twice until the
   next run deletes them;
 - one compaction at a time per local log (a lock file; object stores: run one, say a
   Kubernetes CronJob with ``concurrencyPolicy: Forbid``);
@@ -44,10 +44,21 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from .errors import InputError
-from .logfiles import COMPACT_NAME, HOUR_FORMAT, PART_NAME, compact_name, is_temporary, published
-from .logread import parse_duration
-from .predlog import PARQUET_OPTIONS, open_filesystem
+from ..errors import InputError
+from .format import (
+    COMPACT_NAME,
+    HOUR_FORMAT,
+    PARQUET_OPTIONS,
+    PART_NAME,
+    SCHEMA_VERSION,
+    VERSION_KEY,
+    compact_name,
+    is_temporary,
+    typed_schema,
+    with_inputs,
+)
+from .reader import parse_duration
+from .storage import LogLocation, published
 
 STREAMS = ("predictions", "feedback")
 MIN_AGE = timedelta(minutes=5)
@@ -160,7 +171,8 @@ class LogCompactor:
                  now: datetime | None = None, missing_ok: bool = False) -> None:
         """``missing_ok``: no log there (yet) is not an error; :attr:`missing` says so."""
         self.location = os.fspath(location)
-        self.fs, self.root = open_filesystem(self.location)
+        log = LogLocation(self.location)
+        self.fs, self.root = log.fs, log.root
         self.cutoff = (now or datetime.now(UTC)) - parse_age(older_than)
         # on an object store a "folder" is there once anything is under it
         self.missing = self.fs.get_file_info(self.root).type != pafs.FileType.Directory
@@ -208,7 +220,8 @@ class LogCompactor:
         try:
             schema = pa.unify_schemas(
                 [self._read(p, schema_only=True) for p in hour.parts],
-                promote_options="permissive")
+                promote_options="permissive").with_metadata(
+                    {VERSION_KEY: SCHEMA_VERSION.encode()})
         except (pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
             result.note = f"left as it is: its segments cannot share one file ({exc})"
             return result
@@ -242,11 +255,18 @@ class LogCompactor:
         return rows
 
     def _read(self, path: str, *, schema_only: bool = False) -> Any:
-        """A segment's table, or its schema (a plain file read: pq.read_table's dataset
-        setup costs 1.4 ms more per file)."""
+        """A segment's table, or its schema, with typed ``inputs`` (a segment's matrix
+        becomes the struct here: :func:`~.format.with_inputs`). A plain file read:
+        pq.read_table's dataset setup costs 1.4 ms more per file."""
         with self.fs.open_input_file(path) as handle:
             file = pq.ParquetFile(handle)
-            return file.schema_arrow if schema_only else file.read()
+            if not schema_only:
+                return with_inputs(file.read())
+            schema = file.schema_arrow
+            if "matrix" not in schema.names:
+                return schema
+            # the struct's type from the layout column alone (a few bytes)
+            return typed_schema(schema, file.read(columns=["matrix_layout"]).column(0))
 
     def delete(self, paths: Iterable[str]) -> int:
         """Delete files (merged segments, temporary ones of killed writers); how many
@@ -306,7 +326,7 @@ def compact_log(location: str | os.PathLike[str], *,
 
 def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     """``table`` in the merged schema (missing columns and struct fields null)."""
-    if table.schema.equals(schema):
+    if table.schema.equals(schema, check_metadata=False):
         return table
     merged = pa.concat_tables([schema.empty_table(), table], promote_options="permissive")
     return merged.select(schema.names).cast(schema)

@@ -8,14 +8,14 @@ from pathlib import Path
 import pyarrow.fs as pafs
 import pytest
 
-from kernel_magics.serving.logfiles import (
+from kernel_magics.serving.predlog.format import (
     COMPACT_NAME,
     PART_NAME,
     compact_name,
     is_temporary,
-    published,
     segment_name,
 )
+from kernel_magics.serving.predlog.storage import published
 
 
 def test_names_parse_back_to_their_hour() -> None:
