@@ -34,7 +34,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_ready(url: str, timeout: float = 30.0, *, in_a_row: int = 1) -> None:
+class ServerGone(RuntimeError):
+    """The server stopped before it was ready (say, its port was taken meanwhile)."""
+
+
+def wait_ready(url: str, timeout: float = 30.0, *, in_a_row: int = 1,
+               alive: Any = None) -> None:
     """Poll /v2/health/ready until it answers 200 ``in_a_row`` times running.
 
     Each poll is a new connection, which the kernel hands to whichever worker process
@@ -43,6 +48,8 @@ def wait_ready(url: str, timeout: float = 30.0, *, in_a_row: int = 1) -> None:
     deadline = time.monotonic() + timeout
     streak = 0
     while time.monotonic() < deadline:
+        if alive is not None and not alive():
+            raise ServerGone(f"{url} stopped before it was ready")
         try:
             response = httpx.get(f"{url}/v2/health/ready", timeout=1)
             if response.status_code == 200:
@@ -81,17 +88,24 @@ class RunningServer:
 
 def serve_in_thread(bundle_dir: Path | str, log_dir: Path | None) -> RunningServer:
     """The real runtime for ``bundle_dir`` (prediction log in ``log_dir``; none without),
-    in a daemon thread on a free port, once ready. The caller stops it."""
-    port = free_port()
-    app = create_app(bundle_dir, log_dir=str(log_dir) if log_dir else "")
-    options: Any = uvicorn_options("warning", Bundle.load(bundle_dir).manifest.runtime)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, **options))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    running = RunningServer(f"http://127.0.0.1:{port}", port, log_dir, server, thread)
-    try:
-        wait_ready(running.url)
-    except BaseException:
-        running.stop()
-        raise
-    return running
+    in a daemon thread on a free port, once ready. The caller stops it. A port another
+    process took between :func:`free_port` and the bind is tried again with another."""
+    for attempt in range(3):
+        port = free_port()
+        app = create_app(bundle_dir, log_dir=str(log_dir) if log_dir else "")
+        options: Any = uvicorn_options("warning", Bundle.load(bundle_dir).manifest.runtime)
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, **options))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        running = RunningServer(f"http://127.0.0.1:{port}", port, log_dir, server, thread)
+        try:
+            wait_ready(running.url, alive=thread.is_alive)
+        except ServerGone:
+            if attempt == 2:
+                raise
+            continue
+        except BaseException:
+            running.stop()
+            raise
+        return running
+    raise AssertionError("unreachable")

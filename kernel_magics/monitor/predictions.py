@@ -77,9 +77,16 @@ def from_invocations(predictions: Any) -> list[Any] | None:
 
 
 def from_v2(outputs: Any, task: str, class_labels: tuple[Any, ...] | None) -> list[Any] | None:
-    """Scalars of a V2 answer's output tensors, as the runtime's default postprocess."""
+    """Scalars of a V2 answer's output tensors (the logged ``outputs`` list, or a dict of
+    name -> values as logs before version 2 hold), as the runtime's default postprocess."""
     from ..serving.pipeline import default_postprocess
 
+    if isinstance(outputs, list):  # [{"name", "datatype", "shape", "data"}, ...]
+        try:
+            outputs = {str(t["name"]): np.asarray(t["data"]).reshape(t["shape"])
+                       for t in outputs}
+        except (KeyError, TypeError, ValueError):
+            return None
     if not isinstance(outputs, dict) or not outputs:
         return None
     try:

@@ -37,7 +37,7 @@ from .predlog import Prediction, PredictionLog, RequestIndex
 from .requirements import RUNTIME_VERSION
 from .router import Deployment, Router
 from .usage import UsageMeter
-from .v2_codec import encode_infer, parse_infer
+from .v2_codec import V2Outputs, encode_infer, parse_infer
 from .wire import (
     error_response,
     issued_here,
@@ -173,7 +173,7 @@ class Service:
             outputs = await self._compute(deployment, parsed.inputs,
                                           partial(pipeline.infer, parsed.inputs,
                                                   parsed.outputs))
-            content, header_length = encode_infer(
+            content, header_length, answered = encode_infer(
                 model=deployment.name, version=deployment.version, request_id=request_id,
                 request=parsed, outputs=outputs)
             headers = {"x-request-id": request_id}
@@ -182,8 +182,10 @@ class Service:
             else:
                 media = "application/octet-stream"
                 headers["inference-header-content-length"] = str(header_length)
+            # the log keeps the outputs list as answered (JSON), or renders binary ones
             return Outcome(Response(content, media_type=media, headers=headers), deployment,
-                           parsed.inputs, outputs, parsed.client_id)
+                           parsed.inputs, answered if answered is not None
+                           else V2Outputs(outputs), parsed.client_id)
 
         return await self._serve(request, "v2_infer", work)
 
@@ -327,7 +329,10 @@ class Service:
             self.shared.publish(self.metrics)
 
     async def _warm_up(self) -> None:
-        await anyio.to_thread.run_sync(self.log.warm_up)  # before ready, off the loop
+        try:  # before ready, off the loop; the log's warm-up is not worth a failed start
+            await anyio.to_thread.run_sync(self.log.warm_up)
+        except Exception:
+            logger.exception("prediction log: warm-up failed; the first flush pays for it")
         for deployment in self.router.deployments.values():
             await anyio.to_thread.run_sync(deployment.load, self.workers)
         if self.freeze_gc:

@@ -187,8 +187,9 @@ def _inputs(schema: Schema, tensors: dict[str, NDArray], identity: bool) -> Inpu
 
 
 def encode_infer(*, model: str, version: str, request_id: str, request: InferRequest,
-                 outputs: dict[str, NDArray]) -> tuple[bytes, int | None]:
-    """The response body, and the JSON header length when binary tensors follow it."""
+                 outputs: dict[str, NDArray]) -> tuple[bytes, int | None, bytes | None]:
+    """The response body, the JSON header length when binary tensors follow it, and the
+    ``outputs`` list as JSON when all of it is JSON (the prediction log keeps it)."""
     described: list[dict[str, Any]] = []
     blobs: list[bytes] = []
     for name, array in outputs.items():
@@ -199,19 +200,41 @@ def encode_infer(*, model: str, version: str, request_id: str, request: InferReq
                 np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
             entry["parameters"] = {"binary_data_size": len(blob)}
             blobs.append(blob)
-        elif datatype == "BYTES":
-            entry["data"] = [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
-                             for v in array.ravel().tolist()]
         else:
-            entry["data"] = np.ascontiguousarray(array).ravel()
+            entry["data"] = json_data(array, datatype)
         described.append(entry)
-    header = orjson.dumps({"model_name": model, "model_version": version,
-                           "id": request_id if request.client_id is None
-                           else request.client_id, "outputs": described},
-                          option=orjson.OPT_SERIALIZE_NUMPY)
+    head = orjson.dumps({"model_name": model, "model_version": version,
+                         "id": request_id if request.client_id is None
+                         else request.client_id})
+    listed = orjson.dumps(described, option=orjson.OPT_SERIALIZE_NUMPY)
+    header = b"".join([head[:-1], b',"outputs":', listed, b"}"])
     if not blobs:
-        return header, None
-    return b"".join([header, *blobs]), len(header)
+        return header, None, listed
+    return b"".join([header, *blobs]), len(header), None
+
+
+class V2Outputs:
+    """Output tensors answered in binary, rendered as the V2 ``outputs`` list (JSON) by
+    the prediction log, off the request path."""
+
+    __slots__ = ("arrays",)
+
+    def __init__(self, arrays: dict[str, NDArray]) -> None:
+        self.arrays = arrays
+
+    def tolist(self) -> list[dict[str, Any]]:
+        """The ``outputs`` list of a V2 JSON answer (format.render_json calls it)."""
+        return [{"name": name, "datatype": (datatype := numpy_to_v2(array.dtype)),
+                 "shape": list(array.shape), "data": json_data(array, datatype)}
+                for name, array in self.arrays.items()]
+
+
+def json_data(array: NDArray, datatype: str) -> Any:
+    """A tensor's ``data`` in a V2 JSON answer: flat, row-major."""
+    if datatype == "BYTES":
+        return [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+                for v in array.ravel().tolist()]
+    return np.ascontiguousarray(array).ravel()
 
 
 def _bytes_blob(array: NDArray) -> bytes:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -143,11 +144,18 @@ def test_feedback_joins_accuracy_and_v2_answers_count(workspace: Workspace,
                    outputs=lambda part: labels[part.index].tolist())
     # V2 answers carry the model's tensors: read as the runtime's default postprocess
     from kernel_magics.serving.inputs import Inputs
+    from kernel_magics.serving.v2_codec import V2Outputs
 
-    log.append(Prediction("v2-a", T - 20, "plain", "1", "v2_infer", 200, 1.0, None,
-               Inputs(rows=2, matrix=np.zeros((2, 4), dtype=np.float32)), None,
-               {"label": np.array([1, 0]), "probabilities": np.array([[0.2, 0.8],
-                                                                     [0.9, 0.1]])}, None))
+    tensors = {"label": np.array([1, 0]), "probabilities": np.array([[0.2, 0.8], [0.9, 0.1]])}
+    answered_json = orjson.dumps([  # the outputs list of a V2 JSON answer, as logged
+        {"name": "label", "datatype": "INT64", "shape": [2], "data": [1, 0]},
+        {"name": "probabilities", "datatype": "FP64", "shape": [2, 2],
+         "data": [0.2, 0.8, 0.9, 0.1]}])
+    for rid, answer in (("v2-binary", V2Outputs(tensors)), ("v2-json", answered_json),
+                        ("v2-before-version-2", tensors)):  # logs written before: a dict
+        log.append(Prediction(rid, T - 20, "plain", "1", "v2_infer", 200, 1.0, None,
+                              Inputs(rows=2, matrix=np.zeros((2, 4), dtype=np.float32)),
+                              None, answer, None))
     for i, rid in enumerate(ids):
         truth = labels[i] if i % 4 else ("no" if labels[i] == "yes" else "yes")  # 75 % right
         log.feedback(rid, "plain", [truth])
@@ -158,7 +166,7 @@ def test_feedback_joins_accuracy_and_v2_answers_count(workspace: Workspace,
     assert performance["value"] == pytest.approx(0.75)
     assert "request id" in performance["method"]
     prediction_rows = doc["prediction"]["current"]["counts"]
-    assert sum(prediction_rows) == 202  # 200 /invocations + 2 V2 rows
+    assert sum(prediction_rows) == 206  # 200 /invocations + 3 V2 answers of 2 rows
     assert doc["history"][-1]["performance"] == pytest.approx(0.75)
 
 

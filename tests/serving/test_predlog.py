@@ -207,3 +207,7 @@ def test_typed_inputs_for_mixed_features(start_server: Any, tabular_bundle: Bund
     assert second.inputs is None and second.raw_inputs is None
     assert second.tensors is not None
     assert second.tensors["float_input"] == pytest.approx([0.1, 0.2, 1.0])
+    # a V2 JSON answer's outputs list, as answered (not rendered again)
+    answered = json.loads(second.outputs or "")
+    assert [t["name"] for t in answered] == ["label", "probabilities"]
+    assert answered[1]["shape"] == [1, 2] and len(answered[1]["data"]) == 2

@@ -63,7 +63,7 @@ SCHEMA_VERSION = "2"
 VERSION_KEY = b"ship.log.version"
 STREAMS = ("predictions", "feedback", "usage")
 
-BASE_FIELDS = [
+BASE_FIELDS = (
     pa.field("request_id", pa.string()), pa.field("time", pa.timestamp("us", tz="UTC")),
     pa.field("model", pa.string()), pa.field("version", pa.string()),
     pa.field("endpoint", pa.string()), pa.field("status", pa.int16()),
@@ -71,13 +71,13 @@ BASE_FIELDS = [
     pa.field("client_id", pa.string()), pa.field("raw_inputs", pa.string()),
     pa.field("outputs", pa.string()), pa.field("error", pa.string()),
     pa.field("shadow", pa.string()),
-]
+)
 # all-numeric inputs as written by the server: a request's rows x features matrix,
 # row-major little-endian, and its layout (JSON: the matrix dtype, each feature's name
 # and dtype; one dictionary value per segment). Readers and compaction turn them into
 # ``inputs`` (with_inputs).
-MATRIX_FIELDS = [pa.field("matrix", pa.binary()),
-                 pa.field("matrix_layout", pa.dictionary(pa.int32(), pa.string()))]
+MATRIX_FIELDS = (pa.field("matrix", pa.binary()),
+                 pa.field("matrix_layout", pa.dictionary(pa.int32(), pa.string())))
 FEEDBACK_SCHEMA = pa.schema([
     ("request_id", pa.string()), ("time", pa.timestamp("us", tz="UTC")),
     ("model", pa.string()), ("ground_truth", pa.string()),

@@ -1,7 +1,7 @@
 """The log writer: requests appended in memory, written as Parquet segments off the
 request path.
 
-A request appends one :class:`~.format.Prediction` to a list: no I/O, no rendering.
+A request appends one :class:`~.format.Prediction` to a deque: no I/O, no rendering.
 Every ``batch_interval`` (100 ms) the writer turns what accumulated into one Arrow
 record batch per model version (:func:`record_batch`) and lets the requests' objects
 go; every ``flush_interval`` (1 s) it writes the batches as one segment per version,
@@ -11,8 +11,7 @@ left; ``kill -9`` loses at most the last flush interval.
 
 Why batches every 100 ms and not once a second: a request's objects held until the
 segment is written make new requests allocate memory that is no longer in the CPU's
-caches (bench/README.md: held 1 s, 5 % of throughput; 100 ms, 2 %; converted every
-100 ms, under 1 %).
+caches (bench/README.md: requests held 1 s cost 5 % of throughput, 100 ms 2 %).
 
 Where the work runs (:meth:`PredictionLog.start`): given the server's event loop and a
 local folder, as callbacks on that loop between requests (pyarrow in a second thread
@@ -72,7 +71,7 @@ class Layout:
         # all-numeric features: the rows x features matrices as bytes (the common case,
         # and the cheap one: readers and compaction make them the ``inputs`` struct)
         self.matrix = self.features is not None and self.features.matrix_dtype is not None
-        extra = MATRIX_FIELDS if self.matrix else \
+        extra = [*MATRIX_FIELDS] if self.matrix else \
             [pa.field("inputs", self.features.struct)] if self.features else []
         if self.tensors is not None:
             extra.append(pa.field("tensors", self.tensors.struct))
