@@ -249,3 +249,22 @@ def test_model_tensors_of_a_bundle_with_preprocess_are_typed(tabular_bundle: Bun
     assert table.column("tensors").to_pylist() == [
         None, {"float_input": [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]}, None]
     assert table.column("raw_inputs").to_pylist() == [None, None, None]
+
+
+def test_per_feature_tensors_of_a_tabular_model_are_its_features() -> None:
+    """A model taking one input per feature, without preprocess: the V2 tensors are the
+    features; tensors of any other shape are not guessed at (null, not garbage)."""
+    schema = Schema(features=(Feature("age", "float64"), Feature("income", "float64")),
+                    inputs=(TensorSpec("age", "FP64", (-1, 1)),
+                            TensorSpec("income", "FP64", (-1, 1))),
+                    outputs=(TensorSpec("y", "FP32", (-1,)),))
+    layout = Layout(schema)
+    per_feature = Inputs(rows=2, tensors={"income": np.array([[10.0], [20.0]]),
+                                          "age": np.array([[30.0], [40.0]])})
+    odd = Inputs(rows=2, tensors={"other": np.zeros((2, 5))})
+    table = with_inputs(pa.Table.from_batches([layout.record_batch([
+        Prediction(rid, time.time(), "m", "1", "v2_infer", 200, 1.0, None, inputs, None,
+                   b"[1]", None) for rid, inputs in (("per-feature", per_feature),
+                                                     ("odd", odd))])]))
+    assert table.column("inputs").to_pylist() == [
+        {"age": [30.0, 40.0], "income": [10.0, 20.0]}, None]

@@ -128,19 +128,32 @@ class Layout:
             return None
         if inputs.matrix is not None:
             return inputs.matrix
-        if inputs.tensors is not None:  # model tensors: the features when no preprocess
-            return next(iter(inputs.tensors.values())) if self.identity else None
-        assert self.features is not None and inputs.columns is not None
-        return np.column_stack([inputs.columns[n] for n in self.features.names])
+        assert self.features is not None
+        if inputs.tensors is not None and self.identity and len(inputs.tensors) == 1:
+            matrix = next(iter(inputs.tensors.values()))  # the features, as the model takes
+            if matrix.ndim == 2 and matrix.shape[1] == len(self.features.names):
+                return matrix
+        columns = inputs.columns if inputs.tensors is None else self._tensor_columns(inputs)
+        if columns is None:
+            return None
+        return np.column_stack([columns[n] for n in self.features.names])
 
     def _tensor_columns(self, inputs: Inputs) -> dict[str, np.ndarray[Any, Any]] | None:
-        """The feature columns of an identity handler's one model tensor (None: model
-        tensors of a bundle with preprocess, which go to ``tensors``)."""
+        """The features in model tensors sent to a version without preprocess: one
+        rows x features tensor, or one tensor per feature named as it is (a tabular
+        model). None for model tensors of a bundle with preprocess (they go to
+        ``tensors``) or of any other shape."""
         assert self.features is not None and inputs.tensors is not None
         if not self.identity:
             return None
-        matrix = next(iter(inputs.tensors.values()))
-        return dict(zip(self.features.names, matrix.T, strict=True))
+        names, tensors = self.features.names, inputs.tensors
+        if len(tensors) == 1:
+            matrix = next(iter(tensors.values()))
+            if matrix.ndim == 2 and matrix.shape[1] == len(names):
+                return dict(zip(names, matrix.T, strict=True))
+        if set(tensors) == set(names):
+            return {n: tensors[n].reshape(len(tensors[n]), -1)[:, 0] for n in names}
+        return None
 
 
 def _parquet_options(schema: pa.Schema) -> dict[str, Any]:
