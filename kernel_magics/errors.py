@@ -65,6 +65,12 @@ class ConflictError(ShipError):
     http_status = 409
 
 
+class StorageError(ShipError):
+    """Storage Ship reads refused (a prediction log on S3 out of reach, no access)."""
+
+    http_status = 502
+
+
 class TrackingError(ShipError):
     """A run record could not be captured, spooled or written to MLflow."""
 

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from .output import emit_json
-from .serving import LOG_DIR_HELP, check_log, storage_errors
+from .serving import LOG_DIR_HELP, check_log
 
 
 @click.command("cost")
@@ -45,8 +45,7 @@ def cost_cmd(run_id: str | None, service: str | None, notebook: str | None, sinc
     elif service is not None:
         if log_dir is not None:
             check_log(log_dir)
-        with storage_errors(log_dir or service):
-            result = service_cost(workspace, service, since=since, log_dir=log_dir)
+        result = service_cost(workspace, service, since=since, log_dir=log_dir)
         emit_json(result.to_json()) if as_json else _echo_service(result.to_json())
     else:
         summary = cost_summary(workspace, notebook=notebook, since=since)

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from .output import emit_json
-from .serving import LOG_DIR_HELP, check_log, storage_errors
+from .serving import LOG_DIR_HELP, check_log
 
 
 @click.command("drift")
@@ -31,9 +31,8 @@ def drift_cmd(name: str, window: str | None, history: int | None, html_file: Pat
 
     if log_dir is not None:
         check_log(log_dir)
-    with storage_errors(log_dir or name):
-        report = drift_report(find_workspace(), name, window=window, history=history,
-                              version=version, log_dir=log_dir)
+    report = drift_report(find_workspace(), name, window=window, history=history,
+                          version=version, log_dir=log_dir)
     if html_file is not None:
         html_file.write_text(report.to_html(), encoding="utf-8")
     if as_json:

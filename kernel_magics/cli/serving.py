@@ -43,13 +43,13 @@ LOG_DIR_HELP = ("Where the prediction log is: a folder or a URL (s3://bucket/pre
 
 
 @contextlib.contextmanager
-def storage_errors(log: str) -> Iterator[None]:
-    """Storage that refuses (no such bucket, no access, network down) is a clear error
-    naming the log (or the service whose log it is)."""
+def storage_errors(where: str) -> Iterator[None]:
+    """Storage that refuses (no such bucket, no access, network down) is a clear error;
+    ``where``: "at URL", or "of service 'NAME'"."""
     try:
         yield
     except OSError as exc:
-        fail(f"cannot read the prediction log at {log}: {exc}")
+        fail(f"cannot read the prediction log {where}: {exc}")
 
 
 @click.command("serve")
@@ -157,7 +157,7 @@ def logs_cmd(ctx: click.Context, name: str, since: str | None, limit: int, error
         return
     if ctx.get_parameter_source("older_than") is not click.core.ParameterSource.DEFAULT:
         raise click.UsageError("--older-than goes with --compact.")
-    with _runtime_errors(), storage_errors(log_dir):
+    with _runtime_errors(), storage_errors(f"at {log_dir}"):
         entries = read_log(log_dir, since=since, limit=limit, errors_only=errors_only)
     if as_json:
         emit_json(entries)
@@ -181,7 +181,7 @@ def _compact_log(log_dir: str, older_than: str, as_json: bool) -> None:
 
     from ..serving.predlog import compact_log
 
-    with _runtime_errors(), storage_errors(log_dir):
+    with _runtime_errors(), storage_errors(f"at {log_dir}"):
         result = compact_log(log_dir, older_than=older_than, progress=lambda hours: tqdm(
             hours, desc="compact", unit="hour", file=sys.stderr,
             disable=as_json or len(hours) < 2))

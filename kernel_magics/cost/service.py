@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import ValidationError
+from ..errors import StorageError, ValidationError
 from ..release.services import service_log, service_names
 from ..workspace import PriceTable, Workspace
 
@@ -249,7 +249,10 @@ def service_cost(workspace: Workspace, name: str, *, since: str | None = None,
     log_dir = service_log(workspace, name, log_dir)
     start = parse_time(since)
     prices = workspace.prices()
-    records = read_usage(log_dir, start)
+    try:
+        records = read_usage(log_dir, start)
+    except OSError as exc:
+        raise StorageError(f"cannot read the usage records of {log_dir}: {exc}") from None
     notes: list[str] = []
 
     versions: dict[tuple[str, str], dict[str, Any]] = {}

@@ -14,6 +14,8 @@ See docs/monitoring.md for the methods.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import NotFoundError
+from ..errors import NotFoundError, StorageError
 from ..serving.predlog import LogLocation
 from ..serving.predlog.reader import busiest_version
 from ..workspace import Workspace
@@ -146,7 +148,8 @@ def drift_report(workspace: Workspace, name: str, *, window: str | None = None,
     windows = Windows(int(end.timestamp() * 1e6), length_us, settings.history)
     notes: list[str] = []
     newest = bundle_dir.name
-    chosen = version or busiest_version(log, *windows.bounds(0))
+    with _readable(log_url):
+        chosen = version or busiest_version(log, *windows.bounds(0))
     if chosen is not None and chosen != newest:
         candidate = service_folder(workspace, name) / chosen
         if not (candidate / "ship.yaml").is_file():
@@ -175,7 +178,8 @@ def drift_report(workspace: Workspace, name: str, *, window: str | None = None,
     else:
         notes.append(f"service {name!r} version {version} has no reference profile: build "
                      "it with --reference TRAINING_DATA to monitor drift.")
-    scan = LogScanner(log, windows, profiles, prediction, target).run()
+    with _readable(log_url):
+        scan = LogScanner(log, windows, profiles, prediction, target).run()
     current = 0
     start, stop = windows.bounds(current)
     window_rows = int(scan.rows[current])
@@ -197,6 +201,15 @@ def drift_report(workspace: Workspace, name: str, *, window: str | None = None,
     report.notes += scan.notes + _scan_notes(scan, name, log_url, target, report)
     report.seconds = time.perf_counter() - started
     return report
+
+
+@contextlib.contextmanager
+def _readable(log: str) -> Iterator[None]:
+    """A log whose storage refuses (unreachable, no access) is a StorageError naming it."""
+    try:
+        yield
+    except OSError as exc:
+        raise StorageError(f"cannot read the prediction log at {log}: {exc}") from None
 
 
 def _new_feature(feature: str, arrow_type: str, settings: DriftSettings) -> FeatureResult:

@@ -144,3 +144,19 @@ def test_an_unreachable_log_is_a_clear_error(workspace: Workspace, model_bytes: 
     result = CliRunner().invoke(main, ["logs", "churn", "--log-dir", "nope://x/y"])
     assert result.exit_code == 1
     assert "nope://x/y" in result.output and "Traceback" not in result.output
+
+
+def test_storage_out_of_reach_is_a_clear_error(workspace: Workspace, model_bytes: bytes,
+                                               training: pd.DataFrame, log_url: str,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every reader names the log and the reason, exits 1, and shows no traceback."""
+    make_bundle(workspace, "churn", model_bytes, training)
+    monkeypatch.chdir(workspace.root)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")  # nobody
+    for command, says in ((["logs", "churn"], "the prediction log at"),
+                          (["drift", "churn"], "the prediction log at"),
+                          (["cost", "--service", "churn"], "the usage records of")):
+        result = CliRunner().invoke(main, [*command, "--log-dir", log_url])
+        assert result.exit_code == 1, result.output
+        assert f"cannot read {says} {log_url}" in result.output
+        assert "Traceback" not in result.output
