@@ -25,8 +25,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..errors import ConflictError, NotFoundError, ShipError
 from ..workspace import Workspace, check_service_name
 
@@ -178,21 +176,21 @@ def local_process(folder: Path) -> LocalProcess | None:
 def traffic(log: str, *, window_s: int = TRAFFIC_WINDOW_S) -> Traffic:
     """Request count and rate, p50/p99 latency and error rate over the last `window_s`
     (none when the log cannot be read: the panel still lists the service)."""
-    from ..serving.predlog import read_log
+    from ..serving.predlog import read_outcomes
 
     try:
-        entries = read_log(log, since=f"{window_s}s")
+        outcomes = read_outcomes(log, since=f"{window_s}s")
     except OSError:
-        entries = []
-    if not entries:
+        outcomes = []
+    if not outcomes:
         return Traffic(window_s=window_s, requests=0, rate_per_s=0.0, p50_ms=None, p99_ms=None,
                        error_rate=None)
-    latencies = sorted(e.latency_ms for e in entries)
-    errors = sum(1 for e in entries if e.status >= 400 or e.error is not None)
-    return Traffic(window_s=window_s, requests=len(entries),
-                   rate_per_s=len(entries) / window_s,
+    latencies = sorted(latency for latency, _ in outcomes)
+    errors = sum(failed for _, failed in outcomes)
+    return Traffic(window_s=window_s, requests=len(outcomes),
+                   rate_per_s=len(outcomes) / window_s,
                    p50_ms=_quantile(latencies, 0.5), p99_ms=_quantile(latencies, 0.99),
-                   error_rate=errors / len(entries))
+                   error_rate=errors / len(outcomes))
 
 
 def _quantile(ordered: list[float], q: float) -> float:
@@ -206,9 +204,7 @@ def get_service(workspace: Workspace, name: str) -> Service:
     folder = service_folder(workspace, name)
     versions = _versions(folder)
     return Service(name=name, versions=versions, latest=versions[0].version if versions else None,
-                   running=local_process(folder),
-                   traffic=traffic(log_of(Path(versions[0].path)) if versions
-                                   else str(folder / "log")))
+                   running=local_process(folder), traffic=traffic(service_log(workspace, name)))
 
 
 def list_services(workspace: Workspace) -> list[Service]:
@@ -220,9 +216,8 @@ def latest_bundle(workspace: Workspace, name: str, log_dir: str | None = None
                   ) -> tuple[Path, str]:
     """(newest bundle folder, where its prediction log is) of service `name`: ``log_dir``
     if given, else :func:`log_of` the bundle."""
-    folder = service_folder(workspace, name)
-    bundle = Path(_versions(folder)[0].path)
-    return bundle, service_log(workspace, name, log_dir)
+    bundle = Path(_versions(service_folder(workspace, name))[0].path)
+    return bundle, log_dir or log_of(bundle)
 
 
 def service_log(workspace: Workspace, name: str, log_dir: str | None = None) -> str:
@@ -236,15 +231,15 @@ def service_log(workspace: Workspace, name: str, log_dir: str | None = None) -> 
 
 
 def log_of(bundle_dir: Path) -> str:
-    """Where a bundle's service logs: its ship.yaml's ``runtime.log_dir`` (``ship build
-    --log-dir URL``), else ``log/`` beside it (.ship/services/NAME/log)."""
+    """Where a bundle's service logs (:attr:`~..serving.bundle.Bundle.log_dir`); ``log/``
+    beside a bundle that does not load, so its service still lists."""
+    from ..serving.bundle import Bundle
+    from ..serving.errors import BundleError
+
     try:
-        runtime = yaml.safe_load((bundle_dir / "ship.yaml").read_text(encoding="utf-8"))["runtime"]
-        configured = runtime.get("log_dir") if isinstance(runtime, dict) else None
-    except (OSError, yaml.YAMLError, KeyError, TypeError):
-        configured = None
-    return configured if isinstance(configured, str) and configured \
-        else str(bundle_dir.resolve().parent / "log")
+        return Bundle.load(bundle_dir).log_dir
+    except BundleError:
+        return str(bundle_dir.resolve().parent / "log")
 
 
 def _free_port() -> int:

@@ -175,6 +175,12 @@ class Bundle:
         """True when handler.py defines preprocess(df), which receives a pandas DataFrame."""
         return "preprocess" in self.handler_functions
 
+    @property
+    def log_dir(self) -> str:
+        """Where this bundle's service logs: ``runtime.log_dir`` of ship.yaml (``ship build
+        --log-dir URL``), else ``log/`` beside the bundle (.ship/services/NAME/log)."""
+        return self.manifest.runtime.log_dir or str(self.path.resolve().parent / "log")
+
     @classmethod
     def load(cls, path: str | Path) -> Bundle:
         """Read and validate a bundle folder; BundleError says what to fix."""

@@ -33,13 +33,11 @@ ENV_METRICS_DIR = "SHIP_METRICS_DIR"
 
 
 def default_log_dir(bundle_dir: str | Path, bundle: Bundle | None = None) -> str:
-    """``SHIP_LOG_DIR``, else the bundle's own (``runtime.log_dir`` in ship.yaml, set by
-    ``ship build --log-dir``), else ``log/`` beside the bundle (.ship/services/NAME/log/)."""
+    """``SHIP_LOG_DIR``, else the bundle's own (:attr:`Bundle.log_dir`)."""
     env = os.environ.get(ENV_LOG_DIR)
     if env is not None:
         return env
-    configured = (bundle or Bundle.load(bundle_dir)).manifest.runtime.log_dir
-    return configured or str(Path(bundle_dir).resolve().parent / "log")
+    return (bundle or Bundle.load(bundle_dir)).log_dir
 
 
 def create_service(bundle_dir: str | Path, *, log_dir: str | None = None, workers: int = 1,

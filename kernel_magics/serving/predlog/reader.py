@@ -177,6 +177,24 @@ def read_log(log: str | os.PathLike[str] | LogLocation, since: str | datetime | 
     return entries
 
 
+def read_outcomes(log: str | os.PathLike[str] | LogLocation, since: str | datetime | None = None
+                  ) -> list[tuple[float, bool]]:
+    """(latency_ms, failed) of each request at or after ``since``: what a traffic summary
+    needs, without reading inputs or answers."""
+    location = as_location(log)
+    start = parse_since(since)
+    files = location.files("predictions", start)
+    if not files:
+        return []
+    with _duckdb(location) as (con, prefix):
+        rows = con.execute(
+            "SELECT latency_ms, status >= 400 OR error IS NOT NULL "
+            "FROM read_parquet(?, union_by_name=true) WHERE epoch_us(time) >= ?",
+            [[prefix + f for f in files],
+             0 if start is None else int(start.timestamp() * 1e6)]).fetchall()
+    return [(float(latency), bool(failed)) for latency, failed in rows]
+
+
 def read_feedback(log: str | os.PathLike[str] | LogLocation) -> dict[str, str]:
     """The latest ground truth (JSON text) sent for each request id."""
     location = as_location(log)
