@@ -129,7 +129,7 @@ def test_a_tabular_notebook_serves_string_features(tmp_path: Path,
     import httpx
     from live_server import serve_in_thread
 
-    running = serve_in_thread(bundle, tmp_path / "log")
+    running = serve_in_thread(bundle, bundle.parent / "log")  # where `ship serve` logs
     try:
         records = {"dataframe_records": [
             {"tenure": 3, "monthly": 95.5, "plan": "basic", "region": "north"},
@@ -152,3 +152,24 @@ def test_a_tabular_notebook_serves_string_features(tmp_path: Path,
         assert bad.status_code == 400 and bad.json()["field"] == "region"
     finally:
         running.stop()
+    # The prediction log, read back as a user does: features typed by name, the hole a
+    # null; V2 tensors named by feature are features too; the bad request kept.
+    logs = subprocess.run([ship, "logs", "churn", "--json"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert logs.returncode == 0, logs.stderr
+    records_entry, v2_entry, bad_entry = json.loads(logs.stdout)
+    assert records_entry["inputs"]["plan"] == ["basic", "pro", "basic"]
+    assert records_entry["inputs"]["tenure"] == [3, 60, 10]
+    assert records_entry["inputs"]["monthly"][:2] == [95.5, 40.0]
+    assert records_entry["inputs"]["monthly"][2] in (None, "NaN") or \
+        records_entry["inputs"]["monthly"][2] != records_entry["inputs"]["monthly"][2]
+    assert v2_entry["inputs"]["region"] == ["north"]  # V2 tensors named by feature
+    assert v2_entry["tensors"] is None
+    assert bad_entry["status"] == 400 and "region" in bad_entry["error"]
+    drift = subprocess.run([ship, "drift", "churn", "--json", "--window", "1h"], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=120, env=env)
+    assert drift.returncode == 0, drift.stderr
+    report = json.loads(drift.stdout)
+    methods = {f["feature"]: f["method"] for f in report["features"]}
+    assert set(methods) == {"tenure", "monthly", "plan", "region"}  # the tracked profile
+    assert report["current_rows"] == 4  # 3 records and the V2 row; the bad one has none
