@@ -164,7 +164,7 @@ class LogScanner:
     # -- reading ---------------------------------------------------------------------
     def _wanted(self, schema: pa.Schema) -> list[str]:
         """The columns to read (and the logged features noted in ``log_features``)."""
-        columns = [c for c in ("time", "rows") if c in schema.names]
+        columns = [c for c in ("time", "rows", "shadow") if c in schema.names]
         if "inputs" in schema.names:
             self._note_features(schema)
             columns.append("inputs")  # the whole struct: selecting fields costs more
@@ -231,6 +231,9 @@ class LogScanner:
                                                 columns=columns, use_threads=False)
                     self.scan.segments_read += 1
                     for batch in batches:
+                        if "shadow" in batch.schema.names:  # shadows' copies: not traffic
+                            batch = batch.filter(pc.is_null(batch.column("shadow"))) \
+                                .drop_columns(["shadow"])
                         if "matrix" in batch.schema.names:
                             batch = with_inputs(batch)
                             if "inputs" in batch.schema.names:

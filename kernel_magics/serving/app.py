@@ -16,11 +16,13 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import anyio.to_thread
 import orjson
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -29,13 +31,16 @@ from starlette.routing import Route
 
 from .auth import BearerAuth, Tokens
 from .errors import HandlerError, InputError, LogDisabled, RuntimeServingError, UnknownError
+from .follower import ReleaseFollower
 from .inputs import Inputs
 from .metrics import Metrics, SharedMetrics, render
 from .mlflow_codec import media_type, parse_csv, parse_invocation, parse_parquet
 from .openapi import build_openapi
 from .predlog import Prediction, PredictionLog, RequestIndex
+from .release import ROUTING_HEADER, VERSION_HEADER
 from .requirements import RUNTIME_VERSION
 from .router import Deployment, Router
+from .shadow import Shadows
 from .usage import UsageMeter
 from .v2_codec import V2Outputs, encode_infer, parse_infer
 from .wire import (
@@ -63,13 +68,16 @@ class Outcome(NamedTuple):
     inputs: Inputs | None = None
     outputs: Any = None
     client_id: str | None = None
+    requested: Any = None  # V2 outputs the client asked for (a shadow's copy asks the same)
 
 
 class Service:
-    """A service's state (router, log, metrics) and its endpoints."""
+    """A service's state (router, log, metrics) and its endpoints; with ``release_file``
+    it follows that release.json (follower.py) and sends shadows their copies."""
 
     def __init__(self, router: Router, log: PredictionLog, *, workers: int = 1,
-                 metrics_dir: str | None = None, freeze_gc: bool = False) -> None:
+                 metrics_dir: str | None = None, freeze_gc: bool = False,
+                 release_file: Path | None = None) -> None:
         self.router = router
         self.log = log
         use_request_key(request_key_for(log.location))
@@ -82,12 +90,26 @@ class Service:
         self.body_timeout = router.champion.bundle.manifest.runtime.body_timeout_s
         self._openapi: bytes | None = None
         for d in router.deployments.values():
-            log.register(d.name, d.version, d.bundle.schema,
-                         identity="preprocess" not in d.bundle.handler_functions)
+            self._register(d)
         self.usage = UsageMeter(log.location, self.metrics,
                                 versions=[(d.name, d.version) for d in
                                           router.deployments.values()],
                                 ready=lambda: router.ready)
+        self.shadows = Shadows(log)
+        self.follower = None if release_file is None else ReleaseFollower(
+            release_file, router, workers=workers, loaded=self._loaded)
+
+    def _register(self, deployment: Deployment) -> None:
+        """Declare a version's features to the log (its typed ``inputs`` columns)."""
+        self.log.register(deployment.name, deployment.version, deployment.bundle.schema,
+                          identity="preprocess" not in deployment.bundle.handler_functions)
+
+    def _loaded(self, deployment: Deployment) -> None:
+        """A version the release added, loaded and warmed up: log and meter it."""
+        self._register(deployment)
+        key = (deployment.name, deployment.version)
+        if key not in self.usage.versions:
+            self.usage.versions.append(key)
 
     # -- the common path of every logged endpoint ---------------------------------------
     async def _serve(self, request: Request, endpoint: str,
@@ -114,6 +136,12 @@ class Service:
         target = outcome.deployment
         status = outcome.response.status_code
         inputs = outcome.inputs
+        if status < 400 and inputs is not None and logged:
+            shadows = self.router.shadows(target)
+            if shadows:  # after the answer is sent (Starlette's background task)
+                outcome.response.background = BackgroundTask(
+                    self._copy, shadows, request_id, endpoint, target.version, inputs,
+                    outcome.client_id, outcome.requested)
         self.metrics.observe(target.name, target.version, endpoint, status, seconds,
                              0 if inputs is None or status >= 400 else inputs.rows)
         if logged:
@@ -122,6 +150,13 @@ class Service:
                 seconds * 1000.0, outcome.client_id, outcome.inputs,
                 logged_body(request) if error else None, outcome.outputs, error))
         return outcome.response
+
+    async def _copy(self, shadows: tuple[Deployment, ...], request_id: str, endpoint: str,
+                    answered_by: str, inputs: Inputs, client_id: str | None,
+                    requested: Any) -> None:
+        self.shadows.submit(shadows, request_id=request_id, endpoint=endpoint,
+                            answered_by=answered_by, inputs=inputs, client_id=client_id,
+                            requested=requested)
 
     async def _compute(self, deployment: Deployment, inputs: Inputs,
                        fn: Callable[[], Any]) -> Any:
@@ -134,7 +169,7 @@ class Service:
         """POST /invocations: dataframe_split, dataframe_records, instances, inputs (JSON),
         CSV, Parquet."""
         async def work(request_id: str) -> Outcome:
-            deployment = self.router.route()
+            deployment = self.router.route(key=request.headers.get(ROUTING_HEADER))
             pipeline = deployment.require()
             body = await read_body(request, self.limit, self.body_timeout)
             schema = deployment.bundle.schema
@@ -151,7 +186,8 @@ class Service:
                                    option=orjson.OPT_SERIALIZE_NUMPY)
             # the log keeps the predictions as the JSON already rendered for the answer
             return Outcome(Response(content, media_type="application/json",
-                                    headers={"x-request-id": request_id}),
+                                    headers={"x-request-id": request_id,
+                                             VERSION_HEADER: deployment.version}),
                            deployment, inputs, content[len(b'{"predictions":'):-1])
 
         return await self._serve(request, "invocations", work)
@@ -164,7 +200,7 @@ class Service:
             name = params["model_name"]
             version = params.get("model_version")
             deployment = self.router.version(name, version) if version is not None \
-                else self.router.route(name)
+                else self.router.route(name, request.headers.get(ROUTING_HEADER))
             pipeline = deployment.require()
             body = await read_body(request, self.limit, self.body_timeout)
             parsed = parse_infer(deployment.bundle.schema, body,
@@ -176,7 +212,7 @@ class Service:
             content, header_length, answered = encode_infer(
                 model=deployment.name, version=deployment.version, request_id=request_id,
                 request=parsed, outputs=outputs)
-            headers = {"x-request-id": request_id}
+            headers = {"x-request-id": request_id, VERSION_HEADER: deployment.version}
             if header_length is None:
                 media = "application/json"
             else:
@@ -185,7 +221,7 @@ class Service:
             # the log keeps the outputs list as answered (JSON), or renders binary ones
             return Outcome(Response(content, media_type=media, headers=headers), deployment,
                            parsed.inputs, answered if answered is not None
-                           else V2Outputs(outputs), parsed.client_id)
+                           else V2Outputs(outputs), parsed.client_id, parsed.outputs)
 
         return await self._serve(request, "v2_infer", work)
 
@@ -286,10 +322,13 @@ class Service:
 
     async def version(self, request: Request) -> Response:
         """GET /version: runtime and model versions."""
+        release = self.router.release
         return json_response(orjson.dumps({
             "runtime": RUNTIME_VERSION, "model": self.router.name,
             "versions": sorted(self.router.deployments),
-            "champion": self.router.champion.version}))
+            "champion": self.router.champion.version,
+            "release": None if release is None else release.to_json(),
+            "release_error": None if self.follower is None else self.follower.error}))
 
     async def prometheus(self, request: Request) -> Response:
         """GET /metrics: Prometheus text format, all workers added up."""
@@ -316,6 +355,8 @@ class Service:
         self.log.start(asyncio.get_running_loop())
         self.usage.start()
         tasks = [asyncio.create_task(self._warm_up())]
+        if self.follower is not None:
+            tasks.append(asyncio.create_task(self.follower.run()))
         if self.shared.folder is not None:
             tasks.append(asyncio.create_task(self._publish_metrics()))
         try:
@@ -323,6 +364,7 @@ class Service:
         finally:
             for task in tasks:
                 task.cancel()
+            await anyio.to_thread.run_sync(self.shadows.close)  # their rows, then the log
             self.log.close()
             self.usage.close()  # last: its final record counts the log's last flush
             self._log_counters()
@@ -352,6 +394,11 @@ class Service:
         metrics, log = self.metrics, self.log
         metrics.log_records, metrics.log_dropped = log.written, log.dropped
         metrics.log_cpu = dict(log.cpu_s) if log.enabled else {}
+        name = self.router.name
+        for outcome, counts in (("scored", self.shadows.scored),
+                                ("dropped", self.shadows.dropped)):
+            for version, count in list(counts.items()):
+                metrics.shadow[(name, version, outcome)] = count
 
     def routes(self) -> list[Route]:
         """Hot routes first: Starlette tries them in order."""

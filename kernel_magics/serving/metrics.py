@@ -8,6 +8,7 @@
     ship_prediction_log_records_total / _dropped_total      counters
     ship_prediction_log_cpu_seconds_total{step}             counter (build, write)
     ship_process_cpu_seconds_total{mode}                    counter (user, system; all workers)
+    ship_shadow_copies_total{model,version,outcome}         counter (scored, dropped)
 
 Written by hand (the text format is small) so the hot path is a few dict updates.
 With several workers each process writes a snapshot to a shared folder every second
@@ -44,6 +45,8 @@ class Metrics:
         self.log_cpu: dict[str, float] = {}  # step (build, write) -> CPU seconds
         # (user, system) CPU seconds; None: this process's own, read when snapshotted
         self.cpu: tuple[float, float] | None = None
+        # shadows' copies: (model, version, "scored" | "dropped") -> count (shadow.py)
+        self.shadow: dict[tuple[str, str, str], int] = {}
 
     def observe(self, model: str, version: str, endpoint: str, status: int,
                 seconds: float, rows: int = 0) -> None:
@@ -69,6 +72,7 @@ class Metrics:
             "log": [self.log_records, self.log_dropped],
             "log_cpu": [[k, v] for k, v in self.log_cpu.items()],
             "cpu": list(self.cpu if self.cpu is not None else cpu_times()),
+            "shadow": [[*k, v] for k, v in self.shadow.items()],
         }
 
 
@@ -96,6 +100,9 @@ def merge(snapshots: list[Snapshot]) -> Metrics:
         total.log_dropped += snap["log"][1]
         for step, seconds in snap.get("log_cpu", []):
             total.log_cpu[step] = total.log_cpu.get(step, 0.0) + seconds
+        for model, version, outcome, count in snap.get("shadow", []):
+            key = (model, version, outcome)
+            total.shadow[key] = total.shadow.get(key, 0) + count
         user, system = snap.get("cpu", [0.0, 0.0])
         cpu = total.cpu or (0.0, 0.0)
         total.cpu = (cpu[0] + user, cpu[1] + system)
@@ -196,4 +203,10 @@ def render(metrics: Metrics) -> str:
               "# TYPE ship_prediction_log_cpu_seconds_total counter"]
     for step, seconds in sorted(metrics.log_cpu.items()):
         lines.append(f"ship_prediction_log_cpu_seconds_total{_labels(step=step)} {seconds:.6f}")
+    lines += ["# HELP ship_shadow_copies_total Copies of answered requests sent to shadow "
+              "versions: scored, or dropped because the shadows fell behind.",
+              "# TYPE ship_shadow_copies_total counter"]
+    for (model, version, outcome), count in sorted(metrics.shadow.items()):
+        lines.append(f"ship_shadow_copies_total"
+                     f"{_labels(model=model, version=version, outcome=outcome)} {count}")
     return "\n".join(lines) + "\n"

@@ -1,9 +1,11 @@
-"""Which deployed model version answers a request.
+"""Which deployed model version answers a request, and which ones see a copy.
 
-A service has one model name and one or more deployed versions (one bundle each).
-Today every request without an explicit version goes to the champion; canary
-percentages, shadow versions and auto-rollback (a later issue) belong here: ``route``
-picks the version that answers, ``shadows`` the ones that see a copy of the request.
+A service has one model name and one or more deployed versions (one bundle each). Its
+release (release.py: champion, canary with a percentage, shadows) says how requests
+split: ``route`` picks the version that answers a request naming none, ``shadows`` the
+ones that score a copy after it answered. A new release is applied whole, in one
+assignment (:meth:`Router.apply`), once every version in it is loaded and warmed up:
+a request sees the old split or the new one, never half of each.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 from .bundle import Bundle
 from .errors import NotReady, UnknownError
 from .pipeline import Pipeline
+from .release import Release, takes_canary
 
 logger = logging.getLogger(__name__)
 
@@ -61,10 +64,21 @@ class Deployment:
         return self.pipeline
 
 
-class Router:
-    """A service's deployments and the policy choosing among them (champion only, for now)."""
+@dataclass(frozen=True)
+class Split:
+    """The routing of one release over loaded deployments (replaced whole, never edited)."""
 
-    def __init__(self, deployments: list[Deployment], champion: str | None = None) -> None:
+    champion: Deployment
+    canary: Deployment | None = None
+    percent: float = 0.0
+    shadows: tuple[Deployment, ...] = ()
+    release: Release | None = None
+
+
+class Router:
+    """A service's deployments and the release choosing among them."""
+
+    def __init__(self, deployments: list[Deployment], release: Release | None = None) -> None:
         if not deployments:
             raise ValueError("a service needs at least one deployment")
         names = {d.name for d in deployments}
@@ -72,12 +86,39 @@ class Router:
             raise ValueError(f"one model name per service, got {sorted(names)}")
         self.name = deployments[0].name
         self.deployments = {d.version: d for d in deployments}
-        self.champion = self.deployments[champion or deployments[0].version]
+        self.split = Split(deployments[0])
+        if release is not None:
+            self.apply(release, self.deployments)
+
+    @property
+    def champion(self) -> Deployment:
+        return self.split.champion
+
+    @property
+    def release(self) -> Release | None:
+        return self.split.release
 
     @property
     def ready(self) -> bool:
         """True when every deployment finished its warm-up."""
         return all(d.ready for d in self.deployments.values())
+
+    def apply(self, release: Release, deployments: dict[str, Deployment]) -> None:
+        """Route by ``release`` over ``deployments`` (every version it names, loaded); the
+        versions it no longer names stop taking requests (in-flight ones finish)."""
+        missing = [v for v in release.versions if v not in deployments]
+        if missing:
+            raise ValueError(f"release names versions that are not loaded: {missing}")
+        canary = release.canary
+        kept = {v: deployments[v] for v in release.versions}
+        split = Split(champion=kept[release.champion],
+                      canary=None if canary is None else kept[canary.version],
+                      percent=0.0 if canary is None else canary.percent,
+                      shadows=tuple(kept[v] for v in release.shadows
+                                    if v != release.champion and
+                                    (canary is None or v != canary.version)),
+                      release=release)
+        self.deployments, self.split = kept, split  # both, before the next await
 
     def check_model(self, name: str) -> None:
         """UnknownError unless ``name`` is this service's model."""
@@ -94,12 +135,23 @@ class Router:
                                f"{sorted(self.deployments)}.", field="model_version")
         return found
 
-    def route(self, name: str | None = None) -> Deployment:
-        """The deployment that answers a request naming no version."""
+    def route(self, name: str | None = None, key: str | None = None) -> Deployment:
+        """The deployment that answers a request naming no version: the canary for its
+        share of requests (the same one for the same routing ``key``), else the champion."""
         if name is not None:
             self.check_model(name)
-        return self.champion
+        split = self.split
+        if split.canary is not None and takes_canary(split.percent, key):
+            return split.canary
+        return split.champion
 
-    def shadows(self, answering: Deployment) -> list[Deployment]:
-        """Deployments that also score the request without answering it (none yet)."""
-        return []
+    def shadows(self, answering: Deployment) -> tuple[Deployment, ...]:
+        """Deployments that score a copy of a request ``answering`` answered: the shadows;
+        and the champion when the canary answered, so that the gate compares their
+        predictions on the same requests."""
+        split = self.split
+        if split.canary is not None and answering is split.canary:
+            return (split.champion, *split.shadows)
+        if answering is split.champion:
+            return split.shadows
+        return ()  # a pinned version (/versions/{v}/) answered: no comparison to make

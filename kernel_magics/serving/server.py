@@ -24,9 +24,11 @@ from .auth import Tokens
 from .bundle import Bundle, RuntimeSettings
 from .guard import ENV_LIMITS, ConnectionLimits, guarded_protocol
 from .predlog import PredictionLog
+from .release import read_release
 from .router import Deployment, Router
 
 ENV_BUNDLE = "SHIP_BUNDLE"
+ENV_RELEASE = "SHIP_RELEASE"  # release.json to follow; unset: the one bundle only
 ENV_LOG_DIR = "SHIP_LOG_DIR"  # "" disables the log
 ENV_WORKERS = "SHIP_WORKERS"
 ENV_METRICS_DIR = "SHIP_METRICS_DIR"
@@ -41,26 +43,41 @@ def default_log_dir(bundle_dir: str | Path, bundle: Bundle | None = None) -> str
 
 
 def create_service(bundle_dir: str | Path, *, log_dir: str | None = None, workers: int = 1,
-                   metrics_dir: str | None = None, freeze_gc: bool = False) -> Service:
-    """A Service for one bundle; ``log_dir`` None: :func:`default_log_dir`, "": no log."""
+                   metrics_dir: str | None = None, freeze_gc: bool = False,
+                   release_file: str | Path | None = None) -> Service:
+    """A Service for one bundle; ``log_dir`` None: :func:`default_log_dir`, "": no log.
+
+    With ``release_file`` (a service's release.json, beside its version folders) the
+    service serves every version the release names and follows its changes; until the
+    file exists, ``bundle_dir`` alone answers."""
     bundle = Bundle.load(bundle_dir)
     location = default_log_dir(bundle_dir, bundle) if log_dir is None else log_dir
     log = PredictionLog(location or None,
                         flush_interval=bundle.manifest.runtime.log_flush_interval_s)
-    return Service(Router([Deployment(bundle)]), log, workers=workers,
-                   metrics_dir=metrics_dir, freeze_gc=freeze_gc)
+    release_path = None if release_file is None else Path(release_file)
+    release = None if release_path is None else read_release(release_path)
+    if release is None or release_path is None:
+        router = Router([Deployment(bundle)])
+    else:
+        router = Router([Deployment(Bundle.load(release_path.parent / v))
+                         for v in release.versions], release)
+    return Service(router, log, workers=workers, metrics_dir=metrics_dir,
+                   freeze_gc=freeze_gc, release_file=release_path)
 
 
 def create_app(bundle_dir: str | Path, *, log_dir: str | None = None, workers: int = 1,
-               metrics_dir: str | None = None, freeze_gc: bool = False) -> Starlette:
+               metrics_dir: str | None = None, freeze_gc: bool = False,
+               release_file: str | Path | None = None) -> Starlette:
     """The ASGI app serving ``bundle_dir`` (model loads and warms up at startup).
 
     ``log_dir``: the prediction log's folder or URL; None: ``$SHIP_LOG_DIR``, else
-    ``log/`` beside the bundle; "": no log. ``SHIP_AUTH_TOKEN`` / ``SHIP_FEEDBACK_TOKEN``
-    turn on bearer authentication (auth.py).
+    ``log/`` beside the bundle; "": no log. ``release_file``: follow that release.json
+    (:func:`create_service`). ``SHIP_AUTH_TOKEN`` / ``SHIP_FEEDBACK_TOKEN`` turn on
+    bearer authentication (auth.py).
     """
     return build_app(create_service(bundle_dir, log_dir=log_dir, workers=workers,
-                                    metrics_dir=metrics_dir, freeze_gc=freeze_gc),
+                                    metrics_dir=metrics_dir, freeze_gc=freeze_gc,
+                                    release_file=release_file),
                      Tokens.from_env())
 
 
@@ -69,7 +86,8 @@ def app_from_env() -> Starlette:
     configure_logging(os.environ.get("SHIP_LOG_LEVEL", "warning"))
     return create_app(os.environ[ENV_BUNDLE], log_dir=os.environ.get(ENV_LOG_DIR),
                       workers=int(os.environ.get(ENV_WORKERS, "1")),
-                      metrics_dir=os.environ.get(ENV_METRICS_DIR) or None, freeze_gc=True)
+                      metrics_dir=os.environ.get(ENV_METRICS_DIR) or None, freeze_gc=True,
+                      release_file=os.environ.get(ENV_RELEASE) or None)
 
 
 def configure_logging(level: str) -> None:
@@ -107,19 +125,23 @@ def uvicorn_options(log_level: str, settings: RuntimeSettings | None = None
 
 
 def serve(bundle_dir: str | Path, *, host: str = "127.0.0.1", port: int = 8080,
-          workers: int = 1, log_dir: str | None = None, log_level: str = "warning") -> None:
-    """Serve a bundle until SIGTERM/SIGINT; ``log_dir`` None means :func:`default_log_dir`."""
+          workers: int = 1, log_dir: str | None = None, log_level: str = "warning",
+          release_file: str | Path | None = None) -> None:
+    """Serve a bundle (with ``release_file``: a release, :func:`create_service`) until
+    SIGTERM/SIGINT; ``log_dir`` None means :func:`default_log_dir`."""
     bundle = Bundle.load(bundle_dir)  # fail fast, before binding, on a broken bundle
     log = default_log_dir(bundle_dir, bundle) if log_dir is None else log_dir
     configure_logging(log_level)
     options = uvicorn_options(log_level, bundle.manifest.runtime)
     if workers <= 1:
-        app = create_app(bundle_dir, log_dir=log, freeze_gc=True)
+        app = create_app(bundle_dir, log_dir=log, freeze_gc=True, release_file=release_file)
         uvicorn.Server(uvicorn.Config(app, host=host, port=port, **options)).run()  # type: ignore[arg-type]
         return
     shared = tempfile.mkdtemp(prefix="ship-metrics-")
     os.environ.update({ENV_BUNDLE: str(Path(bundle_dir).resolve()), ENV_LOG_DIR: log,
                        ENV_WORKERS: str(workers), ENV_METRICS_DIR: shared,
+                       ENV_RELEASE: "" if release_file is None else
+                       str(Path(release_file).resolve()),
                        "SHIP_LOG_LEVEL": log_level,
                        ENV_LIMITS: connection_limits(bundle.manifest.runtime).to_env()})
     if not isinstance(options["http"], str):  # worker processes import the class by name

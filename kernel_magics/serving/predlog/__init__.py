@@ -16,9 +16,11 @@ from __future__ import annotations
 from .compact import CompactResult, compact_log
 from .format import SCHEMA_VERSION, Prediction
 from .reader import (
+    Answer,
     LogEntry,
     parse_duration,
     parse_since,
+    read_answers,
     read_feedback,
     read_log,
     read_outcomes,
@@ -28,6 +30,7 @@ from .requests import RequestIndex
 from .storage import LogLocation, register_filesystem
 from .writer import PredictionLog
 
-__all__ = ["SCHEMA_VERSION", "CompactResult", "LogEntry", "LogLocation", "Prediction",
+__all__ = ["SCHEMA_VERSION", "Answer", "CompactResult", "LogEntry", "LogLocation", "Prediction",
            "PredictionLog", "RequestIndex", "compact_log", "parse_duration", "parse_since",
-           "read_feedback", "read_log", "read_outcomes", "read_usage", "register_filesystem"]
+           "read_answers", "read_feedback", "read_log", "read_outcomes", "read_usage",
+           "register_filesystem"]

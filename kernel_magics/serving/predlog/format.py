@@ -30,7 +30,8 @@ client_id      string                  V2 ``id`` sent by the client
 raw_inputs     string                  JSON: a body that did not parse
 outputs        string                  JSON: what was answered
 error          string                  the error message answered (status >= 400)
-shadow         string                  reserved for shadow versions' rows (releases)
+shadow         string                  a shadow's copy of a request (release.json): the
+                                       version that answered it; null for answers
 inputs         struct<f: list<T>, …>   one list per feature, one value per row
 tensors        struct<t: list<T>, …>   model tensors (a bundle with ``preprocess`` that
                                        was sent tensors), flattened row-major
@@ -115,6 +116,7 @@ class Prediction:
     raw: Any = None
     outputs: Any = None
     error: str | None = None
+    shadow: str | None = None  # a shadow's copy: the version that answered the client
 
 
 def segment_name(written: datetime, seq: int) -> str:

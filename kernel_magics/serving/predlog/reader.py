@@ -36,7 +36,7 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 COLUMNS = ("request_id", "epoch_us(p.time)", "model", "version", "endpoint", "status",
            "latency_ms", "rows", "client_id", "inputs", "tensors", "raw_inputs", "outputs",
-           "error", "matrix", "matrix_layout")
+           "error", "matrix", "matrix_layout", "shadow")
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,7 @@ class LogEntry:
     outputs: str | None  # JSON
     error: str | None
     ground_truth: str | None
+    shadow: str | None = None  # a shadow's copy: the version that answered the client
 
 
 def parse_duration(value: object) -> timedelta | None:
@@ -131,8 +132,10 @@ def _arrow_fsspec(location: LogLocation) -> Any:
 
 
 def read_log(log: str | os.PathLike[str] | LogLocation, since: str | datetime | None = None,
-             *, limit: int | None = None, errors_only: bool = False) -> list[LogEntry]:
-    """The logged requests at or after ``since``, oldest first (the last ``limit``)."""
+             *, limit: int | None = None, errors_only: bool = False,
+             shadows: bool = False) -> list[LogEntry]:
+    """The logged requests at or after ``since``, oldest first (the last ``limit``); with
+    ``shadows``, shadow versions' copies too (their ``shadow`` names the answering one)."""
     location = as_location(log)
     start = parse_since(since)
     predictions = location.files("predictions", start)
@@ -146,6 +149,8 @@ def read_log(log: str | os.PathLike[str] | LogLocation, since: str | datetime | 
         params.append(int(start.timestamp() * 1e6))
     if errors_only:
         conditions.append("p.error IS NOT NULL")
+    if not shadows:
+        conditions.append("p.shadow IS NULL")
     truth = ("(SELECT request_id, arg_max(ground_truth, time) AS ground_truth "
              "FROM read_parquet(?) GROUP BY request_id)") if feedback else \
         "(SELECT NULL::VARCHAR AS request_id, NULL::VARCHAR AS ground_truth)"
@@ -179,8 +184,8 @@ def read_log(log: str | os.PathLike[str] | LogLocation, since: str | datetime | 
 
 def read_outcomes(log: str | os.PathLike[str] | LogLocation, since: str | datetime | None = None
                   ) -> list[tuple[float, bool]]:
-    """(latency_ms, failed) of each request at or after ``since``: what a traffic summary
-    needs, without reading inputs or answers."""
+    """(latency_ms, failed) of each request answered at or after ``since`` (shadows'
+    copies left out): what a traffic summary needs, without reading inputs or answers."""
     location = as_location(log)
     start = parse_since(since)
     files = location.files("predictions", start)
@@ -189,10 +194,53 @@ def read_outcomes(log: str | os.PathLike[str] | LogLocation, since: str | dateti
     with _duckdb(location) as (con, prefix):
         rows = con.execute(
             "SELECT latency_ms, status >= 400 OR error IS NOT NULL "
-            "FROM read_parquet(?, union_by_name=true) WHERE epoch_us(time) >= ?",
+            "FROM read_parquet(?, union_by_name=true) "
+            "WHERE epoch_us(time) >= ? AND shadow IS NULL",
             [[prefix + f for f in files],
              0 if start is None else int(start.timestamp() * 1e6)]).fetchall()
     return [(float(latency), bool(failed)) for latency, failed in rows]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One version's answer to a request, without its inputs (what a release compares)."""
+
+    request_id: str
+    version: str
+    shadow: str | None  # a shadow's copy: the version that answered the client
+    endpoint: str
+    failed: bool
+    latency_ms: float
+    outputs: str | None
+    ground_truth: str | None
+
+
+def read_answers(log: str | os.PathLike[str] | LogLocation, since: str | datetime | None,
+                 versions: list[str]) -> list[Answer]:
+    """Answers of ``versions`` (and their shadows' copies) at or after ``since``, with
+    the latest ground truth of each request."""
+    location = as_location(log)
+    start = parse_since(since)
+    files = location.files("predictions", start)
+    if not files or not versions:
+        return []
+    feedback = location.files("feedback")
+    truth = ("(SELECT request_id, arg_max(ground_truth, time) AS ground_truth "
+             "FROM read_parquet(?) GROUP BY request_id)") if feedback else \
+        "(SELECT NULL::VARCHAR AS request_id, NULL::VARCHAR AS ground_truth)"
+    with _duckdb(location) as (con, prefix):
+        params: list[Any] = [[prefix + f for f in files]]
+        if feedback:
+            params.append([prefix + f for f in feedback])
+        params += [0 if start is None else int(start.timestamp() * 1e6), versions]
+        rows = con.execute(
+            "SELECT p.request_id, p.version, p.shadow, p.endpoint, "
+            "p.status >= 400 OR p.error IS NOT NULL, p.latency_ms, p.outputs, f.ground_truth "
+            f"FROM read_parquet(?, union_by_name=true) p LEFT JOIN {truth} f "
+            "USING (request_id) WHERE epoch_us(p.time) >= ? AND list_contains(?, p.version) "
+            "ORDER BY p.time", params).fetchall()
+    return [Answer(str(r[0]), str(r[1]), r[2], str(r[3]), bool(r[4]), float(r[5]), r[6],
+                   r[7]) for r in rows]
 
 
 def read_feedback(log: str | os.PathLike[str] | LogLocation) -> dict[str, str]:

@@ -94,7 +94,7 @@ class Layout:
             pa.array([self._raw(r) for r in records], pa.string()),
             _outputs([r.outputs for r in records]),
             pa.array([r.error for r in records], pa.string()),
-            pa.nulls(len(records), pa.string()),
+            pa.array([r.shadow for r in records], pa.string()),
         ]
         if self.features is not None:
             arrays.extend(self._inputs([r.inputs for r in records]))
