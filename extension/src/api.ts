@@ -19,6 +19,9 @@ import {
   IRunDetail,
   IRunPage,
   IRunQuery,
+  IRelease,
+  IReleaseChange,
+  ITimeline,
   IWorkspaceInfo
 } from './tokens';
 
@@ -230,6 +233,37 @@ export function getServiceCost(
   );
 }
 
+/** A service's release: champion, canary, shadows, the canary's checks, the decisions. */
+export function getRelease(name: string, notebook: string | null = null): Promise<IRelease> {
+  return requestAPI<IRelease>(`services/${encodeURIComponent(name)}/release`, {}, { notebook });
+}
+
+/** Change a service's release by hand; answers the release after the change. */
+export function changeRelease(
+  name: string,
+  change: IReleaseChange,
+  notebook: string | null = null
+): Promise<IRelease> {
+  return requestAPI<IRelease>(
+    `services/${encodeURIComponent(name)}/release`,
+    { method: 'POST', body: JSON.stringify(change) },
+    { notebook }
+  );
+}
+
+/** A service's requests, latency and errors per version over a window (e.g. `1h`). */
+export function getTimeline(
+  name: string,
+  window: string | null = null,
+  notebook: string | null = null
+): Promise<ITimeline> {
+  return requestAPI<ITimeline>(
+    `services/${encodeURIComponent(name)}/timeline`,
+    {},
+    { window, notebook }
+  );
+}
+
 async function send(
   endPoint: string,
   init: RequestInit,
@@ -261,8 +295,11 @@ async function parse<T>(response: Response, url: string): Promise<T> {
     // Every answer of the server extension, 404s included, carries {"error": …};
     // a 404 without it comes from Jupyter itself: the extension is not loaded.
     const missing = response.status === 404 && body === null;
+    // `message`, when there is one, is the sentence; `error` may then name only its kind.
     const message =
-      body?.error ?? `${response.status} ${response.statusText || 'error'} from ${url}`;
+      body?.message ||
+      body?.error ||
+      `${response.status} ${response.statusText || 'error'} from ${url}`;
     throw new ShipAPIError(message, response.status, missing);
   }
   return data as T;
@@ -282,6 +319,7 @@ function isErrorBody(data: unknown): data is IErrorBody {
   return (
     typeof data === 'object' &&
     data !== null &&
-    typeof (data as Record<string, unknown>).error === 'string'
+    typeof (data as Record<string, unknown>).error === 'string' &&
+    ['string', 'undefined'].includes(typeof (data as Record<string, unknown>).message)
   );
 }

@@ -47,6 +47,8 @@ export interface IWorkspaceInfo {
 export interface IErrorBody {
   /** What went wrong and, where known, what to do about it. */
   error: string;
+  /** The whole message, when `error` names the kind of error only. */
+  message?: string;
 }
 
 /** A data fingerprint: full-content digest and shape of data a run read. */
@@ -546,4 +548,142 @@ export interface ICostSummary {
   since: string | null;
   notes: string[];
   workspace: string;
+}
+
+/**
+ * Shapes of a service's release (kernel_magics/serving/release.py and the release
+ * stage): `GET|POST /ship/api/services/{name}/release`, and its traffic per version
+ * over time, `GET /ship/api/services/{name}/timeline`.
+ */
+
+/** What a release check compares: error rate, latency, disagreement, accuracy. */
+export type ReleaseMetric =
+  | 'error_rate'
+  | 'latency_p50_ms'
+  | 'latency_p99_ms'
+  | 'disagreement'
+  | 'accuracy';
+
+/** One check of the canary against the champion on live traffic. */
+export interface IReleaseCheck {
+  /** A `ReleaseMetric`; another name is shown as it is. */
+  metric: string;
+  champion: number | null;
+  canary: number | null;
+  /** The statistical test, e.g. "Fisher's exact test (one-sided)". */
+  test: string;
+  p_value: number | null;
+  n_champion: number;
+  n_canary: number;
+  /** The threshold in words, e.g. "p < 0.01". */
+  threshold: string;
+  /** null: not enough data yet. */
+  passed: boolean | null;
+}
+
+/** The canary of a release: its share of requests and the steps the gate moves it up. */
+export interface ICanary {
+  version: string;
+  percent: number;
+  steps: number[];
+  /** When the current step began. */
+  started: string;
+}
+
+/** What a release decision did. */
+export type ReleaseAction = 'canary' | 'step' | 'promote' | 'rollback' | 'shadow' | 'unshadow';
+
+/** One decision in `.ship/services/NAME/releases.jsonl`, with the evidence behind it. */
+export interface IReleaseDecision {
+  time: string;
+  action: ReleaseAction;
+  version: string;
+  /** True when the gate made it; false when a person did. */
+  automatic: boolean;
+  percent: number | null;
+  reason: string;
+  evidence: IReleaseCheck[];
+}
+
+/** The canary's live comparison with the champion. */
+export interface IReleaseComparison {
+  version: string;
+  status: 'waiting' | 'passing' | 'failing';
+  reason: string;
+  checks: IReleaseCheck[];
+}
+
+/** A champion / shadow pair of figures. */
+export interface IShadowPair {
+  champion: number | null;
+  shadow: number | null;
+}
+
+/** How often a shadow agreed with the champion on one slice of the requests. */
+export interface IAgreementSlice {
+  value: string;
+  requests: number;
+  agreement: number | null;
+}
+
+/** A shadow's answers against the champion's on the same requests. */
+export interface IShadowReport {
+  version: string;
+  requests: number;
+  /** Copies the shadow did not score (its queue was full). */
+  dropped: number;
+  agreement: number | null;
+  /** Per class the champion predicted. */
+  by_class: IAgreementSlice[];
+  /** Per category of each categorical feature. */
+  by_feature: (IAgreementSlice & { feature: string })[];
+  /** Predictions that changed: the champion's class `from`, the shadow's `to`. */
+  flips: { from: string; to: string; count: number }[];
+  latency_p50_ms: IShadowPair;
+  latency_p99_ms: IShadowPair;
+  error_rate: IShadowPair;
+}
+
+/** `GET /ship/api/services/{name}/release`: the release now, its decisions and reports. */
+export interface IRelease {
+  service: string;
+  champion: string;
+  canary: ICanary | null;
+  shadows: string[];
+  /** Built versions, newest first. */
+  versions: string[];
+  /** A local `ship serve` follows this release. */
+  running: boolean;
+  /** Newest first, at most 50. */
+  decisions: IReleaseDecision[];
+  /** null when there is no canary. */
+  comparison: IReleaseComparison | null;
+  shadow_reports: IShadowReport[];
+}
+
+/** The body of `POST /ship/api/services/{name}/release`: one change by hand. */
+export type IReleaseChange =
+  | { action: 'canary'; version: string; percent: number; steps?: number[] }
+  | { action: 'shadow' | 'unshadow'; version: string }
+  | { action: 'promote' | 'rollback' };
+
+/** One version's requests in one time bucket. */
+export interface ITimelinePoint {
+  /** The bucket's start. */
+  time: string;
+  version: string;
+  requests: number;
+  rate_per_s: number;
+  p50_ms: number | null;
+  p99_ms: number | null;
+  errors: number;
+  error_rate: number | null;
+}
+
+/** `GET /ship/api/services/{name}/timeline?window=1h`: traffic per version over time. */
+export interface ITimeline {
+  window_s: number;
+  bucket_s: number;
+  versions: string[];
+  points: ITimelinePoint[];
 }
