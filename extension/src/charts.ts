@@ -38,11 +38,19 @@ export function svgText(
   return node;
 }
 
-/** An empty chart `height` high: `<svg class="jp-ship-chart {className}">`, an image labelled `label`. */
-export function chart(className: string, height: number, label: string): SVGSVGElement {
+/**
+ * An empty chart `height` high: `<svg class="jp-ship-chart {className}">`, an image
+ * labelled `label`; `width` wide in its own units (the sidebar's charts: `CHART_WIDTH`).
+ */
+export function chart(
+  className: string,
+  height: number,
+  label: string,
+  width: number = CHART_WIDTH
+): SVGSVGElement {
   return svg('svg', {
     class: `jp-ship-chart ${className}`,
-    viewBox: `0 0 ${CHART_WIDTH} ${height}`,
+    viewBox: `0 0 ${width} ${height}`,
     role: 'img',
     'aria-label': label
   });

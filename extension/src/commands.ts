@@ -1,24 +1,27 @@
-import { ICommandPalette, InputDialog, Notification } from '@jupyterlab/apputils';
+import { JupyterFrontEnd } from '@jupyterlab/application';
+import { ICommandPalette, InputDialog, MainAreaWidget, Notification } from '@jupyterlab/apputils';
 import { ICellModel } from '@jupyterlab/cells';
 import { INotebookTracker } from '@jupyterlab/notebook';
 import { TranslationBundle } from '@jupyterlab/translation';
 import { CommandRegistry } from '@lumino/commands';
 
-import { buildService } from './api';
+import { buildService, listServices } from './api';
 import { isTracked, SERVE_TAG, tagList, toggleServeTag, toggleTrack, TRACK_MAGIC } from './cells';
 import { serveIcon, shipIcon } from './icons';
 import { describeError } from './notify';
-import { notebookStem } from './paths';
-import { IBuildResult } from './tokens';
+import { ServicePage } from './panels/servicepage';
+import { notebookStem, servicePageId } from './paths';
+import { IBuildResult, IRelease } from './tokens';
 
 /**
- * Command ids. `buildService` is registered by the Services plugin
- * (`addBuildServiceCommand`), the others by the commands plugin.
+ * Command ids. `buildService` and `openService` are registered by the Services plugin
+ * (`addBuildServiceCommand`, `addOpenServiceCommand`), the others by the commands plugin.
  */
 export namespace CommandIDs {
   export const trackCell = 'kernel-magics:track-cell';
   export const toggleServeCell = 'kernel-magics:toggle-serve-cell';
   export const buildService = 'kernel-magics:build-service';
+  export const openService = 'kernel-magics:open-service';
 }
 
 function cellTags(model: ICellModel): string[] {
@@ -166,5 +169,78 @@ export function addBuildServiceCommand(
   });
   if (palette) {
     palette.addItem({ command: CommandIDs.buildService, category: trans.__('Ship') });
+  }
+}
+
+/**
+ * Register `kernel-magics:open-service` (args `name`, `notebook`): a service's page in
+ * the main area (traffic, latency and errors per version over time; its release). A
+ * page already open for that service of that workspace is brought to the front.
+ * Without a name (the palette) it asks which service of the workspace of the notebook
+ * in focus. `onReleaseChanged` hears of a change made on a page.
+ */
+export function addOpenServiceCommand(
+  app: JupyterFrontEnd,
+  tracker: INotebookTracker,
+  trans: TranslationBundle,
+  palette: ICommandPalette | null,
+  onReleaseChanged: (release: IRelease) => void
+): void {
+  const open = (name: string, notebook: string | null): void => {
+    const id = servicePageId(name, notebook);
+    for (const widget of app.shell.widgets('main')) {
+      if (widget.id === id) {
+        app.shell.activateById(id);
+        return;
+      }
+    }
+    const page = new ServicePage({ trans, name, notebook, id: `${id}-content` });
+    page.releaseChanged.connect((_, release) => onReleaseChanged(release));
+    const widget = new MainAreaWidget({ content: page });
+    widget.id = id;
+    widget.addClass('jp-ship-service-page-widget');
+    widget.title.icon = serveIcon;
+    widget.title.closable = true;
+    app.shell.add(widget, 'main');
+    app.shell.activateById(id);
+  };
+  app.commands.addCommand(CommandIDs.openService, {
+    label: args =>
+      typeof args.name === 'string'
+        ? trans.__('Open Service %1', args.name)
+        : trans.__('Open a Service Page…'),
+    caption: trans.__('A service as a page: traffic, latency and errors per version over time; its release'),
+    execute: async args => {
+      // The panel passes its notebook (null: Jupyter's root); the palette none.
+      const notebook =
+        typeof args.notebook === 'string' || args.notebook === null
+          ? args.notebook
+          : (tracker.currentWidget?.context.path ?? null);
+      let name = typeof args.name === 'string' ? args.name : null;
+      if (name === null) {
+        try {
+          const { services } = await listServices(notebook);
+          if (!services.length) {
+            Notification.info(trans.__('No services yet: build one from a notebook first.'), { autoClose: 5000 });
+            return;
+          }
+          const answer = await InputDialog.getItem({
+            title: trans.__('Open a service page'),
+            items: services.map(s => s.name),
+            okLabel: trans.__('Open')
+          });
+          name = answer.button.accept ? answer.value : null;
+        } catch (error) {
+          Notification.error(describeError(trans, error), { autoClose: 8000 });
+          return;
+        }
+      }
+      if (name) {
+        open(name, notebook);
+      }
+    }
+  });
+  if (palette) {
+    palette.addItem({ command: CommandIDs.openService, category: trans.__('Ship') });
   }
 }

@@ -9,7 +9,7 @@ import { INotebookTracker, NotebookActions, NotebookPanel } from '@jupyterlab/no
 import { ITranslator, nullTranslator, TranslationBundle } from '@jupyterlab/translation';
 
 import { compareRuns } from './api';
-import { addBuildServiceCommand, addCellCommands } from './commands';
+import { addBuildServiceCommand, addCellCommands, addOpenServiceCommand, CommandIDs } from './commands';
 import { shipIcon } from './icons';
 import { describeError, longAction } from './notify';
 import { CompareView } from './panels/compare';
@@ -202,15 +202,21 @@ const modelsPlugin = followingPanelPlugin({
 });
 
 /**
- * The Services panel (start, stop, health, traffic) and the build-service command.
+ * The Services panel (start, stop, health, traffic, releases), the build-service command,
+ * and the service pages (open-service).
  */
 const servicesPlugin = followingPanelPlugin({
   id: 'kernel-magics:services',
   description: 'The Services panel of the Ship sidebar, and building a service from a notebook.',
   rank: 300,
   create: trans => new ServicesPanel(trans),
-  connect: (panel, { app, tracker, trans, palette }) =>
-    addBuildServiceCommand(app.commands, tracker, trans, palette, () => void panel.refresh())
+  connect: (panel, { app, tracker, trans, palette }) => {
+    addBuildServiceCommand(app.commands, tracker, trans, palette, () => void panel.refresh());
+    addOpenServiceCommand(app, tracker, trans, palette, () => void panel.refresh());
+    panel.openRequested.connect((_, { name, notebook }) => {
+      void app.commands.execute(CommandIDs.openService, { name, notebook });
+    });
+  }
 });
 
 /**

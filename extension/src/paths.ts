@@ -28,3 +28,19 @@ export function snapshotPath(
 export function snapshotRunId(localPath: string): string {
   return localPath.split('/')[0];
 }
+
+/**
+ * The DOM id of a service's page: one page per service and workspace (two workspaces
+ * may both have a `churn`), so the key is the notebook's folder and the service's name;
+ * readable where it can be, with a hash of the whole key so ids never collide.
+ */
+export function servicePageId(name: string, notebook: string | null): string {
+  const folder = notebook && notebook.includes('/') ? notebook.slice(0, notebook.lastIndexOf('/')) : '';
+  const key = `${folder}\u0000${name}`;
+  let hash = 5381;
+  for (let i = 0; i < key.length; i++) {
+    hash = ((hash * 33) ^ key.charCodeAt(i)) >>> 0;
+  }
+  const readable = name.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 60);
+  return `jp-ship-service-page-${readable}-${hash.toString(16)}`;
+}

@@ -156,13 +156,16 @@ export function metricLabel(trans: TranslationBundle, metric: string): string {
   return metric.replace(/_/g, ' ');
 }
 
-/** A metric's value: shares as percentages, latencies in ms, anything else as a number. */
+/**
+ * A metric's value: shares as percentages and latencies in ms, both to 3 significant
+ * digits; anything else as a number.
+ */
 export function formatMetricValue(metric: string, value: number | null): string {
   if (value === null || value === undefined) {
     return NONE;
   }
   if (/_ms$/.test(metric)) {
-    return formatMs(value);
+    return formatMs(Number(value.toPrecision(3)));
   }
   if (/(rate|disagreement|accuracy|agreement)$/.test(metric)) {
     return formatPercent(value);
@@ -252,12 +255,12 @@ export function flipsText(
 }
 
 /**
- * Champion against shadow as "1.2 ms → 1.4 ms (+0.2 ms)"; shares as percentages with
- * the change in percentage points ("0 % → 1 % (+1 pp)").
+ * Champion against shadow as "1.2 ms → 1.4 ms (+0.2 ms)", 3 significant digits; shares
+ * as percentages with the change in percentage points ("0 % → 1 % (+1 pp)").
  */
 export function formatPair(pair: IShadowPair, kind: 'ms' | 'share'): string {
   const value = (v: number | null): string =>
-    kind === 'ms' ? formatMs(v) : v === null ? NONE : formatPercent(v);
+    v === null ? NONE : kind === 'ms' ? formatMs(Number(v.toPrecision(3))) : formatPercent(v);
   const text = `${value(pair.champion)} → ${value(pair.shadow)}`;
   if (pair.champion === null || pair.shadow === null) {
     return text;

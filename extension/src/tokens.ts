@@ -603,6 +603,8 @@ export interface IReleaseDecision {
   percent: number | null;
   reason: string;
   evidence: IReleaseCheck[];
+  /** How the MLflow aliases moved, or why they did not. */
+  aliases?: string | null;
 }
 
 /** The canary's live comparison with the champion. */
@@ -619,9 +621,10 @@ export interface IShadowPair {
   shadow: number | null;
 }
 
-/** How often a shadow agreed with the champion on one slice of the requests. */
+/** How often a shadow agreed with the champion on one slice of the rows. */
 export interface IAgreementSlice {
   value: string;
+  /** Rows in the slice. */
   requests: number;
   agreement: number | null;
 }
@@ -629,10 +632,16 @@ export interface IAgreementSlice {
 /** A shadow's answers against the champion's on the same requests. */
 export interface IShadowReport {
   version: string;
+  /** Since when: the shadow was added. */
+  since?: string;
+  /** Copies the shadow scored. */
   requests: number;
-  /** Copies the shadow did not score (its queue was full). */
+  /** Requests answered without a copy (the shadow's queue was full, or it was loading). */
   dropped: number;
+  /** Share of rows on which the shadow's prediction matched the champion's answer. */
   agreement: number | null;
+  /** Rows compared (a request may carry several). */
+  rows?: number;
   /** Per class the champion predicted. */
   by_class: IAgreementSlice[];
   /** Per category of each categorical feature. */
@@ -659,6 +668,8 @@ export interface IRelease {
   /** null when there is no canary. */
   comparison: IReleaseComparison | null;
   shadow_reports: IShadowReport[];
+  /** The gate's settings (`[release]` of ship.toml). */
+  settings?: { [key: string]: unknown };
 }
 
 /** The body of `POST /ship/api/services/{name}/release`: one change by hand. */

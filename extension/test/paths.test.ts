@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { notebookStem, snapshotPath, snapshotRunId } from '../src/paths';
+import { notebookStem, servicePageId, snapshotPath, snapshotRunId } from '../src/paths';
 
 describe('notebookStem', () => {
   it('is the file name without .ipynb', () => {
@@ -43,5 +43,25 @@ describe('snapshotPath', () => {
   it('leads back to the run id', () => {
     assert.equal(snapshotRunId(snapshotPath({ ...run, name: 'a/b' }, null)), 'a1b2c3');
     assert.equal(snapshotRunId('a1b2c3'), 'a1b2c3');
+  });
+});
+
+describe('servicePageId', () => {
+  it('is readable and stable', () => {
+    const id = servicePageId('churn', 'monitor/churn.ipynb');
+    assert.match(id, /^jp-ship-service-page-churn-[0-9a-f]+$/);
+    assert.equal(servicePageId('churn', 'monitor/other.ipynb'), id);
+  });
+
+  it('tells the same service of two workspaces apart', () => {
+    assert.notEqual(servicePageId('churn', 'monitor/a.ipynb'), servicePageId('churn', 'models/a.ipynb'));
+    assert.notEqual(servicePageId('churn', null), servicePageId('churn', 'models/a.ipynb'));
+  });
+
+  it('keeps odd names out of the id, yet apart', () => {
+    const a = servicePageId('a b', null);
+    const b = servicePageId('a_b', null);
+    assert.match(a, /^jp-ship-service-page-a_b-[0-9a-f]+$/);
+    assert.notEqual(a, b);
   });
 });

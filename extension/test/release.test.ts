@@ -305,3 +305,10 @@ describe('the Start-canary form', () => {
     assert.match(canaryChange(trans, '2', '60', '5, 25, 50') as string, /last step \(50 %\) is below the traffic share \(60 %\)/);
   });
 });
+
+describe('latencies to 3 significant digits', () => {
+  it('rounds a check’s and a shadow’s milliseconds', () => {
+    assert.equal(formatMetricValue('latency_p50_ms', 0.99641), '0.996 ms');
+    assert.equal(formatPair({ champion: 1.02471, shadow: 1.48099 }, 'ms'), '1.02 ms → 1.48 ms (+0.456 ms)');
+  });
+});

@@ -1,10 +1,13 @@
 import { TranslationBundle } from '@jupyterlab/translation';
+import { ISignal, Signal } from '@lumino/signaling';
 
-import { listServices, startService, stopService } from '../api';
+import { getRelease, listServices, ShipAPIError, startService, stopService } from '../api';
 import { el, formatMs, formatNumber } from '../format';
-import { longAction } from '../notify';
-import { IService } from '../tokens';
+import { describeError, longAction } from '../notify';
+import { IRelease, IService } from '../tokens';
 import { ShipPanel } from './base';
+import { ExpandedSections, ReleaseRequest, renderRelease } from './release';
+import { requestChange } from './releaseactions';
 
 /** Re-read the services (health, traffic) this often while the panel is visible. */
 const POLL_MS = 10000;
@@ -13,6 +16,9 @@ const POLL_MS = 10000;
  * The Services panel: the workspace's services and their versions, whether one runs
  * locally and is healthy, and its traffic from the prediction log over the last
  * minutes (request rate, p50/p99 latency, error rate). Start and stop a local service.
+ * Under each service, its release (panels/release.ts): the traffic split, the canary's
+ * checks, the shadows' reports, the decisions, and the buttons that change it. A
+ * service's name opens its page in the main area (`openRequested`).
  */
 export class ServicesPanel extends ShipPanel {
   constructor(trans: TranslationBundle) {
@@ -28,31 +34,48 @@ export class ServicesPanel extends ShipPanel {
     });
   }
 
-  /** Fetch the services and render them. */
+  /** A service's page was asked for: its name, and the notebook whose workspace holds it. */
+  get openRequested(): ISignal<this, { name: string; notebook: string | null }> {
+    return this._openRequested;
+  }
+
+  /** Fetch the services and their releases, and render them. */
   protected async load(notebook: string | null): Promise<void> {
     const list = await listServices(notebook);
+    if (this.isStale(notebook)) {
+      return;
+    }
+    // A release that cannot be read is shown in its service's section, not as the panel's error.
+    const releases = await Promise.all(
+      list.services.map(s => getRelease(s.name, notebook).catch((error: unknown) => error))
+    );
     if (!this.isStale(notebook)) {
-      this._render(list.services);
+      this._render(list.services, releases);
     }
   }
 
-  private _render(services: IService[]): void {
+  private _render(services: IService[], releases: unknown[]): void {
     const trans = this.trans;
     this.setStatus(
       services.length
         ? trans._n('%1 service', '%1 services', services.length)
         : trans.__('No services yet: build one from a notebook (Build a Service from This Notebook).')
     );
-    this.body.replaceChildren(...services.map(service => this._renderService(service)));
+    this.body.replaceChildren(
+      ...services.map((service, i) => this._renderService(service, releases[i]))
+    );
   }
 
-  private _renderService(service: IService): HTMLElement {
+  private _renderService(service: IService, release: unknown): HTMLElement {
     const trans = this.trans;
     const section = el('section', 'jp-ship-service');
     section.dataset.service = service.name;
     const heading = el('h3', 'jp-ship-service-name');
-    const title = el('span', 'jp-ship-service-title', service.name);
-    title.title = service.name;
+    const title = el('button', 'jp-ship-service-title jp-ship-service-open', service.name);
+    title.title = trans.__('Open %1 as a page: traffic, latency and errors per version', service.name);
+    title.addEventListener('click', () =>
+      this._openRequested.emit({ name: service.name, notebook: this.notebook })
+    );
     const running = service.running?.alive ? service.running : null;
     const state = running
       ? running.ready
@@ -95,8 +118,34 @@ export class ServicesPanel extends ShipPanel {
       trans.__('Error rate'),
       traffic.error_rate === null ? '—' : `${formatNumber(Number((traffic.error_rate * 100).toFixed(2)))} %`
     );
-    section.append(heading, details);
+    section.append(heading, details, this._renderRelease(service.name, release));
     return section;
+  }
+
+  /** The release of a service, or why it cannot be shown. */
+  private _renderRelease(name: string, release: unknown): HTMLElement {
+    const trans = this.trans;
+    if (release instanceof Error || !release) {
+      const message =
+        release instanceof ShipAPIError && release.serverExtensionMissing
+          ? trans.__('No release API on this server: update the kernel-magics package and restart JupyterLab.')
+          : describeError(trans, release);
+      return el('p', 'jp-ship-status jp-ship-error jp-ship-release-error', message);
+    }
+    const doc = release as IRelease;
+    return renderRelease(doc, {
+      trans,
+      expanded: this._expanded,
+      key: name,
+      onRequest: request => void this._change(doc, request)
+    });
+  }
+
+  private async _change(release: IRelease, request: ReleaseRequest): Promise<void> {
+    const changed = await requestChange(this.trans, release, request, this.notebook);
+    if (changed) {
+      await this.refresh();
+    }
   }
 
   private async _toggle(name: string, running: boolean): Promise<void> {
@@ -122,4 +171,7 @@ export class ServicesPanel extends ShipPanel {
     }
     await this.refresh();
   }
+
+  private readonly _expanded = new ExpandedSections();
+  private readonly _openRequested = new Signal<this, { name: string; notebook: string | null }>(this);
 }
