@@ -70,14 +70,47 @@ def serve_cmd(name_or_bundle: str, port: int, workers: int, host: str, log_level
 
     if no_log and log_dir:
         raise click.UsageError("--no-log and --log-dir contradict each other: pick one.")
-    bundle, log = _service(name_or_bundle, log_dir)
+    if (Path(name_or_bundle) / "ship.yaml").is_file():  # a bundle folder: that one alone
+        bundle, log = _service(name_or_bundle, log_dir)
+        release_file = None
+    else:
+        bundle, release_file, log = _release_of(name_or_bundle, log_dir)
     check_log(log)
     _port_free(host, port)  # say "serving" only where it can
     click.echo(f"serving {bundle} on http://{host}:{port} (V2: /v2, MLflow: /invocations); "
                f"prediction log: {'off (--no-log)' if no_log else log}", err=True)
-    with _runtime_errors():
-        serve(bundle, host=host, port=port, workers=workers, log_dir="" if no_log else log,
-              log_level=log_level)
+    gatekeeper = None
+    if release_file is not None and not no_log:
+        from ..release.controller import Gatekeeper
+        from ..workspace import find_workspace
+
+        gatekeeper = Gatekeeper(find_workspace(), name_or_bundle, log=log)
+        if gatekeeper.start():
+            click.echo(f"release: {release_file} (followed while serving; the gate watches "
+                       "canaries)", err=True)
+    try:
+        with _runtime_errors():
+            serve(bundle, host=host, port=port, workers=workers,
+                  log_dir="" if no_log else log, log_level=log_level,
+                  release_file=release_file)
+    finally:
+        if gatekeeper is not None:
+            gatekeeper.stop()
+
+
+def _release_of(name: str, log_dir: str | None) -> tuple[Path, Path, str]:
+    """(the champion's bundle, the release.json to follow, the log) of service ``name``:
+    the champion of its release, else its newest build."""
+    from ..release.rollout import current_release, release_file
+    from ..release.services import service_folder
+    from ..workspace import find_workspace
+
+    workspace = find_workspace()
+    folder = service_folder(workspace, name)
+    path = release_file(workspace, name)
+    bundle = folder / current_release(workspace, name).champion if path.is_file() \
+        else _service(name)[0]
+    return bundle, path, log_dir or _service(str(bundle))[1]
 
 
 def check_log(log: str) -> None:

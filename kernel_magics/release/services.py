@@ -115,6 +115,11 @@ def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
+def service_versions(folder: Path) -> list[str]:
+    """The built versions in a service folder, newest first."""
+    return [v.version for v in _versions(folder)]
+
+
 def service_names(workspace: Workspace) -> list[str]:
     """Services of the workspace: folders of .ship/services with a built version."""
     root = workspace.services_dir
@@ -242,6 +247,17 @@ def log_of(bundle_dir: Path) -> str:
         return str(bundle_dir.resolve().parent / "log")
 
 
+def _served_version(folder: Path) -> str:
+    """What `ship serve NAME` serves: its release's champion, else the newest build."""
+    from ..serving.release import RELEASE_FILE, ReleaseFileError, read_release
+
+    try:
+        release = read_release(folder / RELEASE_FILE)
+    except ReleaseFileError:
+        release = None
+    return release.champion if release is not None else _versions(folder)[0].version
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -257,7 +273,8 @@ def _ship_command() -> list[str]:
 
 def start_service(workspace: Workspace, name: str, *,
                   ready_timeout_s: float = READY_TIMEOUT_S) -> LocalProcess:
-    """Start `ship serve NAME` (latest version) on a free port; return once it is ready."""
+    """Start `ship serve NAME` (its release, else the latest version) on a free port;
+    return once it is ready."""
     folder = service_folder(workspace, name)
     # One start at a time (two clicks, two tabs, the CLI beside the lab): the check and
     # the run.json it is checked against happen under one lock.
@@ -267,7 +284,7 @@ def start_service(workspace: Workspace, name: str, *,
         if current is not None and current.alive:
             raise ConflictError(f"service {name!r} is already running on port "
                                 f"{current.port} (pid {current.pid}).", hint="Stop it first.")
-        version = _versions(folder)[0].version
+        version = _served_version(folder)
         port = _free_port()
         with open(folder / SERVE_LOG, "ab") as output:
             # Its own session: the Jupyter server's signals do not reach it, and a stop

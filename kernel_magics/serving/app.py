@@ -71,6 +71,16 @@ class Outcome(NamedTuple):
     requested: Any = None  # V2 outputs the client asked for (a shadow's copy asks the same)
 
 
+class Routed:
+    """Which deployment a request went to, known to the error path too (so a failure is
+    logged and counted against the version that failed, and says which one)."""
+
+    __slots__ = ("deployment",)
+
+    def __init__(self, deployment: Deployment) -> None:
+        self.deployment = deployment
+
+
 class Service:
     """A service's state (router, log, metrics) and its endpoints; with ``release_file``
     it follows that release.json (follower.py) and sends shadows their copies."""
@@ -113,27 +123,30 @@ class Service:
 
     # -- the common path of every logged endpoint ---------------------------------------
     async def _serve(self, request: Request, endpoint: str,
-                     work: Callable[[str], Awaitable[Outcome]]) -> Response:
+                     work: Callable[[str, Routed], Awaitable[Outcome]]) -> Response:
         started = time.perf_counter()
         logged = endpoint != "feedback"
         request_id = new_request_id() if logged else new_response_id()
+        routed = Routed(self.router.champion)
         try:
-            outcome = await work(request_id)
+            outcome = await work(request_id, routed)
             error = None
         except RuntimeServingError as exc:
             if exc.status >= 500:
                 logger.error("request %s: %s", request_id, exc.message, exc_info=exc)
             else:
                 logger.info("request %s: %d %s", request_id, exc.status, exc.message)
-            outcome = Outcome(error_response(exc, request_id), self.router.champion)
+            outcome = Outcome(error_response(exc, request_id), routed.deployment)
             error = exc.message
         except Exception as exc:  # a bug; answer, log, keep serving
             logger.exception("request %s failed", request_id)
             wrapped = HandlerError(f"internal error: {type(exc).__name__}: {exc}")
-            outcome = Outcome(error_response(wrapped, request_id), self.router.champion)
+            outcome = Outcome(error_response(wrapped, request_id), routed.deployment)
             error = wrapped.message
         seconds = time.perf_counter() - started
         target = outcome.deployment
+        if error is not None and logged:
+            outcome.response.headers[VERSION_HEADER] = target.version
         status = outcome.response.status_code
         inputs = outcome.inputs
         if status < 400 and inputs is not None and logged:
@@ -168,8 +181,9 @@ class Service:
     async def invocations(self, request: Request) -> Response:
         """POST /invocations: dataframe_split, dataframe_records, instances, inputs (JSON),
         CSV, Parquet."""
-        async def work(request_id: str) -> Outcome:
-            deployment = self.router.route(key=request.headers.get(ROUTING_HEADER))
+        async def work(request_id: str, routed: Routed) -> Outcome:
+            deployment = routed.deployment = self.router.route(
+                key=request.headers.get(ROUTING_HEADER))
             pipeline = deployment.require()
             body = await read_body(request, self.limit, self.body_timeout)
             schema = deployment.bundle.schema
@@ -195,12 +209,13 @@ class Service:
     # -- Open Inference Protocol v2 -----------------------------------------------------
     async def infer(self, request: Request) -> Response:
         """POST /v2/models/{m}[/versions/{v}]/infer, JSON or binary tensors."""
-        async def work(request_id: str) -> Outcome:
+        async def work(request_id: str, routed: Routed) -> Outcome:
             params = request.path_params
             name = params["model_name"]
             version = params.get("model_version")
-            deployment = self.router.version(name, version) if version is not None \
-                else self.router.route(name, request.headers.get(ROUTING_HEADER))
+            deployment = routed.deployment = self.router.version(name, version) \
+                if version is not None else \
+                self.router.route(name, request.headers.get(ROUTING_HEADER))
             pipeline = deployment.require()
             body = await read_body(request, self.limit, self.body_timeout)
             parsed = parse_infer(deployment.bundle.schema, body,
@@ -227,7 +242,7 @@ class Service:
 
     async def feedback(self, request: Request) -> Response:
         """POST /feedback or /v2/models/{m}/feedback: ground truth for request ids."""
-        async def work(request_id: str) -> Outcome:
+        async def work(request_id: str, routed: Routed) -> Outcome:
             name = request.path_params.get("model_name")
             deployment = self.router.route(name)
             if not self.log.enabled:
