@@ -133,12 +133,10 @@ def shadow_report(log: str, version: str, since: datetime, task: Task,
     by_class: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     by_feature: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
     flips: Counter[tuple[str, str]] = Counter()
-    paired = []
     for copy in copies:
         answer = answered.get(copy.request_id)
         if answer is None:
             continue
-        paired.append(answer)
         if copy.error is not None or answer.error is not None:
             continue
         mine = task.predictions(copy.outputs, copy.endpoint)
@@ -161,8 +159,9 @@ def shadow_report(log: str, version: str, since: datetime, task: Task,
                     cell = by_feature[(feature, str(values[row]))]
                     cell[0] += 1
                     cell[1] += same
-    served = [e for e in entries if e.shadow is None and e.error is None
-              and e.request_id not in {c.request_id for c in copies}]
+    everything = list(answered.values())  # what clients got since the shadow came
+    copied = {c.request_id for c in copies}
+    served = [e for e in everything if e.error is None and e.request_id not in copied]
     return {
         "version": version, "since": since.isoformat(), "requests": len(copies),
         # answered without a copy (the shadow's queue was full, or it was loading)
@@ -173,9 +172,9 @@ def shadow_report(log: str, version: str, since: datetime, task: Task,
         "by_feature": [{"feature": f, "value": c, "requests": v[0], "agreement": v[1] / v[0]}
                        for (f, c), v in sorted(by_feature.items())],
         "flips": [{"from": a, "to": b, "count": n} for (a, b), n in flips.most_common()],
-        "latency_p50_ms": _pair(paired, copies, 0.5),
-        "latency_p99_ms": _pair(paired, copies, 0.99),
-        "error_rate": {"champion": _errors(paired), "shadow": _errors(copies)},
+        "latency_p50_ms": _pair(everything, copies, 0.5),
+        "latency_p99_ms": _pair(everything, copies, 0.99),
+        "error_rate": {"champion": _errors(everything), "shadow": _errors(copies)},
     }
 
 

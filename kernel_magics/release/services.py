@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConflictError, NotFoundError, ShipError
+from ..errors import ConflictError, NotFoundError, ShipError, ValidationError
 from ..workspace import Workspace, check_service_name
 
 RUN_FILE = "run.json"
@@ -358,3 +358,31 @@ def _tail(path: Path, lines: int = 5) -> str:
     except OSError:
         return "no output"
     return " | ".join(text[-lines:]) or "no output"
+
+
+def timeline(workspace: Workspace, name: str, window: str = "1h", *,
+             points: int = 60) -> dict[str, Any]:
+    """Request rate, p50/p99 latency and errors per version over ``window``, in about
+    ``points`` buckets (the service page's charts)."""
+    from ..serving.predlog import parse_duration, read_timeline
+
+    span = parse_duration(window)
+    if span is None or span.total_seconds() <= 0:
+        raise ValidationError(f"window {window!r}: use a duration like 15m, 1h or 1d.",
+                              field="window")
+    seconds = int(span.total_seconds())
+    bucket = max(1, seconds // points)
+    since = datetime.now(UTC) - span
+    try:
+        rows = read_timeline(service_log(workspace, name), since, bucket)
+    except OSError:
+        rows = []
+    return {"window_s": seconds, "bucket_s": bucket,
+            "versions": sorted({r[1] for r in rows}, key=_natural),
+            "points": [{"time": t.isoformat(), "version": v, "requests": n,
+                        "rate_per_s": n / bucket, "p50_ms": p50, "p99_ms": p99,
+                        "errors": e, "error_rate": e / n} for t, v, n, p50, p99, e in rows]}
+
+
+def _natural(version: str) -> tuple[bool, int, str]:
+    return not version.isdigit(), int(version) if version.isdigit() else 0, version

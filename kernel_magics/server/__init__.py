@@ -22,6 +22,7 @@ from .handlers import (
     WorkspaceHandler,
 )
 from .monitor_handlers import CostHandler, DriftHandler, ServiceCostHandler
+from .release_handlers import ReleaseHandler, TimelineHandler
 from .stage_handlers import (
     AliasHandler,
     ModelHandler,
@@ -59,6 +60,8 @@ def load(server_app: Any) -> None:
             (url_path_join(api, "services", "([^/]+)", "stop"), ServiceStopHandler),
             (url_path_join(api, "services", "([^/]+)", "drift"), DriftHandler),
             (url_path_join(api, "services", "([^/]+)", "cost"), ServiceCostHandler),
+            (url_path_join(api, "services", "([^/]+)", "release"), ReleaseHandler),
+            (url_path_join(api, "services", "([^/]+)", "timeline"), TimelineHandler),
             (url_path_join(api, "cost"), CostHandler),
             # Last: anything else under /ship/api/ is an unknown endpoint, answered in JSON.
             (url_path_join(api, "(.*)"), NotFoundHandler),

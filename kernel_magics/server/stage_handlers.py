@@ -19,7 +19,7 @@ from ..workspace import find_workspace
 from .handlers import ShipAPIHandler
 
 
-def _body(handler: ShipAPIHandler) -> dict[str, Any]:
+def json_body(handler: ShipAPIHandler) -> dict[str, Any]:
     try:
         body = json.loads(handler.request.body or b"{}")
     except ValueError:
@@ -74,7 +74,7 @@ class AliasHandler(ShipAPIHandler):
         from ..export import api
 
         _, _, workspace = self.notebook_arg()
-        version = _text_field(_body(self), "version")
+        version = _text_field(json_body(self), "version")
         change = await self.blocking(
             lambda: api.set_alias(name, version, alias, workspace=workspace))
         self.write_json(asdict(change))
@@ -95,7 +95,7 @@ class ServicesHandler(ShipAPIHandler):
     async def post(self) -> None:
         from ..bundle.build import build_service
 
-        body = _body(self)
+        body = json_body(self)
         relative = _text_field(body, "notebook").lstrip("/")
         name = _text_field(body, "name")
         path = Path(os.path.normpath(self.root_dir / relative))

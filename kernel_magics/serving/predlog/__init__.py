@@ -24,6 +24,7 @@ from .reader import (
     read_feedback,
     read_log,
     read_outcomes,
+    read_timeline,
     read_usage,
 )
 from .requests import RequestIndex
@@ -32,5 +33,6 @@ from .writer import PredictionLog
 
 __all__ = ["SCHEMA_VERSION", "Answer", "CompactResult", "LogEntry", "LogLocation", "Prediction",
            "PredictionLog", "RequestIndex", "compact_log", "parse_duration", "parse_since",
-           "read_answers", "read_feedback", "read_log", "read_outcomes", "read_usage",
+           "read_answers", "read_feedback", "read_log", "read_outcomes", "read_timeline",
+           "read_usage",
            "register_filesystem"]

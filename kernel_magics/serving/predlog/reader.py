@@ -243,6 +243,27 @@ def read_answers(log: str | os.PathLike[str] | LogLocation, since: str | datetim
                    r[7]) for r in rows]
 
 
+def read_timeline(log: str | os.PathLike[str] | LogLocation, since: datetime,
+                  bucket_s: int) -> list[tuple[datetime, str, int, float, float, int]]:
+    """Per ``bucket_s`` seconds and version since ``since``, answered requests only:
+    (bucket start, version, requests, p50 ms, p99 ms, errors), oldest first."""
+    location = as_location(log)
+    files = location.files("predictions", since)
+    if not files:
+        return []
+    with _duckdb(location) as (con, prefix):
+        rows = con.execute(
+            "SELECT epoch_us(time) // ? AS bucket, version, count(*), "
+            "quantile_cont(latency_ms, 0.5), quantile_cont(latency_ms, 0.99), "
+            "count(*) FILTER (WHERE status >= 400 OR error IS NOT NULL) "
+            "FROM read_parquet(?, union_by_name=true) "
+            "WHERE epoch_us(time) >= ? AND shadow IS NULL GROUP BY ALL ORDER BY ALL",
+            [bucket_s * 1_000_000, [prefix + f for f in files],
+             int(since.timestamp() * 1e6)]).fetchall()
+    return [(datetime.fromtimestamp(b * bucket_s, UTC), str(v), int(n), float(p50),
+             float(p99), int(e)) for b, v, n, p50, p99, e in rows]
+
+
 def read_feedback(log: str | os.PathLike[str] | LogLocation) -> dict[str, str]:
     """The latest ground truth (JSON text) sent for each request id."""
     location = as_location(log)
