@@ -42,6 +42,8 @@ SUBCOMMANDS = {
              "[--log-dir URL]",
     "drift": "%ship drift NAME [--window W] [--history N] [--version V]   (W: a duration "
              "like 15m, 1h, 1d)",
+    "deploy": "%ship deploy NAME [--version V --canary PCT [--steps 5,25,50,100] | "
+              "--version V --shadow | --version V --no-shadow | --promote | --rollback]",
 }
 # How long `%ship export` waits for the run that produced the model to reach MLflow.
 RUN_LINK_TIMEOUT_S = 120.0
@@ -143,6 +145,37 @@ def parse_drift_args(line: str) -> tuple[str, str | None, int | None, str | None
     args = _drift_parser().parse_args(_split(line))
     return (args.name, args.window.strip() if args.window else None, args.history,
             args.version)
+
+
+@functools.cache
+def _deploy_parser() -> _Parser:
+    parser = _Parser(prog="%ship deploy", usage=SUBCOMMANDS["deploy"], add_help=False)
+    parser.add_argument("name")
+    parser.add_argument("--version")
+    actions = parser.add_mutually_exclusive_group()
+    actions.add_argument("--canary", type=float, dest="percent")
+    actions.add_argument("--shadow", action="store_const", const="shadow", dest="action")
+    actions.add_argument("--no-shadow", action="store_const", const="unshadow",
+                         dest="action")
+    actions.add_argument("--promote", action="store_const", const="promote", dest="action")
+    actions.add_argument("--rollback", action="store_const", const="rollback",
+                         dest="action")
+    parser.add_argument("--steps")
+    return parser
+
+
+def parse_deploy_args(line: str) -> tuple[str, str | None, str | None, float | None,
+                                          str | None]:
+    """`%ship deploy NAME ...`: (service, action or None to show, version, percent,
+    steps), the same choices as `ship deploy`."""
+    args = _deploy_parser().parse_args(_split(line))
+    action = "canary" if args.percent is not None else args.action
+    if args.steps is not None and action != "canary":
+        raise UsageError(f"--steps goes with --canary.\nUsage: {SUBCOMMANDS['deploy']}")
+    if args.version is not None and action is None:
+        raise UsageError("--version goes with --canary PCT, --shadow or --promote.\n"
+                         f"Usage: {SUBCOMMANDS['deploy']}")
+    return args.name, action, args.version, args.percent, args.steps
 
 
 def parse_track_args(line: str) -> tuple[TrackOptions, ExportRequest | None]:
@@ -315,6 +348,10 @@ class ShipMagics(Magics):
             if cell is not None:
                 raise UsageError("drift is a line magic: `%ship drift NAME [--window 1h]`.")
             self._drift(rest)
+        elif command == "deploy":
+            if cell is not None:
+                raise UsageError("deploy is a line magic: `%ship deploy NAME`.")
+            self._deploy(rest)
 
     def __init__(self, shell: Any = None) -> None:
         super().__init__(shell)
@@ -494,6 +531,24 @@ class ShipMagics(Magics):
             report = drift_report(workspace, name, window=window, history=history,
                                   version=version)
         show_drift(shell, report)
+
+    def _deploy(self, line: str) -> None:
+        """Change a service's release (or only show it), as `ship deploy` does."""
+        name, action, version, percent, steps = parse_deploy_args(line)
+        shell = self.shell
+        assert shell is not None
+        notebook = notebook_path(shell.user_ns)
+        from .display.release import show_release
+        from .release.controller import release_view
+        from .release.rollout import change, parse_steps
+
+        with usage_errors(SUBCOMMANDS["deploy"]):
+            workspace = find_workspace(notebook.parent if notebook else Path.cwd())
+            if action is not None:
+                change(workspace, name, action, version=version, percent=percent,
+                       steps=parse_steps(steps))
+            view = release_view(workspace, name)
+        show_release(view)
 
     def _evaluate(self, expression: str, option: str) -> Any:
         shell = self.shell

@@ -65,3 +65,53 @@ def render_text(view: dict[str, Any]) -> str:
             lines.append(f"  {d['time'][:19]}  {d['action']:<8} {d['version']:<4} "
                          f"{who:<7}  {d['reason']}")
     return "\n".join(lines)
+
+
+def render_html(view: dict[str, Any]) -> str:
+    """The same as HTML for a notebook: the traffic split as a bar, then the tables."""
+    from html import escape
+
+    canary = view.get("canary")
+    share = canary["percent"] if canary else 0.0
+    champion = escape(str(view["champion"]))
+    bar = (f'<div style="display:flex;height:14px;width:420px;border-radius:3px;'
+           f'overflow:hidden;font-size:10px;color:white">'
+           f'<div style="flex:{100 - share:g};background:var(--jp-brand-color1,#1976d2);'
+           f'padding-left:4px">champion {champion} · {100 - share:g}%</div>')
+    if canary:
+        bar += (f'<div style="flex:{share:g};background:var(--jp-warn-color1,#f57c00);'
+                f'padding-left:4px">{escape(canary["version"])} · {share:g}%</div>')
+    bar += "</div>"
+    shadows = ", ".join(escape(v) for v in view.get("shadows", []))
+    parts = [f"<b>service {escape(view['service'])}</b>", bar]
+    if shadows:
+        parts.append(f"<div>shadows: {shadows}</div>")
+    comparison = view.get("comparison")
+    if comparison:
+        rows = "".join(
+            f"<tr><td>{escape(NAMES.get(c['metric'], c['metric']))}</td>"
+            f"<td>{_value(c['metric'], c['champion'])}</td>"
+            f"<td>{_value(c['metric'], c['canary'])}</td>"
+            f"<td>{'-' if c['p_value'] is None else format(c['p_value'], '.2g')}</td>"
+            f"<td>{c['n_champion']}/{c['n_canary']}</td>"
+            f"<td>{_verdict(c['passed'])} ({escape(c['threshold'])})</td></tr>"
+            for c in comparison["checks"])
+        parts.append(f"<div>gate: <b>{escape(comparison['status'])}</b>: "
+                     f"{escape(comparison['reason'])}</div><table><tr><th>check</th>"
+                     f"<th>champion</th><th>canary</th><th>p</th><th>n</th><th>verdict</th>"
+                     f"</tr>{rows}</table>")
+    for report in view.get("shadow_reports", []):
+        agreement = report["agreement"]
+        parts.append(f"<div>shadow {escape(report['version'])}: agreement "
+                     f"{'-' if agreement is None else f'{agreement:.1%}'} over "
+                     f"{report['rows']} rows, {report['requests']} copies</div>")
+    decisions = view.get("decisions", [])[:10]
+    if decisions:
+        rows = "".join(f"<tr><td>{escape(d['time'][:19])}</td><td>{escape(d['action'])}"
+                       f"</td><td>{escape(d['version'])}</td><td>"
+                       f"{'gate' if d['automatic'] else 'by hand'}</td>"
+                       f"<td style='text-align:left'>{escape(d['reason'])}</td></tr>"
+                       for d in decisions)
+        parts.append(f"<table><tr><th>time</th><th>action</th><th>version</th><th>by</th>"
+                     f"<th>reason</th></tr>{rows}</table>")
+    return "<div class='ship-release'>" + "".join(parts) + "</div>"

@@ -317,3 +317,37 @@ def test_deploy_says_what_is_wrong(root: Path) -> None:
     (service_dir / "release.json").write_text("{not json", encoding="utf-8")
     broken = run()
     assert broken.returncode == 1 and "release.json: not JSON" in broken.stderr
+
+
+def test_the_magic_changes_and_shows_the_release(root: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from IPython.core.error import UsageError
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+    from traitlets.config import Config
+
+    from kernel_magics.display.release import RELEASE_MIME
+
+    for name in ("release.json", "releases.jsonl"):
+        (root / ".ship/services/churn" / name).unlink(missing_ok=True)
+    monkeypatch.chdir(root)
+    config = Config()
+    config.HistoryManager.hist_file = ":memory:"
+    shell = InteractiveShell.instance(config=config)
+    shell.run_line_magic("load_ext", "kernel_magics")
+    with capture_output(display=True) as captured:
+        shell.run_line_magic("ship", "deploy churn --version 1 --promote")
+        shell.run_line_magic("ship", "deploy churn --version 2 --canary 10 --steps 10,50")
+    shown = captured.outputs[-1].data
+    assert shown[RELEASE_MIME]["canary"]["version"] == "2"
+    assert "champion 1 · 90%" in shown["text/html"] and "2 · 10%" in shown["text/html"]
+    assert "canary    2 at 10% (steps 10, 50" in shown["text/plain"]
+    with pytest.raises(UsageError, match="canary 2 is live at 10%"):
+        shell.run_line_magic("ship", "deploy churn --version 3 --canary 5")
+    with pytest.raises(UsageError, match="--steps goes with --canary"):
+        shell.run_line_magic("ship", "deploy churn --promote --steps 5")
+    with pytest.raises(UsageError, match="not allowed with argument"):
+        shell.run_line_magic("ship", "deploy churn --promote --rollback")
+    with capture_output(display=True) as captured:
+        shell.run_line_magic("ship", "deploy churn --rollback")
+    assert captured.outputs[-1].data[RELEASE_MIME]["canary"] is None
