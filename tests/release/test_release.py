@@ -198,6 +198,10 @@ def test_a_broken_canary_is_rolled_back_and_no_request_fails_after(root: Path,
         view = deploy(root, "--version", "3", "--canary", "30", "--steps", "100")
         assert view["canary"]["version"] == "3" and view["canary"]["percent"] == 30
         assert aliases(root).get("challenger") == model_version(root, "3")
+        # the manifests for KServe and Ray Serve follow the same release
+        kserve = (root / ".ship/services/churn/kserve.yaml").read_text(encoding="utf-8")
+        assert "canaryTrafficPercent: 30" in kserve
+        assert "release.json" in (root / ".ship/services/churn/rayserve.py").read_text()
         wait_for(lambda: rollout.current_release(workspace, "churn").canary is None)
         rolled_back = time.monotonic()
         time.sleep(1.5)  # every worker follows within a second
@@ -214,6 +218,7 @@ def test_a_broken_canary_is_rolled_back_and_no_request_fails_after(root: Path,
     assert failed[0]["p_value"] < 0.01 and failed[0]["n_canary"] >= 20
     assert failed[0]["canary"] > 0.15 and failed[0]["champion"] == 0.0
     assert "challenger" not in aliases(root)
+    assert "canaryTrafficPercent" not in (root / ".ship/services/churn/kserve.yaml").read_text()
     assert rolled_back  # for the reader: the checks above hold from the rollback on
 
 
