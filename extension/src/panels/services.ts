@@ -39,22 +39,33 @@ export class ServicesPanel extends ShipPanel {
     return this._openRequested;
   }
 
-  /** Fetch the services and their releases, and render them. */
+  protected notebookChanged(): void {
+    this._releases.clear();
+  }
+
+  /**
+   * Fetch the services and render them (with the releases read last time), then their
+   * releases (reading the prediction log takes a moment) and render again.
+   */
   protected async load(notebook: string | null): Promise<void> {
     const list = await listServices(notebook);
     if (this.isStale(notebook)) {
       return;
     }
+    this._render(list.services);
     // A release that cannot be read is shown in its service's section, not as the panel's error.
     const releases = await Promise.all(
       list.services.map(s => getRelease(s.name, notebook).catch((error: unknown) => error))
     );
     if (!this.isStale(notebook)) {
-      this._render(list.services, releases);
+      this._releases.clear();
+      list.services.forEach((s, i) => this._releases.set(s.name, releases[i]));
+      this._render(list.services);
     }
   }
 
-  private _render(services: IService[], releases: unknown[]): void {
+  private _render(services: IService[]): void {
+    this._services = services;
     const trans = this.trans;
     this.setStatus(
       services.length
@@ -62,7 +73,7 @@ export class ServicesPanel extends ShipPanel {
         : trans.__('No services yet: build one from a notebook (Build a Service from This Notebook).')
     );
     this.body.replaceChildren(
-      ...services.map((service, i) => this._renderService(service, releases[i]))
+      ...services.map(service => this._renderService(service, this._releases.get(service.name)))
     );
   }
 
@@ -122,9 +133,12 @@ export class ServicesPanel extends ShipPanel {
     return section;
   }
 
-  /** The release of a service, or why it cannot be shown. */
+  /** The release of a service, or why it cannot be shown (undefined: not read yet). */
   private _renderRelease(name: string, release: unknown): HTMLElement {
     const trans = this.trans;
+    if (release === undefined) {
+      return el('p', 'jp-ship-status jp-ship-release-loading', trans.__('Reading the release…'));
+    }
     if (release instanceof Error || !release) {
       const message =
         release instanceof ShipAPIError && release.serverExtensionMissing
@@ -144,6 +158,9 @@ export class ServicesPanel extends ShipPanel {
   private async _change(release: IRelease, request: ReleaseRequest): Promise<void> {
     const changed = await requestChange(this.trans, release, request, this.notebook);
     if (changed) {
+      // The answer is the release after the change: show it now, then re-read the rest.
+      this._releases.set(release.service, changed);
+      this._render(this._services);
       await this.refresh();
     }
   }
@@ -173,5 +190,8 @@ export class ServicesPanel extends ShipPanel {
   }
 
   private readonly _expanded = new ExpandedSections();
+  private _services: IService[] = [];
+  /** Each service's last release (or the error reading it), by name. */
+  private readonly _releases = new Map<string, unknown>();
   private readonly _openRequested = new Signal<this, { name: string; notebook: string | null }>(this);
 }
