@@ -1,7 +1,8 @@
 /**
  * Seeds the server root before the tests: 1,000 runs of `many/runs.ipynb` with
  * bench/seed_runs.py (the runs Ship's writer would log; about half a minute), the
- * models and services of `models/`, and the monitored service of `monitor/`.
+ * models and services of `models/`, the monitored service of `monitor/`, and the
+ * released service of `release/`.
  */
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
@@ -13,6 +14,7 @@ export default function globalSetup(): void {
   const root = process.env.SHIP_UI_ROOT!;
   seedModels(root);
   seedMonitor(root);
+  seedRelease(root);
   const folder = path.join(root, 'many');
   fs.mkdirSync(folder, { recursive: true });
   const notebook = {
@@ -86,6 +88,24 @@ function seedMonitor(root: string): void {
   const repo = path.resolve(__dirname, '..', '..');
   const python = process.env.SHIP_PYTHON ?? path.join(repo, '.venv', 'bin', 'python');
   execFileSync(python, [path.join(__dirname, 'seed_monitor.py'), folder], {
+    stdio: 'inherit',
+    env: { ...process.env, MLFLOW_DISABLE_TELEMETRY: 'true' }
+  });
+}
+
+/**
+ * Seeds `release/`: the `churn` service in three versions (champion 1, canary 2 at 25 %,
+ * shadow 3), the decisions that led there, and 90 minutes of its traffic in the prediction
+ * log (tests/ui/seed_release.py; about 25 seconds).
+ */
+function seedRelease(root: string): void {
+  const folder = path.join(root, 'release');
+  if (fs.existsSync(path.join(folder, '.ship', 'services', 'churn', 'releases.jsonl'))) {
+    return;
+  }
+  const repo = path.resolve(__dirname, '..', '..');
+  const python = process.env.SHIP_PYTHON ?? path.join(repo, '.venv', 'bin', 'python');
+  execFileSync(python, [path.join(__dirname, 'seed_release.py'), folder], {
     stdio: 'inherit',
     env: { ...process.env, MLFLOW_DISABLE_TELEMETRY: 'true' }
   });

@@ -10,6 +10,8 @@ import * as path from 'path';
 
 import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
 
+import { contrastOf, overflowOf } from './measure';
+
 const SHOTS = path.resolve(__dirname, '..', 'screenshots');
 const TITLES = '#jp-ship-sidebar .jp-AccordionPanel-title';
 
@@ -31,47 +33,6 @@ const SECTIONS: { label: string; id: string; loaded: string }[] = [
   { label: 'Cost', id: 'jp-ship-cost', loaded: '.jp-ship-cost-service' },
   { label: 'Workspace', id: 'jp-ship-workspace', loaded: '.jp-ship-link, .jp-ship-value' }
 ];
-
-/** How far (px) the widest element of `selector` reaches past its box: 0 when it fits. */
-function overflowOf(page: IJupyterLabPageFixture, selector: string): Promise<number> {
-  return page.evaluate(sel => {
-    const node = document.querySelector<HTMLElement>(sel)!;
-    return node.scrollWidth - node.clientWidth;
-  }, selector);
-}
-
-/** WCAG contrast of an element's text colour against `box`'s background. */
-function contrastOf(
-  page: IJupyterLabPageFixture,
-  text: string,
-  box: string
-): Promise<number> {
-  return page.evaluate(
-    ([textSel, boxSel]) => {
-      // Computed colours: "rgb(r, g, b)", "rgba(…)" or "color(srgb r g b / a)" (color-mix).
-      const parse = (value: string): number[] => {
-        const srgb = value.match(/color\(srgb ([\d.e-]+) ([\d.e-]+) ([\d.e-]+)/);
-        if (srgb) {
-          return srgb.slice(1, 4).map(v => Number(v) * 255);
-        }
-        return (value.match(/[\d.]+/g) ?? []).slice(0, 3).map(Number);
-      };
-      const luminance = (rgb: number[]): number => {
-        const [r, g, b] = rgb.map(c => {
-          const s = c / 255;
-          return s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
-        });
-        return 0.2126 * r + 0.7152 * g + 0.0722 * b;
-      };
-      const fg = luminance(parse(getComputedStyle(document.querySelector(textSel)!).color));
-      const bg = luminance(
-        parse(getComputedStyle(document.querySelector(boxSel)!).backgroundColor)
-      );
-      return (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
-    },
-    [text, box]
-  );
-}
 
 test.describe('Sidebar', () => {
   test('one section at a time, each within the default width; the drift banner in both themes', async ({
