@@ -283,11 +283,13 @@ async function send(
 async function parse<T>(response: Response, url: string): Promise<T> {
   const text = await response.text();
   let data: unknown = undefined;
+  let unreadable = false;
   if (text.length > 0) {
     try {
       data = JSON.parse(text);
     } catch {
       data = undefined;
+      unreadable = true;
     }
   }
   if (!response.ok) {
@@ -301,6 +303,10 @@ async function parse<T>(response: Response, url: string): Promise<T> {
       body?.error ||
       `${response.status} ${response.statusText || 'error'} from ${url}`;
     throw new ShipAPIError(message, response.status, missing);
+  }
+  if (unreadable) {
+    // e.g. a NaN that Python's json wrote: say so rather than render nothing.
+    throw new ShipAPIError(`The answer from ${url} is not valid JSON.`, response.status, false);
   }
   return data as T;
 }
