@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import jinja2
 
 from ..errors import ValidationError
-from .exporter import templates_dir
+from .templates import templates_dir
 
 if TYPE_CHECKING:
     from ..serving.release import Release

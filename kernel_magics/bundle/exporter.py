@@ -7,8 +7,6 @@ preprocessor keeps the serve cells (see tracking/serve_cells.py); the template
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Any
 
 from nbconvert.exporters import TemplateExporter
@@ -16,14 +14,7 @@ from nbconvert.preprocessors import Preprocessor
 from traitlets import default
 
 from ..tracking.serve_cells import is_serve_cell, serve_source
-
-
-def templates_dir() -> Path:
-    """Ship's templates: the checkout's `templates/`, else the installed shared data."""
-    checkout = Path(__file__).resolve().parents[2] / "templates"
-    if (checkout / "ship" / "conf.json").is_file():
-        return checkout
-    return Path(sys.prefix) / "share" / "jupyter" / "nbconvert" / "templates"
+from .templates import templates_dir
 
 
 class ShipServePreprocessor(Preprocessor):

@@ -5,9 +5,10 @@ functions here. Each change happens under the service's lock (``.release.lock``)
 
 1. release.json is replaced atomically (a running ``ship serve NAME`` follows it within
    a second: serving/follower.py);
-2. the MLflow aliases move: ``challenger`` names the canary's model version, ``champion``
-   the promoted one (a registry out of reach is noted in the decision, not fatal);
-3. the decision is appended to ``releases.jsonl`` with its evidence and reason;
+2. the decision is appended to ``releases.jsonl`` with its evidence and reason;
+3. the MLflow aliases move: ``challenger`` names the canary's model version, ``champion``
+   the promoted one (a registry out of reach is appended as an ``aliases`` line, never
+   undoes the release);
 4. the service's kserve.yaml and rayserve.py are rendered again from the release.
 
 Before the first change a service has no release.json: its champion is the version its
@@ -43,6 +44,7 @@ logger = logging.getLogger(__name__)
 RELEASES_FILE = "releases.jsonl"
 LOCK_FILE = ".release.lock"
 ACTIONS = ("canary", "step", "promote", "rollback", "shadow", "unshadow")
+# also in releases.jsonl: "aliases", the registry refused to move them after a change
 
 
 @dataclass(frozen=True)
@@ -137,11 +139,10 @@ def start_canary(workspace: Workspace, name: str, version: str, percent: float,
         new = replace(release, canary=Canary(version, percent, ladder),
                       shadows=tuple(v for v in release.shadows if v != version),
                       updated=now_iso())
-        aliases = _move_aliases(workspace, folder, challenger=version)
         _commit(workspace, name, folder, new, Decision(
             "canary", version, False, f"canary {version} started by hand at {percent:g}% "
             f"(steps {', '.join(f'{s:g}' for s in ladder)}) against champion "
-            f"{release.champion}", percent=percent, aliases=aliases))
+            f"{release.champion}", percent=percent), challenger=version)
     return new
 
 
@@ -196,11 +197,10 @@ def promote(workspace: Workspace, name: str, *, version: str | None = None,
                 new = replace(release, champion=version,
                               shadows=tuple(v for v in release.shadows if v != version),
                               updated=now_iso())
-                aliases = _move_aliases(workspace, folder, champion=version)
                 _commit(workspace, name, folder, new, Decision(
                     "promote", version, False, f"version {version} made champion by hand "
-                    f"without a canary; champion {release.champion} retired",
-                    aliases=aliases))
+                    f"without a canary; champion {release.champion} retired"),
+                    champion=version)
                 return new
     return _end_canary(workspace, name, "promote", reason, evidence or [], expected)
 
@@ -243,17 +243,16 @@ def _end_canary(workspace: Workspace, name: str, action: str, reason: str | None
                                 "skipped).")
         if action == "promote":
             new = replace(release, champion=canary.version, canary=None, updated=now_iso())
-            aliases = _move_aliases(workspace, folder, champion=canary.version)
             text = reason or (f"canary {canary.version} promoted by hand at "
                               f"{canary.percent:g}%; champion {release.champion} retired")
         else:
             new = replace(release, canary=None, updated=now_iso())
-            aliases = _move_aliases(workspace, folder)
             text = reason or (f"canary {canary.version} rolled back by hand at "
                               f"{canary.percent:g}%; champion {release.champion} answers all")
         _commit(workspace, name, folder, new, Decision(
             action, canary.version, reason is not None, text, evidence,
-            percent=canary.percent, aliases=aliases))
+            percent=canary.percent),
+            champion=canary.version if action == "promote" else None, aliases=True)
     return new
 
 
@@ -266,15 +265,32 @@ def _check_version(folder: Path, name: str, version: str) -> None:
 
 
 def _commit(workspace: Workspace, name: str, folder: Path, release: Release,
-            decision: Decision) -> None:
-    """Write the release, record the decision, render the manifests (under the lock)."""
+            decision: Decision, *, champion: str | None = None,
+            challenger: str | None = None, aliases: bool = False) -> None:
+    """Under the lock: write the release (first: traffic moves within a second), record
+    the decision, move the MLflow aliases (``champion``/``challenger`` given: point them
+    there; ``aliases`` alone: remove ``challenger``), render the manifests. A registry
+    out of reach is recorded as a decision of its own (action ``aliases``)."""
     write_release(folder / RELEASE_FILE, release)
-    with open(folder / RELEASES_FILE, "a", encoding="utf-8") as out:
-        out.write(json.dumps(decision.to_json()) + "\n")
+    move = _plan_aliases(folder, champion=champion, challenger=challenger) \
+        if champion is not None or challenger is not None or aliases else None
+    if move is not None:
+        decision = replace(decision, aliases=move.describe())
+    _append(folder, decision)
+    failed = None if move is None else _move_aliases(workspace, move)
+    if failed is not None:
+        _append(folder, Decision("aliases", decision.version, decision.automatic,
+                                 f"MLflow aliases not moved ({move.describe() if move else ''}"
+                                 f"): {failed}; set them with `ship models alias`"))
     try:
         _write_manifests(folder, release)
     except Exception as exc:  # the release changed; a manifest is a copy of it
         logger.warning("service %s: kserve.yaml/rayserve.py not rendered: %s", name, exc)
+
+
+def _append(folder: Path, decision: Decision) -> None:
+    with open(folder / RELEASES_FILE, "a", encoding="utf-8") as out:
+        out.write(json.dumps(decision.to_json()) + "\n")
 
 
 def _write_manifests(folder: Path, release: Release) -> None:
@@ -287,39 +303,59 @@ def _write_manifests(folder: Path, release: Release) -> None:
                             log_dir.startswith("file://") else None)
 
 
-def _move_aliases(workspace: Workspace, folder: Path, *, champion: str | None = None,
-                  challenger: str | None = None) -> str:
-    """Point MLflow's ``champion`` / ``challenger`` aliases at the model versions these
-    bundle versions were built from (no challenger given: the alias is removed)."""
+@dataclass(frozen=True)
+class AliasMove:
+    """How a change moves the MLflow aliases of the service's registered model."""
+
+    model: str | None
+    champion: str | None = None  # model version to point ``champion`` at
+    challenger: str | None = None  # model version for ``challenger``; None: remove it
+
+    def describe(self) -> str:
+        if not self.model:
+            return "no registered model in the bundle's lineage: aliases unchanged"
+        moved = [f"champion -> {self.model} version {self.champion}"] if self.champion else []
+        moved.append(f"challenger -> {self.model} version {self.challenger}"
+                     if self.challenger else "challenger removed")
+        return "; ".join(moved)
+
+
+def _plan_aliases(folder: Path, *, champion: str | None, challenger: str | None
+                  ) -> AliasMove:
+    """The alias move for bundle versions ``champion`` / ``challenger`` (from their
+    lineage; no challenger: remove that alias)."""
     from ..serving.bundle import Bundle
+    from ..serving.errors import BundleError
 
     try:
-        lineage = Bundle.load(folder / (challenger or champion or "")).manifest.lineage \
-            if (challenger or champion) else None
-        model = lineage.registered_model if lineage is not None else None
-        if lineage is None:  # removing the challenger: any version's model name will do
-            model = Bundle.load(folder / service_versions(folder)[0]).manifest.lineage \
-                .registered_model
-        if not model:
-            return "no registered model in the bundle's lineage: aliases unchanged"
+        chosen = challenger or champion or service_versions(folder)[0]
+        lineage = Bundle.load(folder / chosen).manifest.lineage
+    except BundleError:
+        return AliasMove(None)
+    version = str(lineage.model_version) if lineage.model_version else None
+    return AliasMove(lineage.registered_model,
+                     champion=version if champion is not None else None,
+                     challenger=version if challenger is not None else None)
+
+
+def _move_aliases(workspace: Workspace, move: AliasMove) -> str | None:
+    """Apply ``move`` in the workspace's registry; None, or why it could not."""
+    if not move.model:
+        return None
+    try:
         from ..export.registry import client_for
 
         client = client_for(workspace)
-        moved = []
-        if champion is not None and lineage is not None:
-            client.set_registered_model_alias(model, "champion", str(lineage.model_version))
-            moved.append(f"champion -> {model} version {lineage.model_version}")
-        if challenger is not None and lineage is not None:
-            client.set_registered_model_alias(model, "challenger", str(lineage.model_version))
-            moved.append(f"challenger -> {model} version {lineage.model_version}")
-        else:
-            with contextlib.suppress(Exception):  # no challenger alias to remove
-                client.delete_registered_model_alias(model, "challenger")
-            moved.append("challenger removed")
-        return "; ".join(moved)
+        if move.champion:
+            client.set_registered_model_alias(move.model, "champion", move.champion)
+        if move.challenger:
+            client.set_registered_model_alias(move.model, "challenger", move.challenger)
+        elif "challenger" in (client.get_registered_model(move.model).aliases or {}):
+            client.delete_registered_model_alias(move.model, "challenger")
+        return None
     except Exception as exc:  # the registry out of reach must not undo the release
         logger.warning("MLflow aliases not moved: %s", exc)
-        return f"MLflow aliases not moved: {type(exc).__name__}: {exc}"
+        return f"{type(exc).__name__}: {exc}"
 
 
 def change(workspace: Workspace, name: str, action: str, *, version: str | None = None,
