@@ -23,6 +23,7 @@ from jupyter_server.base.handlers import APIHandler
 
 from .._version import __version__
 from ..errors import NotFoundError, ShipError, ValidationError
+from ..jsonable import dumps
 from ..tracking import catalog, compare, detail
 from ..workspace import Workspace, find_workspace
 
@@ -94,7 +95,7 @@ class ShipAPIHandler(APIHandler):
         """Answer ``payload`` as JSON."""
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(payload))
+        self.finish(dumps(payload))  # NaN as null: browsers refuse NaN
 
     def log_exception(
         self,
