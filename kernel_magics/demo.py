@@ -58,7 +58,7 @@ def run_demo(examples: Path, echo: Echo = print) -> None:
     if not notebook.is_file():
         raise ShipError(f"{notebook} not found; run `ship demo` from the repository root or "
                         "pass --examples DIR.")
-    from .release.services import start_service, stop_service
+    from .services import start_service, stop_service
     from .workspace import find_workspace
 
     train(notebook, echo)

@@ -15,7 +15,7 @@ from .output import emit_json
 def ps_cmd(as_json: bool) -> None:
     """Services of this workspace that run locally (started from the sidebar or `ship
     serve` in the background): version, port, pid, health."""
-    from ..release.services import list_services
+    from ..services import list_services
     from ..workspace import find_workspace
 
     running = [s for s in list_services(find_workspace())
@@ -39,7 +39,7 @@ def ps_cmd(as_json: bool) -> None:
 @click.argument("name")
 def stop_cmd(name: str) -> None:
     """Stop a local service gracefully (its prediction log is flushed)."""
-    from ..release.services import stop_service
+    from ..services import stop_service
     from ..workspace import find_workspace
 
     stopped = stop_service(find_workspace(), name)

@@ -28,7 +28,7 @@ def _runtime_errors() -> Iterator[None]:
 def _service(name_or_bundle: str, log_dir: str | None = None) -> tuple[Path, str]:
     """(bundle folder, where its prediction log is: ``log_dir`` if given, else where the
     bundle says) for a service name or a bundle folder."""
-    from ..release.services import latest_bundle, log_of
+    from ..services import latest_bundle, log_of
     from ..workspace import find_workspace
 
     path = Path(name_or_bundle)
@@ -102,7 +102,7 @@ def _release_of(name: str, log_dir: str | None) -> tuple[Path, Path, str]:
     """(the champion's bundle, the release.json to follow, the log) of service ``name``:
     the champion of its release, else its newest build."""
     from ..release.rollout import current_release, release_file
-    from ..release.services import service_folder
+    from ..services import service_folder
     from ..workspace import find_workspace
 
     workspace = find_workspace()

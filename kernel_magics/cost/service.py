@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import StorageError, ValidationError
-from ..release.services import service_log, service_names
+from ..services import service_log, service_names
 from ..workspace import PriceTable, Workspace
 
 USAGE_STREAM = "usage"

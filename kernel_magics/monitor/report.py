@@ -137,7 +137,7 @@ def drift_report(workspace: Workspace, name: str, *, window: str | None = None,
     """
     import time
 
-    from ..release.services import latest_bundle, service_folder
+    from ..services import latest_bundle, service_folder
 
     started = time.perf_counter()
     bundle_dir, log_url = latest_bundle(workspace, name, log_dir)

@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import ConflictError
+from ..services import local_process, service_folder, service_log, service_versions
 from ..serving.bundle import Bundle
 from ..serving.release import Release
 from ..workspace import Workspace
 from . import gate, rollout
 from .evidence import Task, canary_samples, shadow_report
-from .services import local_process, service_folder, service_log, service_versions
 
 logger = logging.getLogger(__name__)
 GATE_LOCK = ".gate.lock"

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConflictError, NotFoundError, ValidationError
+from ..services import local_process, service_folder, service_versions
 from ..serving.release import (
     DEFAULT_STEPS,
     RELEASE_FILE,
@@ -38,7 +39,6 @@ from ..serving.release import (
     write_release,
 )
 from ..workspace import Workspace
-from .services import local_process, service_folder, service_versions
 
 logger = logging.getLogger(__name__)
 RELEASES_FILE = "releases.jsonl"

@@ -10,8 +10,9 @@ from typing import Any
 
 import tornado.web
 
+from .. import services
 from ..errors import ValidationError
-from ..release import controller, rollout, services
+from ..release import controller, rollout
 from .handlers import ShipAPIHandler
 from .monitor_handlers import text_arg
 from .stage_handlers import json_body

@@ -13,8 +13,8 @@ from typing import Any
 
 import tornado.web
 
+from .. import services
 from ..errors import ValidationError
-from ..release import services
 from ..workspace import find_workspace
 from .handlers import ShipAPIHandler
 

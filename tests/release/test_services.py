@@ -12,9 +12,9 @@ import pytest
 from notebook_files import Ship, write_notebook
 from sklearn.linear_model import LogisticRegression
 
+from kernel_magics import services
 from kernel_magics.bundle.build import build_service
 from kernel_magics.export.api import export_model
-from kernel_magics.release import services
 from kernel_magics.workspace import init_workspace
 
 pytestmark = pytest.mark.slow

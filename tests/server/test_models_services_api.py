@@ -11,7 +11,7 @@ from typing import Any
 import nbformat
 import pytest
 
-from kernel_magics.release import services
+from kernel_magics import services
 from kernel_magics.workspace import Workspace, init_workspace
 
 pytestmark = pytest.mark.slow  # exports, a build and a served bundle: tens of seconds

@@ -160,7 +160,7 @@ def serve_briefly(folder: Path) -> None:
     """The real `ship serve`: a few seconds of real requests, so usage is measured."""
     import httpx
 
-    from kernel_magics.release import services
+    from kernel_magics import services
     from kernel_magics.workspace import find_workspace
 
     workspace = find_workspace(folder)

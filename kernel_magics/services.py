@@ -25,8 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConflictError, NotFoundError, ShipError, ValidationError
-from ..workspace import Workspace, check_service_name
+from .errors import ConflictError, NotFoundError, ShipError, ValidationError
+from .workspace import Workspace, check_service_name
 
 RUN_FILE = "run.json"
 START_LOCK = ".start.lock"
@@ -181,7 +181,7 @@ def local_process(folder: Path) -> LocalProcess | None:
 def traffic(log: str, *, window_s: int = TRAFFIC_WINDOW_S) -> Traffic:
     """Request count and rate, p50/p99 latency and error rate over the last `window_s`
     (none when the log cannot be read: the panel still lists the service)."""
-    from ..serving.predlog import read_outcomes
+    from .serving.predlog import read_outcomes
 
     try:
         outcomes = read_outcomes(log, since=f"{window_s}s")
@@ -238,8 +238,8 @@ def service_log(workspace: Workspace, name: str, log_dir: str | None = None) -> 
 def log_of(bundle_dir: Path) -> str:
     """Where a bundle's service logs (:attr:`~..serving.bundle.Bundle.log_dir`); ``log/``
     beside a bundle that does not load, so its service still lists."""
-    from ..serving.bundle import Bundle
-    from ..serving.errors import BundleError
+    from .serving.bundle import Bundle
+    from .serving.errors import BundleError
 
     try:
         return Bundle.load(bundle_dir).log_dir
@@ -249,7 +249,7 @@ def log_of(bundle_dir: Path) -> str:
 
 def _served_version(folder: Path) -> str:
     """What `ship serve NAME` serves: its release's champion, else the newest build."""
-    from ..serving.release import RELEASE_FILE, ReleaseFileError, read_release
+    from .serving.release import RELEASE_FILE, ReleaseFileError, read_release
 
     try:
         release = read_release(folder / RELEASE_FILE)
@@ -364,7 +364,7 @@ def timeline(workspace: Workspace, name: str, window: str = "1h", *,
              points: int = 60) -> dict[str, Any]:
     """Request rate, p50/p99 latency and errors per version over ``window``, in about
     ``points`` buckets (the service page's charts)."""
-    from ..serving.predlog import parse_duration, read_timeline
+    from .serving.predlog import parse_duration, read_timeline
 
     span = parse_duration(window)
     if span is None or span.total_seconds() <= 0:
