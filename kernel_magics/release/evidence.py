@@ -83,7 +83,8 @@ def canary_samples(log: str, release: Release, task: Task) -> Samples:
     challenger = [a for a in answers if a.version == canary.version and a.shadow is None]
     copies = {a.request_id: a for a in answers
               if a.version == release.champion and a.shadow == canary.version}
-    if not champion:  # a canary at 100 %: the champion's copies are its side
+    copied = canary.percent >= 100.0
+    if copied:  # the champion answers nothing: its copies of the requests are its side
         champion = list(copies.values())
     compared = disagreeing = 0
     for answer in challenger:
@@ -102,7 +103,8 @@ def canary_samples(log: str, release: Release, task: Task) -> Samples:
         canary_latency=np.array([a.latency_ms for a in challenger], float),
         canary_failed=np.array([a.failed for a in challenger], bool),
         compared_rows=compared, disagreeing_rows=disagreeing,
-        champion_correct=_correct(champion, task), canary_correct=_correct(challenger, task))
+        champion_correct=_correct(champion, task), canary_correct=_correct(challenger, task),
+        champion_copies=copied)
 
 
 def _correct(answers: Iterable[Answer], task: Task) -> np.ndarray[Any, Any] | None:

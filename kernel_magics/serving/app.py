@@ -369,7 +369,14 @@ class Service:
         """Start the log writer, usage meter and warm-up; on shutdown flush the log."""
         self.log.start(asyncio.get_running_loop())
         self.usage.start()
-        tasks = [asyncio.create_task(self._warm_up())]
+        if self.workers > 1:
+            # Workers share the listening socket: one still warming up accepts nothing
+            # (uvicorn listens after the lifespan starts), so no request meets a cold
+            # worker while another already answers ready.
+            await self._warm_up()
+            tasks = []
+        else:  # one process: it answers 503 (and /v2/health/ready) while warming up
+            tasks = [asyncio.create_task(self._warm_up())]
         if self.follower is not None:
             tasks.append(asyncio.create_task(self.follower.run()))
         if self.shared.folder is not None:

@@ -153,3 +153,15 @@ def test_the_canary_split() -> None:
     # raising the share keeps every key that was on the canary there
     assert all(takes_canary(50.0, k) for k in keys if takes_canary(10.0, k))
     assert takes_canary(100.0, None) and takes_canary(100.0, "x")
+
+
+def test_a_canary_at_100_percent_compares_errors_with_the_champions_copies() -> None:
+    rng = np.random.default_rng(8)
+    s = samples(rng, slow=5.0)  # copies skip HTTP: their latency is no baseline
+    s = Samples(**{**s.__dict__, "champion_copies": True})
+    found = {c.metric: c for c in checks(s, SETTINGS)}
+    assert found["latency_p50_ms"].passed is None and not found["latency_p50_ms"].required
+    assert found["latency_p50_ms"].test.startswith("not compared")
+    assert verdict(s, next_step=None)[0] == "promote"
+    failing = Samples(**{**samples(rng, canary_errors=0.3).__dict__, "champion_copies": True})
+    assert verdict(failing)[0] == "rollback"
