@@ -777,7 +777,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--switch-rate", type=float, default=200.0,
                         help="requests/s while promoting and rolling back, 6")
     parser.add_argument("--keep", action="store_true", help="keep the workspace")
+    parser.add_argument("--only", default="1,2,3,4,5,6", metavar="1,2,...",
+                        help="run only these steps (3 draws its latencies from 1's log)")
     args = parser.parse_args()
+    args.only = {int(part) for part in args.only.split(",") if part.strip()}
     if args.quick:
         args.canaries, args.rounds, args.seconds, args.cycles = 60, 2, 2.0, 1
     return args
@@ -804,26 +807,32 @@ def main() -> None:
     os.chdir(root)
     try:
         bench = build_workspace(root)
-        with serving(bench, {"step_seconds": args.step_seconds}, workers=2) as server:
-            url = f"http://127.0.0.1:{server.port}"
-            broken_canary(bench, url, args.pct)
-            slow_and_identical(bench, url, args.pct, args.step_seconds)
-        false_rollbacks(bench, args.canaries, max(50, args.canaries // 3))
+        if args.only & {1, 2, 3}:  # 3 draws its latencies from 1's log
+            with serving(bench, {"step_seconds": args.step_seconds}, workers=2) as server:
+                url = f"http://127.0.0.1:{server.port}"
+                broken_canary(bench, url, args.pct)
+                if 2 in args.only:
+                    slow_and_identical(bench, url, args.pct, args.step_seconds)
+        if 3 in args.only:
+            false_rollbacks(bench, args.canaries, max(50, args.canaries // 3))
         frozen = {"step_seconds": 1e9}  # the gate will not move a canary while measured
         cores = os.sched_getaffinity(0)
         if len(cores) >= 2:
             os.sched_setaffinity(0, {1})
         try:
-            with serving(bench, frozen, workers=1,
-                         core=0 if len(cores) >= 2 else None) as server:
-                capacity = routing_cost(bench, server, args.rounds, args.seconds,
-                                        [1] if args.quick else [1, 100])
-                shadow_cost(bench, server, capacity, args.rounds, args.seconds)
+            if args.only & {4, 5}:
+                with serving(bench, frozen, workers=1,
+                             core=0 if len(cores) >= 2 else None) as server:
+                    capacity = routing_cost(bench, server, args.rounds, args.seconds,
+                                            [1] if args.quick else [1, 100])
+                    if 5 in args.only:
+                        shadow_cost(bench, server, capacity, args.rounds, args.seconds)
         finally:
             os.sched_setaffinity(0, cores)
-        with serving(bench, frozen, workers=2) as server:
-            switches_under_load(bench, f"http://127.0.0.1:{server.port}", args.cycles,
-                                args.switch_rate)
+        if 6 in args.only:
+            with serving(bench, frozen, workers=2) as server:
+                switches_under_load(bench, f"http://127.0.0.1:{server.port}", args.cycles,
+                                    args.switch_rate)
     finally:
         os.chdir(cwd)
         if args.keep:

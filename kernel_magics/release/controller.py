@@ -47,7 +47,8 @@ def evaluate(workspace: Workspace, name: str, release: Release,
     samples = canary_samples(log or service_log(workspace, name), release,
                              task_of(folder, release.champion, settings))
     started = datetime.fromisoformat(canary.started)
-    return gate.decide(gate.checks(samples, settings), version=canary.version,
+    return gate.decide(gate.checks(samples, settings, len(canary.steps)),
+                       version=canary.version,
                        percent=canary.percent, next_step=canary.next_step,
                        seconds_at_step=(datetime.now(UTC) - started).total_seconds(),
                        settings=settings)

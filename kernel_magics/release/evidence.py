@@ -26,6 +26,10 @@ from ..serving.schema import Schema
 from .gate import Samples
 
 SHADOW_REPORT_ROWS = 50_000  # the most recent requests a shadow report reads
+# The gate reads at most this many of the latest answers of each side (and copies): a
+# look costs the same after an hour at a step as after a minute, and 5,000 requests a
+# side tell every difference the gate looks for.
+EVIDENCE_ROWS = 5_000
 
 
 @dataclass(frozen=True)
@@ -74,11 +78,12 @@ def truth_rows(ground_truth: str | None) -> list[Any] | None:
 
 
 def canary_samples(log: str, release: Release, task: Task) -> Samples:
-    """The champion's and the canary's answers since the canary's current step began."""
+    """The champion's and the canary's answers since the canary's current step began
+    (the latest ``EVIDENCE_ROWS`` of each)."""
     canary = release.canary
     assert canary is not None
     answers = read_answers(log, datetime.fromisoformat(canary.started),
-                           [release.champion, canary.version])
+                           [release.champion, canary.version], latest=EVIDENCE_ROWS)
     champion = [a for a in answers if a.version == release.champion and a.shadow is None]
     challenger = [a for a in answers if a.version == canary.version and a.shadow is None]
     copies = {a.request_id: a for a in answers

@@ -2,10 +2,13 @@
 
 Each check turns two samples into a :class:`Check`: both values, the test, its p-value,
 both sample sizes, the threshold, and ``passed`` (True, False, or None: not enough data
-to say). A check fails only when the difference is both significant (p < ``alpha``) and
-larger than its margin, so an identical canary is rolled back in well under ``alpha``
-of releases (bench/release.py counts it), and a small real difference that does not
-matter passes.
+to say). A check fails only when the difference is both significant and larger than
+its margin. Significant means p below ``alpha`` shared out over every test the gate
+may make during a release (Bonferroni: ``alpha`` / (checks x steps x looks per step),
+:meth:`GateSettings.level`), so the gate looking again every ``interval_s`` does not
+add up to false rollbacks: an identical canary is rolled back in at most ``alpha`` of
+releases (bench/release.py counts it), and a small difference that does not matter
+passes.
 
     error_rate      Fisher's exact test, one-sided; fails on significance and an
                     increase above ``max_error_increase`` (absolute)
@@ -30,7 +33,7 @@ otherwise wait, saying for what. No data, a NaN, or a zero baseline never passes
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -57,6 +60,13 @@ class GateSettings:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    def level(self, steps: int = 4) -> float:
+        """The significance level of one test: ``alpha`` over every test of a release of
+        ``steps`` steps (each check, at each look; a step's looks counted twice over,
+        for a step that waits for data)."""
+        looks = 2 * max(1, math.ceil(self.step_seconds / max(self.interval_s, 1e-3)))
+        return self.alpha / (len(CHECKS) * max(1, steps) * looks)
 
     @classmethod
     def from_workspace(cls, workspace: Workspace) -> GateSettings:
@@ -97,6 +107,7 @@ class Check:
     threshold: str
     passed: bool | None  # None: not enough data yet
     required: bool = True  # a step waits for it to pass
+    level: float | None = None  # fails only below this p-value (GateSettings.level)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -112,7 +123,9 @@ class Check:
         verdict = "within" if self.passed else "beyond"
         return (f"{name} {_show(self.metric, self.canary)} on the {candidate} against "
                 f"{_show(self.metric, self.champion)} on the champion, {verdict} "
-                f"{self.threshold} ({self.test} p={_p(self.p_value)}, {self.n_canary} and "
+                f"{self.threshold} ({self.test} p={_p(self.p_value)}"
+                f"{'' if self.passed or self.level is None else f' < {self.level:.2g}'}, "
+                f"{self.n_canary} and "
                 f"{self.n_champion} {'labels' if self.metric == 'accuracy' else 'requests'})")
 
 
@@ -150,7 +163,7 @@ class Samples:
     champion_copies: bool = False
 
 
-def error_rate(s: Samples, settings: GateSettings) -> Check:
+def error_rate(s: Samples, settings: GateSettings, level: float) -> Check:
     from scipy.stats import fisher_exact
 
     n_champ, n_can = len(s.champion_failed), len(s.canary_failed)
@@ -164,13 +177,13 @@ def error_rate(s: Samples, settings: GateSettings) -> Check:
     worse = e_can / n_can - e_champ / n_champ > settings.max_error_increase
     return Check("error_rate", e_champ / n_champ, e_can / n_can,
                  "Fisher's exact test (one-sided)", p, n_champ, n_can, threshold,
-                 not (worse and p < settings.alpha))
+                 not (worse and p < level))
 
 
 NOT_COMPARABLE = "not compared: at 100 % the champion answers no request"
 
 
-def latency(s: Samples, settings: GateSettings) -> Check:
+def latency(s: Samples, settings: GateSettings, level: float) -> Check:
     """The median: Mann-Whitney U on all latencies, and the ratio of the p50s."""
     from scipy.stats import mannwhitneyu
 
@@ -188,10 +201,10 @@ def latency(s: Samples, settings: GateSettings) -> Check:
     p = float(mannwhitneyu(can, champ, alternative="greater").pvalue)
     return Check("latency_p50_ms", c_value, k_value, test, p, len(champ), len(can), threshold,
                  not (_ratio(k_value, c_value) > settings.max_latency_ratio
-                      and p < settings.alpha))
+                      and p < level))
 
 
-def tail_latency(s: Samples, settings: GateSettings) -> Check:
+def tail_latency(s: Samples, settings: GateSettings, level: float) -> Check:
     """The tail: the share of requests slower than ``max_latency_ratio`` times the
     champion's p99, canary against champion (Fisher's exact test), and the p99 ratio.
     A few slow first requests of a new version do not make a tail."""
@@ -214,7 +227,7 @@ def tail_latency(s: Samples, settings: GateSettings) -> Check:
                            alternative="greater").pvalue)
     return Check("latency_p99_ms", c_value, k_value, test, p, len(champ), len(can), threshold,
                  not (_ratio(k_value, c_value) > settings.max_latency_ratio
-                      and p < settings.alpha), required=False)
+                      and p < level), required=False)
 
 
 def _quantile(values: np.ndarray[Any, Any], q: float) -> float | None:
@@ -230,7 +243,7 @@ def _ratio(value: float, baseline: float) -> float:
     return math.inf if value > 0 else 1.0
 
 
-def disagreement(s: Samples, settings: GateSettings) -> Check:
+def disagreement(s: Samples, settings: GateSettings, level: float) -> Check:
     from scipy.stats import binomtest
 
     n, k = s.compared_rows, s.disagreeing_rows
@@ -241,11 +254,11 @@ def disagreement(s: Samples, settings: GateSettings) -> Check:
                      threshold, None, required=False)
     p = float(binomtest(k, n, settings.max_disagreement, alternative="greater").pvalue)
     return Check("disagreement", 0.0, k / n, test, p, n, n, threshold,
-                 not (k / n > settings.max_disagreement and p < settings.alpha),
+                 not (k / n > settings.max_disagreement and p < level),
                  required=False)
 
 
-def accuracy(s: Samples, settings: GateSettings) -> Check:
+def accuracy(s: Samples, settings: GateSettings, level: float) -> Check:
     from scipy.stats import fisher_exact
 
     champ = s.champion_correct if s.champion_correct is not None else np.zeros(0, bool)
@@ -261,18 +274,21 @@ def accuracy(s: Samples, settings: GateSettings) -> Check:
     drop = c_ok / len(champ) - k_ok / len(can)
     return Check("accuracy", c_ok / len(champ), k_ok / len(can), test, p, len(champ),
                  len(can), threshold, not (drop > settings.max_accuracy_drop
-                                           and p < settings.alpha), required=False)
+                                           and p < level), required=False)
 
 
 def _rate(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
-def checks(samples: Samples, settings: GateSettings) -> list[Check]:
-    """Every check of the gate, in the order a person reads them."""
-    return [error_rate(samples, settings), latency(samples, settings),
-            tail_latency(samples, settings), disagreement(samples, settings),
-            accuracy(samples, settings)]
+CHECKS = (error_rate, latency, tail_latency, disagreement, accuracy)
+
+
+def checks(samples: Samples, settings: GateSettings, steps: int = 4) -> list[Check]:
+    """Every check of the gate, in the order a person reads them, each at
+    :meth:`GateSettings.level` for a release of ``steps`` steps."""
+    level = settings.level(steps)
+    return [replace(check(samples, settings, level), level=level) for check in CHECKS]
 
 
 @dataclass(frozen=True)

@@ -105,7 +105,8 @@ class Service:
                                 versions=[(d.name, d.version) for d in
                                           router.deployments.values()],
                                 ready=lambda: router.ready)
-        self.shadows = Shadows(log)
+        self.in_flight = 0  # requests being answered now (shadows wait for none)
+        self.shadows = Shadows(log, busy=lambda: self.in_flight > 0)
         self.follower = None if release_file is None else ReleaseFollower(
             release_file, router, workers=workers, loaded=self._loaded)
 
@@ -115,11 +116,14 @@ class Service:
                           identity="preprocess" not in deployment.bundle.handler_functions)
 
     def _loaded(self, deployment: Deployment) -> None:
-        """A version the release added, loaded and warmed up: log and meter it."""
+        """A version the release added, loaded and warmed up: log and meter it, and keep
+        its objects out of the collector's sight as the first versions' are."""
         self._register(deployment)
         key = (deployment.name, deployment.version)
         if key not in self.usage.versions:
             self.usage.versions.append(key)
+        if self.freeze_gc:
+            gc.freeze()
 
     # -- the common path of every logged endpoint ---------------------------------------
     async def _serve(self, request: Request, endpoint: str,
@@ -128,6 +132,7 @@ class Service:
         logged = endpoint != "feedback"
         request_id = new_request_id() if logged else new_response_id()
         routed = Routed(self.router.champion)
+        self.in_flight += 1
         try:
             outcome = await work(request_id, routed)
             error = None
@@ -143,6 +148,8 @@ class Service:
             wrapped = HandlerError(f"internal error: {type(exc).__name__}: {exc}")
             outcome = Outcome(error_response(wrapped, request_id), routed.deployment)
             error = wrapped.message
+        finally:
+            self.in_flight -= 1
         seconds = time.perf_counter() - started
         target = outcome.deployment
         if error is not None and logged:

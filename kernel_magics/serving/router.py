@@ -64,6 +64,30 @@ class Deployment:
         return self.pipeline
 
 
+# The champion scores a copy of at most this many canary requests a second (per
+# worker): enough for the gate to compare predictions within seconds, a bounded cost
+# when a canary takes a large share of heavy traffic.
+COMPARE_PER_S = 20.0
+
+
+class Budget:
+    """A token bucket: ``rate`` takes a second, at most one second's worth saved up."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.tokens = rate
+        self.last = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.rate, self.tokens + (now - self.last) * self.rate)
+        self.last = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
 @dataclass(frozen=True)
 class Split:
     """The routing of one release over loaded deployments (replaced whole, never edited)."""
@@ -87,6 +111,7 @@ class Router:
         self.name = deployments[0].name
         self.deployments = {d.version: d for d in deployments}
         self.split = Split(deployments[0])
+        self.compare = Budget(COMPARE_PER_S)
         if release is not None:
             self.apply(release, self.deployments)
 
@@ -147,11 +172,13 @@ class Router:
 
     def shadows(self, answering: Deployment) -> tuple[Deployment, ...]:
         """Deployments that score a copy of a request ``answering`` answered: the shadows;
-        and the champion when the canary answered, so that the gate compares their
-        predictions on the same requests."""
+        and the champion when the canary answered (up to ``COMPARE_PER_S`` a second), so
+        that the gate compares their predictions on the same requests."""
         split = self.split
         if split.canary is not None and answering is split.canary:
-            return (split.champion, *split.shadows)
+            if self.compare.take():
+                return (split.champion, *split.shadows)
+            return split.shadows
         if answering is split.champion:
             return split.shadows
         return ()  # a pinned version (/versions/{v}/) answered: no comparison to make

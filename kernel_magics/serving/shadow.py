@@ -3,9 +3,11 @@
 The answering endpoint hands :meth:`Shadows.submit` what it already decoded; one thread
 scores the copies in order, off the event loop, and appends each result to the
 prediction log with the answered request's id and ``shadow`` = the version that
-answered. A copy never delays or fails the client's answer: when ``max_pending`` copies
-wait already, a new one is dropped and counted (per version: ``scored`` and ``dropped``,
-in /metrics as ``ship_shadow_copies_total{outcome}``).
+answered. A copy never delays or fails the client's answer: the thread scores a copy
+when the service answers no request (it waits up to ``DEFER_S`` for such a moment: the
+copy's Python work would otherwise take the GIL from requests), and when
+``max_pending`` copies wait already, a new one is dropped and counted (per version:
+``scored`` and ``dropped``, in /metrics as ``ship_shadow_copies_total{outcome}``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -28,13 +31,17 @@ from .wire import json_default
 
 logger = logging.getLogger(__name__)
 MAX_PENDING = 64
+DEFER_S = 0.05  # the longest a copy waits for the service to be idle
+IDLE_POLL_S = 0.0002
 
 
 class Shadows:
     """A bounded queue of shadow copies, scored by one thread."""
 
-    def __init__(self, log: PredictionLog, *, max_pending: int = MAX_PENDING) -> None:
+    def __init__(self, log: PredictionLog, *, max_pending: int = MAX_PENDING,
+                 busy: Callable[[], bool] = lambda: False) -> None:
         self.log = log
+        self.busy = busy
         self.max_pending = max_pending
         self.dropped: Counter[str] = Counter()
         self.scored: Counter[str] = Counter()
@@ -65,6 +72,9 @@ class Shadows:
 
     def _score(self, target: Deployment, request_id: str, endpoint: str, answered_by: str,
                inputs: Inputs, client_id: str | None, requested: Any) -> None:
+        deadline = time.monotonic() + DEFER_S
+        while self.busy() and time.monotonic() < deadline:
+            time.sleep(IDLE_POLL_S)  # the requests first
         started = time.perf_counter()
         status, error = 200, None
         outputs: V2Outputs | bytes | None = None

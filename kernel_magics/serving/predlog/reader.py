@@ -216,9 +216,10 @@ class Answer:
 
 
 def read_answers(log: str | os.PathLike[str] | LogLocation, since: str | datetime | None,
-                 versions: list[str]) -> list[Answer]:
+                 versions: list[str], *, latest: int | None = None) -> list[Answer]:
     """Answers of ``versions`` (and their shadows' copies) at or after ``since``, with
-    the latest ground truth of each request."""
+    the latest ground truth of each request, oldest first; with ``latest``, only the
+    most recent ``latest`` of each version's answers and of each version's copies."""
     location = as_location(log)
     start = parse_since(since)
     files = location.files("predictions", start)
@@ -238,7 +239,10 @@ def read_answers(log: str | os.PathLike[str] | LogLocation, since: str | datetim
             "p.status >= 400 OR p.error IS NOT NULL, p.latency_ms, p.outputs, f.ground_truth "
             f"FROM read_parquet(?, union_by_name=true) p LEFT JOIN {truth} f "
             "USING (request_id) WHERE epoch_us(p.time) >= ? AND list_contains(?, p.version) "
-            "ORDER BY p.time", params).fetchall()
+            + ("" if latest is None else
+               "QUALIFY row_number() OVER (PARTITION BY p.version, p.shadow IS NULL "
+               f"ORDER BY p.time DESC) <= {int(latest)} ")
+            + "ORDER BY p.time", params).fetchall()
     return [Answer(str(r[0]), str(r[1]), r[2], str(r[3]), bool(r[4]), float(r[5]), r[6],
                    r[7]) for r in rows]
 
@@ -304,7 +308,8 @@ def read_usage(log: str | os.PathLike[str] | LogLocation, since: datetime | None
 
 def busiest_version(log: str | os.PathLike[str] | LogLocation, start: datetime,
                     stop: datetime) -> str | None:
-    """The version that answered the most requests in [start, stop) (None: none did)."""
+    """The version that answered the most requests in [start, stop) (None: none did;
+    shadows' copies answer nothing)."""
     location = as_location(log)
     files = location.files("predictions", start)
     if not files:
@@ -313,6 +318,7 @@ def busiest_version(log: str | os.PathLike[str] | LogLocation, start: datetime,
         row = con.execute(
             "SELECT version, count(*) AS n FROM read_parquet(?, union_by_name=true) "
             "WHERE epoch_us(time) >= ? AND epoch_us(time) < ? AND version IS NOT NULL "
+            "AND shadow IS NULL "
             "GROUP BY version ORDER BY n DESC, version DESC LIMIT 1",
             [[prefix + f for f in files], int(start.timestamp() * 1e6),
              int(stop.timestamp() * 1e6)]).fetchone()
