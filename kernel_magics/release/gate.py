@@ -121,8 +121,8 @@ class Check:
             return f"{name}: not enough data ({self.n_canary} on the {candidate}, " \
                    f"{self.n_champion} on the champion)"
         verdict = "within" if self.passed else "beyond"
-        return (f"{name} {_show(self.metric, self.canary)} on the {candidate} against "
-                f"{_show(self.metric, self.champion)} on the champion, {verdict} "
+        return (f"{name} {show_value(self.metric, self.canary)} on the {candidate} against "
+                f"{show_value(self.metric, self.champion)} on the champion, {verdict} "
                 f"{self.threshold} ({self.test} p={_p(self.p_value)}"
                 f"{'' if self.passed or self.level is None else f' < {self.level:.2g}'}, "
                 f"{self.n_canary} and "
@@ -134,9 +134,10 @@ NAMES = {"error_rate": "error rate", "latency_p50_ms": "p50 latency",
          "accuracy": "accuracy"}
 
 
-def _show(metric: str, value: float | None) -> str:
+def show_value(metric: str, value: float | None, missing: str = "n/a") -> str:
+    """A check's figure as people read it: a share in %, a latency in ms."""
     if value is None or math.isnan(value):
-        return "n/a"
+        return missing
     if metric in ("error_rate", "disagreement", "accuracy"):
         return f"{value:.1%}"
     return f"{value:.2f} ms"

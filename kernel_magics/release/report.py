@@ -5,15 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .gate import NAMES
+from .gate import NAMES, show_value
 
 
 def _value(metric: str, value: float | None) -> str:
-    if value is None:
-        return "-"
-    if metric in ("error_rate", "disagreement", "accuracy"):
-        return f"{value:.1%}"
-    return f"{value:.2f} ms"
+    return show_value(metric, value, "-")
 
 
 def _verdict(passed: bool | None) -> str:
@@ -22,9 +18,8 @@ def _verdict(passed: bool | None) -> str:
 
 def render_text(view: dict[str, Any]) -> str:
     """The release, the canary's comparison, shadow reports and recent decisions."""
-    lines = [f"service {view['service']}" + ("" if view.get("running") else
-                                             "   (not running: ship serve "
-                                             f"{view['service']})"),
+    lines = [f"service {view['service']}" + ("   (served by its local process)"
+                                             if view.get("running") else ""),
              f"  champion  {view['champion']}"]
     canary = view.get("canary")
     if canary:

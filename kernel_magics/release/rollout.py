@@ -343,13 +343,13 @@ def _move_aliases(workspace: Workspace, move: AliasMove) -> str | None:
     if not move.model:
         return None
     try:
-        from ..export.registry import client_for
+        from ..export.registry import client_for, set_alias
 
         client = client_for(workspace)
         if move.champion:
-            client.set_registered_model_alias(move.model, "champion", move.champion)
+            set_alias(client, move.model, move.champion, "champion")
         if move.challenger:
-            client.set_registered_model_alias(move.model, "challenger", move.challenger)
+            set_alias(client, move.model, move.challenger, "challenger")
         elif "challenger" in (client.get_registered_model(move.model).aliases or {}):
             client.delete_registered_model_alias(move.model, "challenger")
         return None

@@ -131,6 +131,15 @@ def _arrow_fsspec(location: LogLocation) -> Any:
     return LogFileSystem(location.fs)
 
 
+def _truth(feedback: bool) -> str:
+    """The subquery of each request's latest ground truth (one file list parameter), or
+    an empty one where the log has no feedback yet."""
+    if feedback:
+        return ("(SELECT request_id, arg_max(ground_truth, time) AS ground_truth "
+                "FROM read_parquet(?) GROUP BY request_id)")
+    return "(SELECT NULL::VARCHAR AS request_id, NULL::VARCHAR AS ground_truth)"
+
+
 def read_log(log: str | os.PathLike[str] | LogLocation, since: str | datetime | None = None,
              *, limit: int | None = None, errors_only: bool = False,
              shadows: bool = False) -> list[LogEntry]:
@@ -151,9 +160,7 @@ def read_log(log: str | os.PathLike[str] | LogLocation, since: str | datetime | 
         conditions.append("p.error IS NOT NULL")
     if not shadows:
         conditions.append("p.shadow IS NULL")
-    truth = ("(SELECT request_id, arg_max(ground_truth, time) AS ground_truth "
-             "FROM read_parquet(?) GROUP BY request_id)") if feedback else \
-        "(SELECT NULL::VARCHAR AS request_id, NULL::VARCHAR AS ground_truth)"
+    truth = _truth(bool(feedback))
     if feedback:
         params.insert(1, feedback)
     with _duckdb(location) as (con, prefix):
@@ -226,9 +233,7 @@ def read_answers(log: str | os.PathLike[str] | LogLocation, since: str | datetim
     if not files or not versions:
         return []
     feedback = location.files("feedback")
-    truth = ("(SELECT request_id, arg_max(ground_truth, time) AS ground_truth "
-             "FROM read_parquet(?) GROUP BY request_id)") if feedback else \
-        "(SELECT NULL::VARCHAR AS request_id, NULL::VARCHAR AS ground_truth)"
+    truth = _truth(bool(feedback))
     with _duckdb(location) as (con, prefix):
         params: list[Any] = [[prefix + f for f in files]]
         if feedback:
