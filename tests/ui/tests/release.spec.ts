@@ -67,6 +67,14 @@ async function confirm(page: IJupyterLabPageFixture, button: string, accept: str
   await expect(dialog).toHaveCount(0);
 }
 
+/** Scroll to `selector`, again if the panel's re-read replaced it meanwhile (the release
+ * re-renders after each change and every 10 s; a replaced node is no longer attached). */
+async function scrollTo(page: IJupyterLabPageFixture, selector: string): Promise<void> {
+  await expect(async () => {
+    await page.locator(selector).scrollIntoViewIfNeeded({ timeout: 2000 });
+  }).toPass({ timeout: 15000 });
+}
+
 test.describe('Releases', () => {
   test('the Services panel shows the split, the canary’s checks, the shadow’s report and the decisions', async ({
     page
@@ -146,7 +154,7 @@ test.describe('Releases', () => {
       await page.locator(SERVICES).evaluate(node => node.scrollTo(0, 0));
       await shoot(page, `release-panel-${theme}`);
       await sidebar.screenshot({ path: path.join(SHOTS, `release-sidebar-${theme}.png`) });
-      await page.locator(`${RELEASE} .jp-ship-release-decisions`).scrollIntoViewIfNeeded();
+      await scrollTo(page, `${RELEASE} .jp-ship-release-decisions`);
       await sidebar.screenshot({ path: path.join(SHOTS, `release-sidebar-decisions-${theme}.png`) });
     }
     await page.theme.setLightTheme();
@@ -229,7 +237,7 @@ test.describe('Releases', () => {
     await expect(first.locator('.jp-ship-decision-by')).toHaveText('by hand');
     await expect(first).toContainText('Rolled back v2');
     await expect(release.locator('.jp-ship-release-promote')).toBeDisabled();
-    await page.locator(SERVICE).scrollIntoViewIfNeeded();
+    await scrollTo(page, SERVICE);
     await shoot(page, 'release-rolled-back');
 
     // Start a canary: a share that is not a percentage is refused in the dialog itself.
