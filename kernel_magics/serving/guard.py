@@ -28,6 +28,11 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 ENV_LIMITS = "SHIP_CONNECTION_LIMITS"
 REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large",
            503: b"Service Unavailable"}
+# After a refusal the client may still be sending (the rest of its headers). Closing a
+# socket with unread bytes makes the kernel reset it, and the reset can discard the
+# refusal before it leaves; so the service half-closes, reads and drops what still
+# comes for this long, then closes (a "lingering close", as Apache and nginx do).
+LINGER_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,7 @@ class GuardedHttpTools(HttpToolsProtocol):
         self._header_bytes = 0
         self._header_timer: asyncio.TimerHandle | None = None
         self._oversized = False
+        self._refused = False  # answered and half-closed: what still arrives is dropped
         self._chunk = 0  # bytes of the read being parsed
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -85,6 +91,8 @@ class GuardedHttpTools(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
         self._chunk = len(data)
         super().data_received(data)
         # Still no complete header section after more bytes than it may hold: every byte
@@ -139,8 +147,15 @@ class GuardedHttpTools(HttpToolsProtocol):
                               f"{self.limits.header_timeout_s:g} s.\n")
 
     def _refuse(self, status: int, message: str) -> None:
-        if not self.transport.is_closing():
-            self.transport.write(refusal(status, message))
+        if self._refused or self.transport.is_closing():
+            return
+        self._refused = True
+        self._cancel_header_timer()
+        self.transport.write(refusal(status, message))
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+            self.loop.call_later(LINGER_S, self.transport.close)
+        else:
             self.transport.close()
 
 
