@@ -10,7 +10,7 @@ from typing import Any
 
 from ._version import __version__
 
-__all__ = ["__version__", "load_ipython_extension", "log"]
+__all__ = ["__version__", "load_ipython_extension", "log", "production_data"]
 
 
 def log(step: int | None = None, **values: Any) -> None:
@@ -23,6 +23,17 @@ def log(step: int | None = None, **values: Any) -> None:
         raise ValidationError("ship.log() works inside a cell that starts with %%ship track.",
                               hint="Add `%%ship track` as the cell's first line.")
     steps.log(step, values)
+
+
+def production_data(name: str, *, since: str | None = None) -> Any:
+    """Service ``name``'s production rows that have ground truth, as a pandas DataFrame:
+    one column per feature, ``target``, ``request_id``, ``time`` (oldest first); what
+    ``ship retrain`` passes to the training notebook as ``ship_new_data``. ``since``: a
+    duration (``"2h"``, ``"1d"``) or an ISO time."""
+    from .retrain.data import service_production_data
+    from .workspace import find_workspace
+
+    return service_production_data(find_workspace(), name, since=since).frame
 
 
 def load_ipython_extension(ipython: Any) -> None:

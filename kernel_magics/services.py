@@ -150,7 +150,7 @@ def _ready(port: int) -> bool:
         return False
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     import psutil
 
     try:
@@ -172,7 +172,7 @@ def local_process(folder: Path) -> LocalProcess | None:
         pid, port = int(state["pid"]), int(state["port"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    alive = _alive(pid)
+    alive = process_alive(pid)
     return LocalProcess(pid=pid, port=port, version=_text(state.get("version")),
                         started=str(state.get("started", "")), alive=alive,
                         ready=alive and _ready(port), url=f"http://127.0.0.1:{port}")
@@ -346,10 +346,10 @@ def _gone(pid: int, timeout: float) -> bool:
     for `ship stop` in a terminal) stays a zombie until its parent reaps it: exited, too."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not _alive(pid):
+        if not process_alive(pid):
             return True
         time.sleep(0.05)
-    return not _alive(pid)
+    return not process_alive(pid)
 
 
 def _tail(path: Path, lines: int = 5) -> str:

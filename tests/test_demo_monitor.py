@@ -4,7 +4,7 @@ A digits classifier (LogisticRegression as ONNX, the digits' own pixel_R_C featu
 built as `ship build --reference` lays it out, with the digits features as its reference,
 served by uvicorn in a thread writing its prediction log into the workspace. The demo's
 own helpers send normal then shifted traffic with ground truth, and report each window:
-no drift, then dataset drift on exactly the shifted features.
+no drift, then dataset drift and a drop in accuracy.
 """
 
 from __future__ import annotations
@@ -62,15 +62,15 @@ def served(tmp_path: Path, digits: tuple[pd.DataFrame, np.ndarray[Any, Any]]
     running.stop()
 
 
-def test_shift_changes_only_the_shifted_features_within_range(
+def test_shift_moves_each_image_one_pixel_right(
         digits: tuple[pd.DataFrame, np.ndarray[Any, Any]]) -> None:
     features, _ = digits
     shifted = demo.shift_traffic(features)
-    changed = {c for c in features.columns if not np.array_equal(features[c], shifted[c])}
-    assert changed == set(demo.SHIFTED_FEATURES)
-    assert shifted.to_numpy().min() >= 0 and shifted.to_numpy().max() <= 16
-    assert (shifted[list(demo.SHIFTED_FEATURES)] >= features[list(demo.SHIFTED_FEATURES)]
-            ).all().all()
+    before = features.to_numpy().reshape(-1, 8, 8)
+    after = shifted.to_numpy().reshape(-1, 8, 8)
+    assert list(shifted.columns) == list(features.columns)
+    assert (after[:, :, 0] == 0).all()  # the left column is blank
+    assert np.array_equal(after[:, :, 1:], before[:, :, :-1])
 
 
 def test_normal_then_shifted_windows(served: tuple[Workspace, str],
@@ -96,13 +96,16 @@ def test_normal_then_shifted_windows(served: tuple[Workspace, str],
 
     assert second.current_rows == 750
     assert second.dataset()["drifted"]
-    assert sorted(second.dataset()["drifted_features"]) == sorted(demo.SHIFTED_FEATURES)
-    assert demo.drifted_summary(second).startswith("drifted features: exactly the 36")
+    drifted = second.dataset()["drifted_features"]
+    assert len(drifted) >= 32
+    assert demo.drifted_summary(second).startswith(f"drifted features: {len(drifted)} of 64")
+    # the model reads pixels by position: moved digits are often misread
+    assert second.performance is not None and second.performance["value"] < 0.8
     # the window before the shifted one is exactly the normal phase
     assert [h["rows"] for h in second.history] == [750, 750]
     assert [h["dataset_drifted"] for h in second.history] == [False, True]
 
     text = demo.report_text(second)
-    assert "DRIFT: 36 of 64 judged features drift" in text
+    assert f"DRIFT: {len(drifted)} of 64 judged features drift" in text
     listed = [line.split()[0] for line in text.splitlines() if " numeric " in line]
     assert listed == list(demo.SHOWN_FEATURES)

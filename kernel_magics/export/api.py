@@ -15,9 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from ..errors import ConfigError, NotFoundError
 from ..workspace import CONFIG_FILE, Workspace, find_workspace, init_workspace
 from . import registry
+from .holdout import Holdout, holdout_of
 from .parity import ParityReport
 from .pipeline import EXAMPLE_ROWS, CheckedExport, ExportSettings, check_export
 from .profile import ONNX_FP32, ONNX_INT8, ORIGINAL, ProfileReport
@@ -114,8 +117,16 @@ def export_model(model: Any, name: str, example: Any, *, eval_X: Any = None,
         client, workspace, name=name, graph=checked.chosen,
         example_input=example_input, example_outputs=checked.example_outputs,
         labels=labels, figures=figures, report=_report(checked, labels, figures), run_id=run_id,
-        experiment=experiment or settings.experiment)
+        experiment=experiment or settings.experiment, holdout=_holdout(checked))
     return _result(checked, registered, reused=False)
+
+
+def _holdout(checked: CheckedExport) -> Holdout | None:
+    """The labelled eval rows as the registered graph receives them (export/holdout.py)."""
+    example = checked.example_input
+    dtype = example.dtype.type if isinstance(example, np.ndarray) else np.float32
+    return holdout_of(checked.held, checked.task, checked.held.features(dtype),
+                      checked.chosen.input_names)
 
 
 def _result(checked: CheckedExport, registered: registry.RegisteredVersion, *,

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import NotFoundError, TrackingError, ValidationError
 from ..workspace import Workspace, slug
 from .graph import OnnxGraph
+from .holdout import Holdout, write_holdout
 
 if TYPE_CHECKING:
     import numpy as np
@@ -123,7 +124,8 @@ def validate_name(name: str) -> str:
 def register(client: MlflowClient, workspace: Workspace, *, name: str, graph: OnnxGraph,
              example_input: Any, example_outputs: dict[str, np.ndarray],
              labels: dict[str, str], figures: dict[str, float], report: dict[str, Any],
-             run_id: str | None, experiment: str) -> RegisteredVersion:
+             run_id: str | None, experiment: str,
+             holdout: Holdout | None = None) -> RegisteredVersion:
     """Log `graph` as an ONNX model, register a version with tags, log figures on the run."""
     from mlflow.entities import LoggedModelOutput, LoggedModelStatus, Metric
     from mlflow.exceptions import MlflowException
@@ -146,6 +148,8 @@ def register(client: MlflowClient, workspace: Workspace, *, name: str, graph: On
         with tempfile.TemporaryDirectory(prefix="ship-export-") as tmp:
             path = _save_onnx(Path(tmp), graph, example_input, example_outputs, report,
                               logged.artifact_location, run_id, model_id)
+            if holdout is not None:
+                write_holdout(path, holdout)
             client.log_model_artifacts(model_id, str(path))
         client.finalize_logged_model(model_id, LoggedModelStatus.READY)
         client.log_outputs(run_id, [LoggedModelOutput(model_id, step=0)])

@@ -111,9 +111,12 @@ def kind_of(values: list[Any], task: str) -> str:
     return "numeric"
 
 
-def profile_predictions(bundle_dir: Path, data: Any) -> FeatureProfile | None:
-    """The profile of the bundle's predictions on the reference rows (None if it cannot
-    score them: the reason is logged; the bundle's check reports real faults)."""
+def bundle_predictions(bundle_dir: Path, data: Any, *, limit: int | None = None
+                       ) -> list[Any] | None:
+    """The bundle's predictions on rows of raw features (a DataFrame, or a 2-D array in
+    feature order), through its own handler and model, rendered to JSON as /invocations
+    answers are, one scalar per row; None when they are not one scalar per row. With
+    ``limit``, an evenly spread, deterministic sample of at most that many rows."""
     import pandas as pd
 
     from ..serving.bundle import Bundle
@@ -121,33 +124,45 @@ def profile_predictions(bundle_dir: Path, data: Any) -> FeatureProfile | None:
     from ..serving.pipeline import Pipeline
     from ..serving.wire import json_default  # how /invocations renders its answers
 
+    bundle = Bundle.load(bundle_dir)
+    schema = bundle.schema
+    pipeline = Pipeline(bundle)
+    names = schema.feature_names
+    frame = data[names] if isinstance(data, pd.DataFrame) else \
+        pd.DataFrame(np.asarray(data), columns=names)
+    if limit is not None and len(frame) > limit:
+        frame = frame.iloc[np.linspace(0, len(frame) - 1, limit).astype(np.int64)]
+    values: list[Any] = []
+    for start in range(0, len(frame), _BATCH):
+        part = frame.iloc[start:start + _BATCH]
+        inputs = from_columns(schema, {n: part[n].to_numpy() for n in names})
+        answer = orjson.loads(orjson.dumps(pipeline.predict(inputs), default=json_default,
+                                           option=orjson.OPT_SERIALIZE_NUMPY))
+        scalars = from_invocations(answer)
+        if scalars is None or len(scalars) != len(part):
+            return None
+        values += scalars
+    return values
+
+
+def profile_predictions(bundle_dir: Path, data: Any) -> FeatureProfile | None:
+    """The profile of the bundle's predictions on the reference rows (None if it cannot
+    score them: the reason is logged; the bundle's check reports real faults)."""
+    import pandas as pd
+
+    from ..serving.bundle import Bundle
+
     try:
-        bundle = Bundle.load(bundle_dir)
-        schema = bundle.schema
-        pipeline = Pipeline(bundle)
-        names = schema.feature_names
-        if isinstance(data, pd.DataFrame):
-            frame = data[names]
-        else:
-            frame = pd.DataFrame(np.asarray(data), columns=names)
-        if len(frame) > PROFILE_ROWS:  # an evenly spread, deterministic sample
-            frame = frame.iloc[np.linspace(0, len(frame) - 1, PROFILE_ROWS).astype(np.int64)]
-        values: list[Any] = []
-        for start in range(0, len(frame), _BATCH):
-            part = frame.iloc[start:start + _BATCH]
-            inputs = from_columns(schema, {n: part[n].to_numpy() for n in names})
-            answer = orjson.loads(orjson.dumps(pipeline.predict(inputs), default=json_default,
-                                               option=orjson.OPT_SERIALIZE_NUMPY))
-            scalars = from_invocations(answer)
-            if scalars is None or len(scalars) != len(part):
-                logger.warning("prediction profile skipped: predictions are not one scalar "
-                               "per row")
-                return None
-            values += scalars
+        values = bundle_predictions(bundle_dir, data, limit=PROFILE_ROWS)
+        if values is None:
+            logger.warning("prediction profile skipped: predictions are not one scalar "
+                           "per row")
+            return None
+        task = Bundle.load(bundle_dir).schema.task
     except Exception as exc:  # never fail a build for the profile; _check names real faults
         logger.warning("prediction profile skipped: %s: %s", type(exc).__name__, exc)
         return None
-    kind = kind_of(values, schema.task)
+    kind = kind_of(values, task)
     if kind == "categorical":
         column = pd.Series([None if v is None else label(v) for v in values], dtype=object)
     else:

@@ -17,6 +17,7 @@ import contextlib
 import fcntl
 import logging
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -43,6 +44,9 @@ def evaluate(workspace: Workspace, name: str, release: Release,
     canary = release.canary
     if canary is None:
         return None
+    if canary.max_disagreement is not None:  # a canary expected to differ (retrained)
+        settings = replace(settings, max_disagreement=max(settings.max_disagreement,
+                                                          canary.max_disagreement))
     folder = service_folder(workspace, name)
     samples = canary_samples(log or service_log(workspace, name), release,
                              task_of(folder, release.champion, settings))

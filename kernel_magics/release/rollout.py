@@ -116,8 +116,11 @@ def locked(folder: Path) -> Iterator[None]:
 
 # -- the changes ----------------------------------------------------------------------------
 def start_canary(workspace: Workspace, name: str, version: str, percent: float,
-                 steps: list[float] | None = None) -> Release:
-    """Send ``percent`` % of requests to ``version``; the gate moves it up ``steps``."""
+                 steps: list[float] | None = None, *, reason: str | None = None,
+                 max_disagreement: float | None = None) -> Release:
+    """Send ``percent`` % of requests to ``version``; the gate moves it up ``steps``.
+    ``reason``: why, when not started by hand (`ship retrain` after its gate);
+    ``max_disagreement``: the canary's own bound (serving/release.py's Canary)."""
     folder = service_folder(workspace, name)
     _check_version(folder, name, version)
     if not 0 < percent <= 100:
@@ -136,13 +139,16 @@ def start_canary(workspace: Workspace, name: str, version: str, percent: float,
                                 f"(ship deploy {name} --promote | --rollback).")
         if version == release.champion:
             raise ConflictError(f"version {version} is the champion already.")
-        new = replace(release, canary=Canary(version, percent, ladder),
+        new = replace(release, canary=Canary(version, percent, ladder,
+                                                    max_disagreement=max_disagreement),
                       shadows=tuple(v for v in release.shadows if v != version),
                       updated=now_iso())
+        ladder_text = ", ".join(f"{s:g}" for s in ladder)
         _commit(workspace, name, folder, new, Decision(
-            "canary", version, False, f"canary {version} started by hand at {percent:g}% "
-            f"(steps {', '.join(f'{s:g}' for s in ladder)}) against champion "
-            f"{release.champion}", percent=percent), challenger=version)
+            "canary", version, reason is not None,
+            f"canary {version} started {reason or 'by hand'} at {percent:g}% (steps "
+            f"{ladder_text}) against champion {release.champion}", percent=percent),
+            challenger=version)
     return new
 
 

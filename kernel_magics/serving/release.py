@@ -52,6 +52,10 @@ class Canary:
     percent: float
     steps: tuple[float, ...] = DEFAULT_STEPS
     started: str = field(default_factory=now_iso)
+    # The disagreement with the champion the gate allows this canary, when it is expected
+    # to differ (a retrained challenger: what its gate measured on recent rows, plus
+    # [release] max_disagreement); None: [release] max_disagreement.
+    max_disagreement: float | None = None
 
     @property
     def next_step(self) -> float | None:
@@ -60,8 +64,11 @@ class Canary:
         return min(higher) if higher else None
 
     def to_json(self) -> dict[str, Any]:
-        return {"version": self.version, "percent": self.percent,
-                "steps": list(self.steps), "started": self.started}
+        data: dict[str, Any] = {"version": self.version, "percent": self.percent,
+                                "steps": list(self.steps), "started": self.started}
+        if self.max_disagreement is not None:
+            data["max_disagreement"] = self.max_disagreement
+        return data
 
 
 @dataclass(frozen=True)
@@ -110,13 +117,23 @@ class Release:
                             percent=percent,
                             steps=tuple(sorted({_percent(s, where, "canary.steps")
                                                 for s in steps})),
-                            started=str(canary.get("started") or now_iso()))
+                            started=str(canary.get("started") or now_iso()),
+                            max_disagreement=_share(canary.get("max_disagreement"), where))
         shadows = data.get("shadows") or []
         if not isinstance(shadows, list):
             raise ReleaseFileError(f"{where}: shadows must be a list of versions.")
         return cls(service=str(data.get("service", "")), champion=champion, canary=parsed,
                    shadows=tuple(_version(v, where, "shadows") for v in shadows),
                    updated=str(data.get("updated") or ""))
+
+
+def _share(value: Any, where: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise ReleaseFileError(f"{where}: canary.max_disagreement must be a share in [0, 1] "
+                               f"or null, got {value!r}.")
+    return float(value)
 
 
 def _version(value: Any, where: str, name: str) -> str:

@@ -142,15 +142,18 @@ def _truth(feedback: bool) -> str:
 
 def read_log(log: str | os.PathLike[str] | LogLocation, since: str | datetime | None = None,
              *, limit: int | None = None, errors_only: bool = False,
-             shadows: bool = False) -> list[LogEntry]:
+             shadows: bool = False, labelled: bool = False) -> list[LogEntry]:
     """The logged requests at or after ``since``, oldest first (the last ``limit``); with
-    ``shadows``, shadow versions' copies too (their ``shadow`` names the answering one)."""
+    ``shadows``, shadow versions' copies too (their ``shadow`` names the answering one);
+    with ``labelled``, only answered requests that have ground truth."""
     location = as_location(log)
     start = parse_since(since)
     predictions = location.files("predictions", start)
     if not predictions:
         return []
     feedback = location.files("feedback")
+    if labelled and not feedback:
+        return []
     conditions = ["TRUE"]
     params: list[Any] = [predictions]
     if start is not None:
@@ -160,6 +163,8 @@ def read_log(log: str | os.PathLike[str] | LogLocation, since: str | datetime | 
         conditions.append("p.error IS NOT NULL")
     if not shadows:
         conditions.append("p.shadow IS NULL")
+    if labelled:
+        conditions.append("f.ground_truth IS NOT NULL AND p.error IS NULL AND p.status < 400")
     truth = _truth(bool(feedback))
     if feedback:
         params.insert(1, feedback)
