@@ -9,6 +9,7 @@ final record. Writing to MLflow happens elsewhere (writer.py, in another process
 from __future__ import annotations
 
 import atexit
+import contextlib
 import getpass
 import os
 import queue
@@ -26,7 +27,7 @@ import psutil
 
 from .._version import __version__
 from ..workspace import Workspace, slug
-from . import environment, fingerprint, gitinfo, metrics, source
+from . import datafiles, environment, fingerprint, gitinfo, metrics, source
 from .metrics import StepLog
 from .record import (
     MODEL_DIR,
@@ -44,6 +45,8 @@ _PROCESS_STARTED = psutil.Process().create_time()
 # Rows of a tracked DataFrame its profile is made from (a seeded sample beyond): the
 # profile is a drift reference; a million rows took 4.2 s, 100,000 take 0.45 s.
 PROFILE_ROWS = 100_000
+# Earlier cells whose string literals may name the data files the run read.
+HISTORY_CELLS = 200
 
 
 @dataclass
@@ -143,6 +146,8 @@ class TrackedCell:
         self._done.set()
         self._pending_files: tuple[dict[str, str], str | None] = ({}, None)
         self._frames: dict[str, Any] = {}  # sampled copies, profiled in the background
+        self._path_values: list[str] = []  # string values the cell read: data file names?
+        self._cwd = workspace.root
 
     # -- before the user's code ----------------------------------------------------
     def begin(self) -> RunRecord:
@@ -234,6 +239,9 @@ class TrackedCell:
         except Exception as exc:  # noqa: BLE001 - recorded, shown in the summary
             self.warnings.append(str(exc))
         record.data = self._collect_data()
+        self._path_values = datafiles.string_values(self.analysis.reads, self.cell.namespace)
+        with contextlib.suppress(OSError):  # relative names are the kernel's cwd's
+            self._cwd = Path.cwd()
         if status == "FINISHED":
             self._capture_state()
             self._frames = self._sample_frames(record.data)
@@ -277,6 +285,7 @@ class TrackedCell:
                 shutil.copyfile(self.cell.notebook, folder / "notebook.ipynb")
             self._profile_frames(self._frames)
             self._frames = {}
+            self._digest_data_files()
             start = self.cell.notebook.parent if self.cell.notebook else self.workspace.root
             record.git, diff = gitinfo.capture(start, self.cell.notebook)
             if diff:
@@ -288,6 +297,23 @@ class TrackedCell:
         finally:
             _incomplete.discard(self)
             self._done.set()
+
+    def _digest_data_files(self) -> None:
+        """Digests of the existing files the code names (datafiles.py), for `ship reproduce`
+        to tell a changed data file before running anything."""
+        assert self.record is not None
+        record = self.record
+        try:
+            names = [*datafiles.literals(self.cell.python_source), *self._path_values,
+                     *record.params.values()]
+            for cell in reversed(self.cell.history[-HISTORY_CELLS:]):
+                names += datafiles.literals(cell)
+            record.data_files = datafiles.capture(names, cwd=self._cwd,
+                                                  started_ms=record.start_time_ms,
+                                                  exclude=self.workspace.ship_dir)
+        except Exception as exc:  # noqa: BLE001 - recorded, the run itself is complete
+            record.tags["ship.warnings"] = " | ".join(filter(None, [
+                record.tags.get("ship.warnings"), f"data files not digested ({exc})."]))[:5000]
 
     def wait(self, timeout: float = 60.0) -> None:
         """Block until the background completion has spooled the final record."""

@@ -47,6 +47,18 @@ class DataFingerprint:
 
 
 @dataclass
+class DataFile:
+    """A file the cell's code named that existed before the cell ran (datafiles.py)."""
+
+    path: str  # as the code named it
+    resolved: str  # absolute, when the cell ran
+    size: int
+    # XXH3-128 of every byte; None for a file over datafiles.MAX_FILE_BYTES (size only).
+    digest: str | None
+    seconds: float = 0.0
+
+
+@dataclass
 class Resources:
     """What the cell consumed, measured in the kernel process."""
 
@@ -142,6 +154,7 @@ class RunRecord:
     skipped_metrics: list[str] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
     data: list[DataFingerprint] = field(default_factory=list)
+    data_files: list[DataFile] = field(default_factory=list)
     environment: EnvironmentState | None = None
     git: GitState | None = None
     resources: Resources | None = None
@@ -164,6 +177,7 @@ class RunRecord:
     def from_json(cls, data: dict[str, Any]) -> RunRecord:
         data = dict(data)
         data["data"] = [DataFingerprint(**d) for d in data.get("data", [])]
+        data["data_files"] = [DataFile(**d) for d in data.get("data_files", [])]
         env = data.get("environment")
         if env is not None:
             env = dict(env)
