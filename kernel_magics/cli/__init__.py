@@ -6,8 +6,8 @@ One module per stage of the loop, each holding that stage's commands:
     export.py    ship export, ship models     bundle.py    ship build
     serving.py   ship serve, score, logs      release.py   ship ps, ship stop
     monitor.py   ship drift                   cost.py      ship cost
-    retrain.py   ship retrain, ship watch     demo.py      ship demo
-    output.py    JSON and errors
+    retrain.py   ship retrain, ship watch     reproduce.py ship reproduce
+    demo.py      ship demo                    output.py    JSON and errors
 
 Errors from the core (`ShipError`) print as ``error: ...`` and exit 1; every
 command takes `--json` for scripts.
@@ -22,7 +22,19 @@ import click
 
 from .._version import __version__
 from ..errors import ShipError
-from . import batch, bundle, cost, demo, export, monitor, release, retrain, serving, tracking
+from . import (
+    batch,
+    bundle,
+    cost,
+    demo,
+    export,
+    monitor,
+    release,
+    reproduce,
+    retrain,
+    serving,
+    tracking,
+)
 from .output import fail
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -61,5 +73,6 @@ main.add_command(release.deploy_cmd)
 main.add_command(cost.cost_cmd)
 main.add_command(monitor.drift_cmd)
 main.add_command(retrain.retrain_cmd)
+main.add_command(reproduce.reproduce_cmd)
 main.add_command(retrain.watch_cmd)
 main.add_command(demo.demo_cmd)

@@ -105,6 +105,8 @@ def export_model(model: Any, name: str, example: Any, *, eval_X: Any = None,
     client = registry.client_for(workspace)
     same = registry.find_identical(client, name, labels["export.digest"])
     if same is not None:  # the same ONNX bytes again: the version it already is
+        if run_id:  # the run says so: retraining tells "identical" from "nothing exported"
+            registry.mark_reused(client, run_id, name, str(same.version))
         return _result(checked, registry.RegisteredVersion(
             name=str(same.name), version=str(same.version),
             model_uri=f"models:/{same.name}/{same.version}", run_id=str(same.run_id or ""),

@@ -273,6 +273,15 @@ def find_identical(client: MlflowClient, name: str, digest: str) -> Any | None:
     return min(same, key=lambda v: int(v.version)) if same else None
 
 
+REUSED_TAG = "ship.export.reused"
+
+
+def mark_reused(client: MlflowClient, run_id: str, name: str, version: str) -> None:
+    """Tag a run whose export matched an existing version byte for byte (none was made):
+    ``ship.export.reused.NAME`` = that version."""
+    _quietly(lambda: client.set_tag(run_id, f"{REUSED_TAG}.{name}", version))
+
+
 def list_models(client: MlflowClient) -> list[ModelSummary]:
     """Registered models, most recently updated first."""
     out = []

@@ -86,6 +86,18 @@ def current_release(workspace: Workspace, name: str) -> Release:
     return Release(service=name, champion=service_versions(folder)[0])
 
 
+def pin_champion(workspace: Workspace, name: str) -> Release:
+    """Write the release as it is now when the service has no release.json yet: before
+    another version is built, so the new build does not become the champion by being
+    the newest."""
+    folder = service_folder(workspace, name)
+    with locked(folder):
+        release = current_release(workspace, name)
+        if not (folder / RELEASE_FILE).is_file():
+            write_release(folder / RELEASE_FILE, release)
+    return release
+
+
 def decisions(workspace: Workspace, name: str, limit: int = 50) -> list[Decision]:
     """The service's last ``limit`` decisions, newest first (unreadable lines skipped)."""
     path = service_folder(workspace, name) / RELEASES_FILE

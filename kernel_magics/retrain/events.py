@@ -14,8 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..services import service_folder
-from ..workspace import Workspace
+from ..workspace import Workspace, check_service_name
 
 LOOP_FILE = "loop.jsonl"
 
@@ -35,7 +34,9 @@ class Event:
 
 
 def loop_file(workspace: Workspace, name: str) -> Path:
-    return service_folder(workspace, name) / LOOP_FILE
+    """The service's loop.jsonl (a service not built yet may have one: its first
+    retraining's)."""
+    return workspace.services_dir / check_service_name(name) / LOOP_FILE
 
 
 def record(workspace: Workspace, name: str, kind: str, message: str,

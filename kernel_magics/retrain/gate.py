@@ -136,21 +136,24 @@ def compare(name: str, metric: str, champion: np.ndarray, challenger: np.ndarray
     mine, theirs = metric_value(metric, challenger), metric_value(metric, champion)
     low, high = paired_interval(metric, champion, challenger, confidence=settings.confidence,
                                 resamples=settings.resamples, seed=settings.seed)
-    # The gain's interval: challenger better is positive, whatever the metric's direction.
+    # The gain's interval: challenger better is positive, whatever the metric's direction;
+    # RMSE's margins are shares of the champion's RMSE (its units are the target's).
     gain_low = -high if lower_is_better(metric) else low
+    scale = theirs if lower_is_better(metric) else 1.0
+    min_gain, max_forgetting = settings.min_gain * scale, settings.max_forgetting * scale
     level = f"{settings.confidence:.0%}"
     span = f"{level} interval of the difference [{_fmt(low)}, {_fmt(high)}]"
     if name == RECENT:
-        passed = gain_low > settings.min_gain
-        reason = (f"better on {rows} recent rows: {span}" if passed else
-                  f"not better on {rows} recent rows by more than {_fmt(settings.min_gain)}: "
-                  f"{span}")
+        passed = gain_low > min_gain
+        reason = (f"better on {rows} recent rows by more than {_fmt(min_gain)}: {span}"
+                  if passed else
+                  f"not better on {rows} recent rows by more than {_fmt(min_gain)}: {span}")
     else:
-        passed = gain_low >= -settings.max_forgetting
-        reason = (f"not worse on {rows} holdout rows than {_fmt(settings.max_forgetting)}: "
+        passed = gain_low >= -max_forgetting
+        reason = (f"not worse on {rows} holdout rows by more than {_fmt(max_forgetting)}: "
                   f"{span}" if passed else
                   f"forgets: may be worse on {rows} holdout rows by {_fmt(-gain_low)}, more "
-                  f"than {_fmt(settings.max_forgetting)}: {span}")
+                  f"than {_fmt(max_forgetting)}: {span}")
     return Check(name, metric, theirs, mine, (low, high), passed, rows, reason)
 
 

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import NotFoundError, ShipError, ValidationError
-from ..services import service_folder, service_versions
+from ..services import service_folder
 from ..workspace import Workspace
 from . import events, gate
 from .data import TARGET, service_production_data, split_recent
@@ -113,10 +113,9 @@ def retrain(workspace: Workspace, name: str, *, notebook: Path | None = None,
 
 def _retrain(workspace: Workspace, name: str, notebook: Path | None, since: str | None,
              release: bool, settings: LoopSettings, say: Progress) -> RetrainResult:
-    folder = service_folder(workspace, name)
-    versions = service_versions(folder) if folder.is_dir() else []
-    if not versions:
+    if not any((workspace.services_dir / name).glob("*/ship.yaml")):
         return _first_model(workspace, name, notebook, say)
+    folder = service_folder(workspace, name)
     champion = _champion(workspace, name)
     source = _source(workspace, champion, notebook)
     _check_parameters(source.notebook)
@@ -147,6 +146,12 @@ def _retrain(workspace: Workspace, name: str, notebook: Path | None, since: str 
         result.decision, result.reason = gate.FAILED, trained.error
         return result
     challenger_model = _challenger_version(workspace, champion, trained.run_ids)
+    if challenger_model is None:
+        result.decision = gate.REJECTED
+        result.reason = (f"the retrained model is the champion's exactly (its export matched "
+                         f"model {champion.model} version {champion.model_version} byte for "
+                         "byte): nothing to gain; does the notebook use ship_new_data?")
+        return result
     say(f"build: model {challenger_model.name} version {challenger_model.version} → service "
         f"{name}")
     built = _build(workspace, name, source.notebook, challenger_model)
@@ -207,9 +212,9 @@ class Source:
 
 
 def _champion(workspace: Workspace, name: str) -> Version:
-    from ..release.rollout import current_release
+    from ..release.rollout import pin_champion
 
-    version = current_release(workspace, name).champion
+    version = pin_champion(workspace, name).champion  # the challenger's build is newer
     lineage = _bundle(service_folder(workspace, name) / version).manifest.lineage
     return Version(version, lineage.registered_model, lineage.model_version, lineage.run_id)
 
@@ -307,23 +312,41 @@ def _train(workspace: Workspace, source: Source, parameters: dict[str, Any]) -> 
     return Trained(run.output, ids, None)
 
 
-def _challenger_version(workspace: Workspace, champion: Version, run_ids: list[str]) -> Any:
+def _challenger_version(workspace: Workspace, champion: Version, run_ids: list[str]
+                        ) -> Any | None:
     """The model version the notebook's run exported: of the champion's model, linked to
-    one of the run's MLflow runs, the champion's precision first, the newest first."""
+    one of the run's MLflow runs (or an existing version its export matched byte for
+    byte), the champion's precision first, the newest first; None when that is the
+    champion's own version."""
     client = _client(workspace)
     name = champion.model
     if not name:
         raise ShipError("the champion's bundle names no registered model; rebuild it with "
                         "`ship build`.")
-    found = [v for v in client.search_model_versions(f"name='{name}'")
-             if v.run_id in run_ids]
+    found = _exported(client, run_ids, name)
     if not found:
         raise ShipError(f"the training notebook's run exported no version of model {name!r}:"
                         f" it needs `%ship export MODEL --name {name} ...`.")
     wanted = _precision(client, name, champion.model_version)
     found.sort(key=lambda v: (v.tags.get("ship.export.precision") == wanted, int(v.version)),
                reverse=True)
-    return found[0]
+    return None if str(found[0].version) == champion.model_version else found[0]
+
+
+def _exported(client: Any, run_ids: list[str], name: str | None = None) -> list[Any]:
+    """Model versions (of ``name``, or any model) the runs registered, and those their
+    exports matched byte for byte (tagged ``ship.export.reused.NAME``)."""
+    from ..export.registry import REUSED_TAG
+
+    found = {}
+    for run_id in run_ids:
+        for version in client.search_model_versions(f"run_id='{run_id}'"):
+            found[(version.name, str(version.version))] = version
+        for tag, value in client.get_run(run_id).data.tags.items():
+            if tag.startswith(f"{REUSED_TAG}."):
+                model = tag[len(REUSED_TAG) + 1:]
+                found[(model, value)] = client.get_model_version(model, value)
+    return [v for (model, _), v in found.items() if name is None or model == name]
 
 
 def _precision(client: Any, name: str, version: str | None) -> str | None:
@@ -369,9 +392,12 @@ def _first_model(workspace: Workspace, name: str, notebook: Path | None,
     if trained.error is not None:
         result.decision, result.reason = gate.FAILED, trained.error
         return result
-    from ..bundle.build import build_service
-
-    built = build_service(source.notebook, name, workspace=workspace)
+    exported = _exported(_client(workspace), trained.run_ids)
+    if not exported:
+        raise ShipError(f"{notebook.name} ran but exported no model version: it needs "
+                        "`%ship export MODEL --name NAME ...`.")
+    model = max(exported, key=lambda v: int(v.version))
+    built = _build(workspace, name, source.notebook, model)
     result.challenger = Version(built.version, built.model_name, built.model_version,
                                 built.run_id)
     result.reason = (f"no champion to compare with: version {built.version} is the service's "

@@ -107,6 +107,10 @@ class Watcher:
         self.notebook = notebook
         self.progress = progress
         self.state = read_state(workspace, name)
+        if not state_file(workspace, name).is_file():  # tell release decisions from now on
+            from ..release.rollout import decisions
+
+            self.state.releases_seen = len(decisions(workspace, name, limit=10_000))
         self._lock: IO[bytes] | None = None
 
     # -- one look ---------------------------------------------------------------------
@@ -224,13 +228,8 @@ class Watcher:
         """Look every ``interval_s`` until ``stop`` is set (``once``: one look)."""
         self.hold()
         try:
-            from ..release.rollout import decisions
-
             self.state.pid, self.state.started = os.getpid(), _now().isoformat(
                 timespec="seconds")
-            if not self.state.releases_seen:  # told from now on, not the whole history
-                self.state.releases_seen = len(decisions(self.workspace, self.name,
-                                                         limit=10_000))
             events.record(self.workspace, self.name, "watch",
                           f"watching {self.name}: every {self.settings.interval_s:g} s, "
                           f"retrain on {self._policy()}", pid=self.state.pid)
