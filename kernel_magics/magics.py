@@ -44,6 +44,10 @@ SUBCOMMANDS = {
              "like 15m, 1h, 1d)",
     "deploy": "%ship deploy NAME [--version V --canary PCT [--steps 5,25,50,100] | "
               "--version V --shadow | --version V --no-shadow | --promote | --rollback]",
+    "retrain": "%ship retrain NAME [--notebook NB] [--since T] [--no-release]   (T: 2h, 1d "
+               "or an ISO time)",
+    "watch": "%ship watch NAME --status   (the watcher itself runs in a terminal: ship "
+             "watch NAME)",
 }
 # How long `%ship export` waits for the run that produced the model to reach MLflow.
 RUN_LINK_TIMEOUT_S = 120.0
@@ -176,6 +180,51 @@ def parse_deploy_args(line: str) -> tuple[str, str | None, str | None, float | N
         raise UsageError("--version goes with --canary PCT, --shadow or --promote.\n"
                          f"Usage: {SUBCOMMANDS['deploy']}")
     return args.name, action, args.version, args.percent, args.steps
+
+
+@functools.cache
+def _retrain_parser() -> _Parser:
+    parser = _Parser(prog="%ship retrain", usage=SUBCOMMANDS["retrain"], add_help=False)
+    parser.add_argument("name")
+    parser.add_argument("--notebook")
+    parser.add_argument("--since")
+    parser.add_argument("--no-release", action="store_false", dest="release")
+    return parser
+
+
+def parse_retrain_args(line: str) -> tuple[str, Path | None, str | None, bool]:
+    """`%ship retrain NAME ...`: (service, training notebook or None for the champion's,
+    since, release), the same choices as `ship retrain`."""
+    args = _retrain_parser().parse_args(_split(line))
+    notebook = None
+    if args.notebook is not None:
+        notebook = Path(args.notebook).expanduser()
+        if not notebook.is_file():
+            raise UsageError(f"--notebook {args.notebook}: no such notebook (from "
+                             f"{Path.cwd()}); give the training notebook's path, e.g. "
+                             f"--notebook train.ipynb, or leave it out to retrain with the "
+                             f"notebook that trained the champion.")
+    since = args.since.strip() if args.since else None
+    return args.name, notebook, since, args.release
+
+
+@functools.cache
+def _watch_parser() -> _Parser:
+    parser = _Parser(prog="%ship watch", usage=SUBCOMMANDS["watch"], add_help=False)
+    parser.add_argument("name")
+    parser.add_argument("--status", action="store_true")
+    return parser
+
+
+def parse_watch_args(line: str) -> str:
+    """`%ship watch NAME --status`: the service. The watcher itself runs until stopped, so
+    it belongs in a terminal, not in a kernel."""
+    args = _watch_parser().parse_args(_split(line))
+    if not args.status:
+        raise UsageError(f"`%ship watch {args.name} --status` shows the loop's state and "
+                         f"events; the watcher itself runs until stopped, so start it in a "
+                         f"terminal: ship watch {args.name}")
+    return str(args.name)
 
 
 def parse_track_args(line: str) -> tuple[TrackOptions, ExportRequest | None]:
@@ -352,6 +401,13 @@ class ShipMagics(Magics):
             if cell is not None:
                 raise UsageError("deploy is a line magic: `%ship deploy NAME`.")
             self._deploy(rest)
+        elif command in ("retrain", "watch"):
+            if cell is not None:
+                raise UsageError(f"{command} is a line magic: `%ship {command} NAME`.")
+            if command == "retrain":
+                self._retrain(rest)
+            else:
+                self._watch(rest)
 
     def __init__(self, shell: Any = None) -> None:
         super().__init__(shell)
@@ -549,6 +605,38 @@ class ShipMagics(Magics):
                        steps=parse_steps(steps))
             view = release_view(workspace, name)
         show_release(view)
+
+    # -- %ship retrain, %ship watch --status ----------------------------------------
+    def _retrain(self, line: str) -> None:
+        """Retrain, gate and release as `ship retrain` does, saying each step; the decision
+        and the gate's checks as a table."""
+        name, training, since, release = parse_retrain_args(line)
+        shell = self.shell
+        assert shell is not None
+        notebook = notebook_path(shell.user_ns)
+        from .display.retrain import show_retrain
+        from .retrain.retrain import retrain
+
+        with usage_errors(SUBCOMMANDS["retrain"]):
+            workspace = find_workspace(notebook.parent if notebook else Path.cwd())
+            result = retrain(workspace, name, notebook=training, since=since,
+                             release=release,
+                             progress=lambda text: print(f"... {text}", flush=True))
+        show_retrain(result.to_json())
+
+    def _watch(self, line: str) -> None:
+        """The loop's state and latest events, as `ship watch NAME --status`."""
+        name = parse_watch_args(line)
+        shell = self.shell
+        assert shell is not None
+        notebook = notebook_path(shell.user_ns)
+        from .display.retrain import show_loop_status
+        from .retrain.watch import watch_status
+
+        with usage_errors(SUBCOMMANDS["watch"]):
+            workspace = find_workspace(notebook.parent if notebook else Path.cwd())
+            status = watch_status(workspace, name)
+        show_loop_status(status)
 
     def _evaluate(self, expression: str, option: str) -> Any:
         shell = self.shell

@@ -10,6 +10,7 @@ import {
   IErrorBody,
   ILeaderboard,
   ILocalProcess,
+  ILoopStatus,
   IModelList,
   IServiceCost,
   IServiceList,
@@ -249,6 +250,11 @@ export function changeRelease(
     { method: 'POST', body: JSON.stringify(change) },
     { notebook }
   );
+}
+
+/** A service's retraining loop: whether `ship watch` runs, its back-off, the latest `limit` events. */
+export function getLoop(name: string, notebook: string | null = null, limit = 50): Promise<ILoopStatus> {
+  return requestAPI<ILoopStatus>(`services/${encodeURIComponent(name)}/loop`, {}, { notebook, limit });
 }
 
 /** A service's requests, latency and errors per version over a window (e.g. `1h`). */

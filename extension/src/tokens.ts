@@ -698,3 +698,80 @@ export interface ITimeline {
   versions: string[];
   points: ITimelinePoint[];
 }
+
+/** One set of `ship retrain`'s champion/challenger gate (kernel_magics/retrain/gate.py). */
+export interface IRetrainCheck {
+  /** `recent`: the newest labelled production rows; `holdout`: the champion's --eval rows. */
+  name: string;
+  /** `accuracy` or `rmse`. */
+  metric: string;
+  champion: number | null;
+  challenger: number | null;
+  /** The bootstrap interval of challenger − champion; null when not computed. */
+  interval: [number, number] | null;
+  /** null: not judged (the reason says why). */
+  passed: boolean | null;
+  rows: number;
+  reason: string;
+}
+
+/** One line of `.ship/services/NAME/loop.jsonl`: the fields every event has, then each kind's. */
+export interface ILoopEvent {
+  time: string;
+  /** watch, trigger, retrain, backoff, release or error (another kind reads as it is). */
+  kind: string;
+  message: string;
+  /** retrain: canary, passed, rejected, no-holdout, too-little-feedback, first-model, failed. */
+  decision?: string;
+  /** retrain: the champion's and the challenger's versions. */
+  champion?: string | null;
+  challenger?: string | null;
+  /** retrain: the gate. */
+  checks?: IRetrainCheck[];
+  /** retrain: the labelled production rows, those trained on and those held out. */
+  data?: { labelled_rows?: number; training_rows?: number; recent_rows?: number; path?: string | null };
+  /** retrain: the canary it started. */
+  canary?: { version: string; percent: number; steps: number[] } | null;
+  /** retrain: how long it took. */
+  seconds?: number;
+  /** trigger: drift or accuracy. */
+  reason?: string;
+  /** backoff: no retraining before this time. */
+  until?: string;
+  rejections?: number;
+  /** release: the release decision, its version, and whether the gate made it. */
+  action?: string;
+  version?: string;
+  automatic?: boolean;
+  /** watch: the watcher's process. */
+  pid?: number;
+}
+
+/** What `ship watch NAME` keeps between looks (`watch.json`). */
+export interface ILoopState {
+  /** 0 when no watcher holds the service. */
+  pid: number;
+  started: string | null;
+  last_check: string | null;
+  last_retrain: string | null;
+  /** Rejected challengers since the last released one. */
+  rejections: number;
+  backoff_until: string | null;
+  /** The canary a retraining released, until its promotion or rollback. */
+  canary: string | null;
+  releases_seen: number;
+}
+
+/** `GET /ship/api/services/{name}/loop`: what `ship watch NAME --status --json` prints. */
+export interface ILoopStatus {
+  service: string;
+  /** A `ship watch NAME` process is alive. */
+  running: boolean;
+  state: ILoopState;
+  /** release.json as it is now. */
+  release: { service: string; champion: string; canary: ICanary | null; shadows: string[] };
+  /** `[loop]` of ship.toml, defaults filled in. */
+  settings: { [key: string]: unknown };
+  /** Oldest first. */
+  events: ILoopEvent[];
+}

@@ -21,6 +21,7 @@ from .handlers import (
     RunsHandler,
     WorkspaceHandler,
 )
+from .loop_handlers import LoopHandler
 from .monitor_handlers import CostHandler, DriftHandler, ServiceCostHandler
 from .release_handlers import ReleaseHandler, TimelineHandler
 from .stage_handlers import (
@@ -62,6 +63,7 @@ def load(server_app: Any) -> None:
             (url_path_join(api, "services", "([^/]+)", "cost"), ServiceCostHandler),
             (url_path_join(api, "services", "([^/]+)", "release"), ReleaseHandler),
             (url_path_join(api, "services", "([^/]+)", "timeline"), TimelineHandler),
+            (url_path_join(api, "services", "([^/]+)", "loop"), LoopHandler),
             (url_path_join(api, "cost"), CostHandler),
             # Last: anything else under /ship/api/ is an unknown endpoint, answered in JSON.
             (url_path_join(api, "(.*)"), NotFoundHandler),

@@ -1,8 +1,8 @@
 /**
  * Seeds the server root before the tests: 1,000 runs of `many/runs.ipynb` with
  * bench/seed_runs.py (the runs Ship's writer would log; about half a minute), the
- * models and services of `models/`, the monitored service of `monitor/`, and the
- * released service of `release/`.
+ * models and services of `models/`, the monitored service of `monitor/`, the
+ * released service of `release/`, and the retraining loop of `loop/`.
  */
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
@@ -15,6 +15,7 @@ export default function globalSetup(): void {
   seedModels(root);
   seedMonitor(root);
   seedRelease(root);
+  seedLoop(root);
   const folder = path.join(root, 'many');
   fs.mkdirSync(folder, { recursive: true });
   const notebook = {
@@ -106,6 +107,24 @@ function seedRelease(root: string): void {
   const repo = path.resolve(__dirname, '..', '..');
   const python = process.env.SHIP_PYTHON ?? path.join(repo, '.venv', 'bin', 'python');
   execFileSync(python, [path.join(__dirname, 'seed_release.py'), folder], {
+    stdio: 'inherit',
+    env: { ...process.env, MLFLOW_DISABLE_TELEMETRY: 'true' }
+  });
+}
+
+/**
+ * Seeds `loop/`: the `churn` service in two versions, challenger 2 released as a canary by
+ * a retraining and promoted, and the loop's events that tell it (tests/ui/seed_loop.py;
+ * about 15 seconds).
+ */
+function seedLoop(root: string): void {
+  const folder = path.join(root, 'loop');
+  if (fs.existsSync(path.join(folder, '.ship', 'services', 'churn', 'loop.jsonl'))) {
+    return;
+  }
+  const repo = path.resolve(__dirname, '..', '..');
+  const python = process.env.SHIP_PYTHON ?? path.join(repo, '.venv', 'bin', 'python');
+  execFileSync(python, [path.join(__dirname, 'seed_loop.py'), folder], {
     stdio: 'inherit',
     env: { ...process.env, MLFLOW_DISABLE_TELEMETRY: 'true' }
   });

@@ -1,11 +1,12 @@
 import { TranslationBundle } from '@jupyterlab/translation';
 import { ISignal, Signal } from '@lumino/signaling';
 
-import { getRelease, listServices, ShipAPIError, startService, stopService } from '../api';
+import { getLoop, getRelease, listServices, ShipAPIError, startService, stopService } from '../api';
 import { el, formatMs, formatNumber } from '../format';
 import { describeError, longAction } from '../notify';
-import { IRelease, IService } from '../tokens';
+import { ILoopStatus, IRelease, IService } from '../tokens';
 import { ShipPanel } from './base';
+import { renderLoop } from './loop';
 import { ExpandedSections, ReleaseRequest, renderRelease } from './release';
 import { requestChange } from './releaseactions';
 
@@ -17,7 +18,8 @@ const POLL_MS = 10000;
  * locally and is healthy, and its traffic from the prediction log over the last
  * minutes (request rate, p50/p99 latency, error rate). Start and stop a local service.
  * Under each service, its release (panels/release.ts): the traffic split, the canary's
- * checks, the shadows' reports, the decisions, and the buttons that change it. A
+ * checks, the shadows' reports, the decisions, and the buttons that change it; then its
+ * retraining loop (panels/loop.ts): `ship watch`, back-off, the loop's events. A
  * service's name opens its page in the main area (`openRequested`).
  */
 export class ServicesPanel extends ShipPanel {
@@ -41,11 +43,13 @@ export class ServicesPanel extends ShipPanel {
 
   protected notebookChanged(): void {
     this._releases.clear();
+    this._loops.clear();
   }
 
   /**
-   * Fetch the services and render them (with the releases read last time), then their
-   * releases (reading the prediction log takes a moment) and render again.
+   * Fetch the services and render them (with the releases and loops read last time),
+   * then their releases (reading the prediction log takes a moment) and loops, and
+   * render again.
    */
   protected async load(notebook: string | null): Promise<void> {
     const list = await listServices(notebook);
@@ -54,12 +58,17 @@ export class ServicesPanel extends ShipPanel {
     }
     this._render(list.services);
     // A release that cannot be read is shown in its service's section, not as the panel's error.
-    const releases = await Promise.all(
-      list.services.map(s => getRelease(s.name, notebook).catch((error: unknown) => error))
-    );
+    const [releases, loops] = await Promise.all([
+      Promise.all(list.services.map(s => getRelease(s.name, notebook).catch((error: unknown) => error))),
+      Promise.all(list.services.map(s => getLoop(s.name, notebook).catch((error: unknown) => error)))
+    ]);
     if (!this.isStale(notebook)) {
       this._releases.clear();
-      list.services.forEach((s, i) => this._releases.set(s.name, releases[i]));
+      this._loops.clear();
+      list.services.forEach((s, i) => {
+        this._releases.set(s.name, releases[i]);
+        this._loops.set(s.name, loops[i]);
+      });
       this._render(list.services);
     }
   }
@@ -130,7 +139,27 @@ export class ServicesPanel extends ShipPanel {
       traffic.error_rate === null ? '—' : `${formatNumber(Number((traffic.error_rate * 100).toFixed(2)))} %`
     );
     section.append(heading, details, this._renderRelease(service.name, release));
+    const loop = this._renderLoop(service.name, this._loops.get(service.name));
+    if (loop) {
+      section.append(loop);
+    }
     return section;
+  }
+
+  /** The retraining loop of a service, or why it cannot be shown (null: not read yet). */
+  private _renderLoop(name: string, loop: unknown): HTMLElement | null {
+    const trans = this.trans;
+    if (loop === undefined) {
+      return null;
+    }
+    if (loop instanceof Error || !loop) {
+      const message =
+        loop instanceof ShipAPIError && loop.serverExtensionMissing
+          ? trans.__('No loop API on this server: update the kernel-magics package and restart JupyterLab.')
+          : describeError(trans, loop);
+      return el('p', 'jp-ship-status jp-ship-error jp-ship-loop-error', message);
+    }
+    return renderLoop(loop as ILoopStatus, { trans, expanded: this._expanded, key: name });
   }
 
   /** The release of a service, or why it cannot be shown (undefined: not read yet). */
@@ -193,5 +222,7 @@ export class ServicesPanel extends ShipPanel {
   private _services: IService[] = [];
   /** Each service's last release (or the error reading it), by name. */
   private readonly _releases = new Map<string, unknown>();
+  /** Each service's last loop status (or the error reading it), by name. */
+  private readonly _loops = new Map<string, unknown>();
   private readonly _openRequested = new Signal<this, { name: string; notebook: string | null }>(this);
 }
