@@ -1,4 +1,5 @@
-"""Deployment files for a bundle: Dockerfile, k8s/ (Deployment, Service, HPA), kserve.yaml
+"""Deployment files for a bundle: Dockerfile, k8s/ (Deployment, Service, HPA, the loop's
+`ship watch` CronJob), kserve.yaml
 and rayserve.py, rendered from `templates/deploy/` with Jinja2; and for a whole service,
 its release (champion, canary, shadows) as kserve.yaml and rayserve.py in
 ``.ship/services/NAME/`` (:func:`write_release_manifests`).
@@ -26,7 +27,8 @@ if TYPE_CHECKING:
 PORT = 8080
 FILES = {"Dockerfile.j2": "Dockerfile", "k8s/deployment.yaml.j2": "k8s/deployment.yaml",
          "k8s/service.yaml.j2": "k8s/service.yaml", "k8s/hpa.yaml.j2": "k8s/hpa.yaml",
-         "kserve.yaml.j2": "kserve.yaml", "rayserve.py.j2": "rayserve.py"}
+         "kserve.yaml.j2": "kserve.yaml", "rayserve.py.j2": "rayserve.py",
+         "k8s/watch.yaml.j2": "k8s/watch.yaml"}
 LOG_FILES = {"k8s/compact-log.yaml.j2": "k8s/compact-log.yaml"}  # with a log URL only
 RELEASE_FILES = {"release-kserve.yaml.j2": "kserve.yaml",  # into the service folder
                  "release-rayserve.py.j2": "rayserve.py"}
@@ -103,7 +105,8 @@ def write_deployment(folder: Path, *, name: str, version: str, ship_version: str
               "replicas": 2, "k8s_name": k8s_name(name, version),
               "image": image or f"{k8s_name(name, version)}:latest",
               "log_dir": None if log_dir is None else check_log_url(log_dir),
-              "compact_name": _cronjob_name(k8s_name(name, version), "-compact-log")}
+              "compact_name": _cronjob_name(k8s_name(name, version), "-compact-log"),
+              "watch_name": _cronjob_name(k8s_name(name, version), "-watch")}
     written = []
     for template, target in {**FILES, **(LOG_FILES if log_dir else {})}.items():
         path = folder / target

@@ -72,6 +72,20 @@ def test_a_log_url_goes_to_every_replica_and_a_cronjob_compacts_it(tmp_path: Pat
                               "--older-than", "1h", "--missing-ok"]
 
 
+def test_the_loops_watcher_is_a_cronjob_one_run_at_a_time(tmp_path: Path) -> None:
+    files = render(tmp_path)
+    cronjob = yaml.safe_load(files["k8s/watch.yaml"])
+    assert (cronjob["apiVersion"], cronjob["kind"]) == ("batch/v1", "CronJob")
+    assert len(cronjob["metadata"]["name"]) <= 52 and \
+        cronjob["metadata"]["name"].endswith("-watch")
+    assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
+    pod = cronjob["spec"]["jobTemplate"]["spec"]["template"]
+    (container,) = pod["spec"]["containers"]
+    assert container["command"] == ["ship", "watch", NAME, "--once"]
+    selector = yaml.safe_load(files["k8s/service.yaml"])["spec"]["selector"]
+    assert not selector.items() <= pod["metadata"]["labels"].items()
+
+
 @pytest.mark.parametrize("bad", ["logs/churn", "/var/log/ship", "file:///var/log/ship",
                                  "s3://bucket/with space", 's3://bucket/"quoted"', "s3://"])
 def test_a_log_dir_that_is_no_object_store_url_is_refused(tmp_path: Path, bad: str) -> None:

@@ -274,3 +274,19 @@ def test_a_notebook_without_ship_new_data_is_refused(root: Path, workspace: Work
     with pytest.raises(kernel_magics.errors.ValidationError, match="ship_new_data = None"):
         retrain(workspace, "churn", notebook=Path("plain.ipynb"))
 
+
+
+def test_ship_watch_once_and_status_from_the_command_line(root: Path,
+                                                          workspace: Workspace) -> None:
+    later = "2999-01-01T00:00:00+00:00"  # backing off: the look retrains nothing
+    (workspace.services_dir / "churn" / "watch.json").write_text(json.dumps(
+        {"rejections": 2, "backoff_until": later}), encoding="utf-8")
+    ship(root, "watch", "churn", "--once")
+    doc = json.loads(ship(root, "watch", "churn", "--status", "--json").stdout)
+
+    assert doc["running"] is False and doc["state"]["backoff_until"] == later
+    assert doc["release"]["champion"] == "1"
+    assert [e["kind"] for e in doc["events"]] == ["watch", "watch"]  # started, stopped
+    assert doc["settings"]["max_forgetting"] == LoopSettings().max_forgetting
+    text = ship(root, "watch", "churn", "--status").stdout
+    assert "back-off    until 2999-01-01" in text and "not running" in text
