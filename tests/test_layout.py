@@ -241,3 +241,15 @@ def test_ui_imports_outside_the_adapters_are_found(fake: Path) -> None:
     assert sorted((e.importer, e.target) for e in ui_imports(fake)) == [
         ("kernel_magics.beta.view", "ipywidgets"),
         ("kernel_magics.workspace", "jupyter_server.utils")]
+
+
+def test_test_files_have_unique_names() -> None:
+    """tests/ has no __init__.py files: pytest imports each test file by its base name,
+    and a second file of the same name fails the whole run's collection."""
+    tests = Path(__file__).resolve().parent
+    seen: dict[str, Path] = {}
+    for path in sorted(tests.rglob("test_*.py")):
+        if "node_modules" in path.parts:
+            continue
+        assert path.name not in seen, f"{path} and {seen[path.name]} share a name"
+        seen[path.name] = path
