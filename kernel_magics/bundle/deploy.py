@@ -1,8 +1,13 @@
 """Deployment files for a bundle: Dockerfile, k8s/ (Deployment, Service, HPA, the loop's
-`ship watch` CronJob), kserve.yaml
+`ship watch` CronJob), kserve.yaml, kserve-grpc.yaml
 and rayserve.py, rendered from `templates/deploy/` with Jinja2; and for a whole service,
-its release (champion, canary, shadows) as kserve.yaml and rayserve.py in
+its release (champion, canary, shadows) as kserve.yaml, kserve-grpc.yaml and rayserve.py in
 ``.ship/services/NAME/`` (:func:`write_release_manifests`).
+
+The container serves HTTP on ``PORT`` and V2 over gRPC on ``GRPC_PORT`` (the image's
+``SHIP_GRPC_PORT``); k8s/ exposes both. KServe routes one port per container, so
+kserve-grpc.yaml is a second InferenceService (``NAME-grpc``) of the same image whose
+port is the gRPC one.
 
 With a log URL (``ship build --log-dir s3://bucket/prefix``) every replica writes its
 prediction log there instead of to its pod's own volume, and k8s/compact-log.yaml (a
@@ -25,6 +30,8 @@ if TYPE_CHECKING:
     from ..serving.release import Release
 
 PORT = 8080
+GRPC_PORT = 8081  # KServe's and Triton's convention for V2 over gRPC
+GRPC_SUFFIX = "-grpc"  # the gRPC InferenceService: the REST one's name + this
 FILES = {"Dockerfile.j2": "Dockerfile", "k8s/deployment.yaml.j2": "k8s/deployment.yaml",
          "k8s/service.yaml.j2": "k8s/service.yaml", "k8s/hpa.yaml.j2": "k8s/hpa.yaml",
          "kserve.yaml.j2": "kserve.yaml", "rayserve.py.j2": "rayserve.py",
@@ -32,6 +39,9 @@ FILES = {"Dockerfile.j2": "Dockerfile", "k8s/deployment.yaml.j2": "k8s/deploymen
 LOG_FILES = {"k8s/compact-log.yaml.j2": "k8s/compact-log.yaml"}  # with a log URL only
 RELEASE_FILES = {"release-kserve.yaml.j2": "kserve.yaml",  # into the service folder
                  "release-rayserve.py.j2": "rayserve.py"}
+# rendered again with grpc=True (the gRPC InferenceService), in the bundle and the service
+GRPC_FILES = {"kserve.yaml.j2": "kserve-grpc.yaml",
+              "release-kserve.yaml.j2": "kserve-grpc.yaml"}
 # scheme://rest: no whitespace or quotes (the URL is written into YAML strings)
 _LOG_URL = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*)://[^\s\"'\\]+")
 _CRONJOB_NAME_MAX = 52  # Kubernetes appends 11 characters to a CronJob's jobs' names
@@ -60,6 +70,12 @@ def isvc_name(service: str) -> str:
     if not label[:1].isalpha():
         label = f"ship-{label}"
     return label[:_ISVC_NAME_MAX].rstrip("-")
+
+
+def grpc_name(name: str, limit: int = 63) -> str:
+    """The gRPC InferenceService's name for the REST one's ``name``: shortened so that
+    the suffix always fits within ``limit`` (the two never share a name)."""
+    return name[:limit - len(GRPC_SUFFIX)].rstrip("-") + GRPC_SUFFIX
 
 
 def kserve_percent(percent: float) -> int:
@@ -101,17 +117,22 @@ def write_deployment(folder: Path, *, name: str, version: str, ship_version: str
     :func:`check_log_url`); None keeps each pod's log on its own volume."""
     env = _environment()
     values = {"name": name, "version": version, "ship_version": ship_version,
-              "python_version": python_version, "port": PORT, "workers": workers,
-              "replicas": 2, "k8s_name": k8s_name(name, version),
+              "python_version": python_version, "port": PORT, "grpc_port": GRPC_PORT,
+              "workers": workers, "replicas": 2, "k8s_name": k8s_name(name, version),
+              "kserve_name": k8s_name(name, version), "grpc": False,
               "image": image or f"{k8s_name(name, version)}:latest",
               "log_dir": None if log_dir is None else check_log_url(log_dir),
               "compact_name": _cronjob_name(k8s_name(name, version), "-compact-log"),
               "watch_name": _cronjob_name(k8s_name(name, version), "-watch")}
+    grpc = {**values, "grpc": True, "kserve_name": grpc_name(k8s_name(name, version))}
+    jobs = [(template, target, values)
+            for template, target in {**FILES, **(LOG_FILES if log_dir else {})}.items()]
+    jobs.append(("kserve.yaml.j2", GRPC_FILES["kserve.yaml.j2"], grpc))
     written = []
-    for template, target in {**FILES, **(LOG_FILES if log_dir else {})}.items():
+    for template, target, options in jobs:
         path = folder / target
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(env.get_template(template).render(**values), encoding="utf-8")
+        path.write_text(env.get_template(template).render(**options), encoding="utf-8")
         written.append(path)
     return written
 
@@ -120,7 +141,8 @@ def write_release_manifests(service_folder: Path, release: Release, *,
                             log_dir: str | None = None,
                             image: str | None = None) -> list[Path]:
     """Render the service's release into ``service_folder`` (``.ship/services/NAME/``):
-    kserve.yaml and rayserve.py; the paths written. Call it again whenever the release
+    kserve.yaml, rayserve.py and kserve-grpc.yaml (the same InferenceService for V2 over
+    gRPC, named ``NAME-grpc``); the paths written. Call it again whenever the release
     changes.
 
     kserve.yaml is one InferenceService whose predictor is the newest revision: with a
@@ -135,7 +157,8 @@ def write_release_manifests(service_folder: Path, release: Release, *,
 
     name = release.service or service_folder.name
     newest = release.champion if release.canary is None else release.canary.version
-    values = {"name": name, "isvc_name": isvc_name(name), "port": PORT, "replicas": 2,
+    values = {"name": name, "isvc_name": isvc_name(name), "port": PORT,
+              "grpc_port": GRPC_PORT, "grpc": False, "replicas": 2,
               "champion": release.champion, "canary": release.canary,
               "canary_percent": (None if release.canary is None
                                  else kserve_percent(release.canary.percent)),
@@ -146,6 +169,10 @@ def write_release_manifests(service_folder: Path, release: Release, *,
     env = _environment()
     texts = {target: env.get_template(template).render(**values)
              for template, target in RELEASE_FILES.items()}  # all rendered before any write
+    texts[GRPC_FILES["release-kserve.yaml.j2"]] = env.get_template(
+        "release-kserve.yaml.j2").render(**{
+            **values, "grpc": True,
+            "isvc_name": grpc_name(isvc_name(name), _ISVC_NAME_MAX)})
     written = []
     service_folder.mkdir(parents=True, exist_ok=True)
     for target, text in texts.items():

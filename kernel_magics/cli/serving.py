@@ -55,6 +55,9 @@ def storage_errors(where: str) -> Iterator[None]:
 @click.command("serve")
 @click.argument("name_or_bundle")
 @click.option("--port", default=8080, show_default=True)
+@click.option("--grpc-port", type=click.IntRange(1, 65535), default=None,
+              help="Also serve the Open Inference Protocol over gRPC on this port "
+                   "(inference.GRPCInferenceService; 8081 by convention).")
 @click.option("--workers", default=1, show_default=True, help="Worker processes.")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Interface to bind; 0.0.0.0 exposes the service to the network.")
@@ -63,13 +66,15 @@ def storage_errors(where: str) -> Iterator[None]:
 @click.option("--log-dir", default=None, metavar="URL", help=LOG_DIR_HELP)
 @click.option("--no-log", is_flag=True,
               help="Serve without a prediction log (no drift, cost or feedback then).")
-def serve_cmd(name_or_bundle: str, port: int, workers: int, host: str, log_level: str,
-              log_dir: str | None, no_log: bool) -> None:
+def serve_cmd(name_or_bundle: str, port: int, grpc_port: int | None, workers: int, host: str,
+              log_level: str, log_dir: str | None, no_log: bool) -> None:
     """Serve a built service (latest version) or a bundle folder until Ctrl-C."""
     from ..serving.server import serve
 
     if no_log and log_dir:
         raise click.UsageError("--no-log and --log-dir contradict each other: pick one.")
+    if grpc_port is not None and grpc_port == port:
+        raise click.UsageError("--grpc-port needs a port other than --port.")
     if (Path(name_or_bundle) / "ship.yaml").is_file():  # a bundle folder: that one alone
         bundle, log = _service(name_or_bundle, log_dir)
         release_file = None
@@ -77,8 +82,11 @@ def serve_cmd(name_or_bundle: str, port: int, workers: int, host: str, log_level
         bundle, release_file, log = _release_of(name_or_bundle, log_dir)
     check_log(log)
     _port_free(host, port)  # say "serving" only where it can
-    click.echo(f"serving {bundle} on http://{host}:{port} (V2: /v2, MLflow: /invocations); "
-               f"prediction log: {'off (--no-log)' if no_log else log}", err=True)
+    if grpc_port is not None:
+        _port_free(host, grpc_port, "--grpc-port")
+    click.echo(f"serving {bundle} on http://{host}:{port} (V2: /v2, MLflow: /invocations)"
+               + ("" if grpc_port is None else f", gRPC {host}:{grpc_port} (V2)")
+               + f"; prediction log: {'off (--no-log)' if no_log else log}", err=True)
     gatekeeper = None
     if release_file is not None and not no_log:
         from ..release.controller import Gatekeeper
@@ -92,7 +100,7 @@ def serve_cmd(name_or_bundle: str, port: int, workers: int, host: str, log_level
         with _runtime_errors():
             serve(bundle, host=host, port=port, workers=workers,
                   log_dir="" if no_log else log, log_level=log_level,
-                  release_file=release_file)
+                  release_file=release_file, grpc_port=grpc_port)
     finally:
         if gatekeeper is not None:
             gatekeeper.stop()
@@ -126,7 +134,7 @@ def check_log(log: str) -> None:
              "environment).")
 
 
-def _port_free(host: str, port: int) -> None:
+def _port_free(host: str, port: int, option: str = "--port") -> None:
     import socket
 
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
@@ -135,7 +143,7 @@ def _port_free(host: str, port: int) -> None:
             sock.bind((host, port))
         except OSError as exc:
             fail(f"cannot serve on {host}:{port}: {exc.strerror or exc}. Pick another port "
-                  "with --port, or stop what serves there (`ship ps`, `ship stop NAME`).")
+                 f"with {option}, or stop what serves there (`ship ps`, `ship stop NAME`).")
 
 
 @click.command("score")

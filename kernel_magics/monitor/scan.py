@@ -325,7 +325,7 @@ class LogScanner:
             answer = orjson.loads(text)
         except orjson.JSONDecodeError:
             return None
-        if endpoint == "v2_infer":
+        if endpoint in ("v2_infer", "grpc_infer"):  # V2 outputs, over REST or gRPC
             if self.target.postprocess:
                 return None  # V2 answers tensors; the reference holds postprocess's output
             return preds.from_v2(answer, self.target.task, self.target.class_labels)

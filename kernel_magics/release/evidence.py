@@ -52,7 +52,7 @@ class Task:
             data = orjson.loads(outputs)
         except orjson.JSONDecodeError:
             return None
-        if endpoint == "v2_infer":
+        if endpoint in ("v2_infer", "grpc_infer"):  # V2 outputs, over REST or gRPC
             return preds.from_v2(data, self.kind, self.class_labels)
         return preds.from_invocations(data)
 

@@ -1,9 +1,9 @@
 """Ship's serving runtime: a bundle served over V2 and MLflow protocols, every request logged.
 
 Self-contained on purpose: it imports only the standard library, its runtime
-dependencies (numpy, onnxruntime, pyarrow, starlette, uvicorn, orjson, PyYAML; pandas
-for handlers with preprocess(df)) and its own modules, relatively. The bundle builder
-copies this package into each bundle as ``ship_runtime``:
+dependencies (numpy, onnxruntime, pyarrow, starlette, uvicorn, orjson, PyYAML, grpcio and
+protobuf; pandas for handlers with preprocess(df)) and its own modules, relatively. The
+bundle builder copies this package into each bundle as ``ship_runtime``:
 
     python -m ship_runtime serve BUNDLE_DIR --port 8080
     python -m ship_runtime score BUNDLE_DIR input.parquet predictions.parquet
@@ -13,8 +13,8 @@ Modules: bundle/schema (the format), inputs, mlflow_codec and v2_codec (wire for
 model and pipeline (onnxruntime + handler.py), router (which version answers), app and
 wire (HTTP), predlog/ (the prediction log: its format, writer, reader, compaction and
 the request ids feedback may name), usage (CPU per version), metrics, openapi, batch
-(score_file), server (uvicorn). Imports are lazy here so that ``import ship_runtime``
-stays cheap.
+(score_file), server (uvicorn), grpc_v2/ (V2 over gRPC beside REST, --grpc-port).
+Imports are lazy here so that ``import ship_runtime`` stays cheap.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """``python -m ship_runtime serve|score|check|compact ...``: the runtime without Ship's CLI.
 
-    serve BUNDLE [--host H] [--port P] [--workers W] [--log-dir DIR | --no-log]
+    serve BUNDLE [--host H] [--port P] [--grpc-port G] [--workers W]
+          [--log-dir DIR | --no-log]
     score BUNDLE INPUT OUTPUT           Parquet or CSV in, Parquet or CSV out
     check BUNDLE                        load, validate and warm up; exit 1 with the reason
     compact LOG [--older-than 1h] [--missing-ok]
@@ -27,6 +28,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("bundle")
     serve.add_argument("--host", default=os.environ.get("SHIP_HOST", "127.0.0.1"))
     serve.add_argument("--port", type=int, default=int(os.environ.get("SHIP_PORT", "8080")))
+    serve.add_argument("--grpc-port", type=int,
+                       default=int(os.environ.get("SHIP_GRPC_PORT") or 0) or None,
+                       help="also serve V2 over gRPC (inference.GRPCInferenceService) on "
+                            "this port (default: $SHIP_GRPC_PORT; none)")
     serve.add_argument("--workers", type=int, default=int(os.environ.get("SHIP_WORKERS", "1")))
     serve.add_argument("--log-dir", default=None,
                        help="prediction log folder or URL (default: $SHIP_LOG_DIR, else "
@@ -58,7 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .server import serve
 
             serve(args.bundle, host=args.host, port=args.port, workers=args.workers,
-                  log_dir="" if args.no_log else args.log_dir, log_level=args.log_level)
+                  log_dir="" if args.no_log else args.log_dir, log_level=args.log_level,
+                  grpc_port=args.grpc_port)
         elif args.command == "score":
             from .batch import score_file
 

@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import anyio.to_thread
 import orjson
@@ -81,9 +81,22 @@ class Routed:
         self.deployment = deployment
 
 
+class Sidecar(Protocol):
+    """Another server of the same Service in the same process (grpc_v2/: the V2 gRPC
+    service): bound as the lifespan starts (a port in use fails the start), serving once
+    the warm-up is done, stopped first on shutdown."""
+
+    def bind(self) -> None: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
 class Service:
     """A service's state (router, log, metrics) and its endpoints; with ``release_file``
-    it follows that release.json (follower.py) and sends shadows their copies."""
+    it follows that release.json (follower.py) and sends shadows their copies.
+    ``sidecars`` (:class:`Sidecar`) serve beside the app from the same state."""
 
     def __init__(self, router: Router, log: PredictionLog, *, workers: int = 1,
                  metrics_dir: str | None = None, freeze_gc: bool = False,
@@ -109,6 +122,7 @@ class Service:
         self.shadows = Shadows(log, busy=lambda: self.in_flight > 0)
         self.follower = None if release_file is None else ReleaseFollower(
             release_file, router, workers=workers, loaded=self._loaded)
+        self.sidecars: list[Sidecar] = []
 
     def _register(self, deployment: Deployment) -> None:
         """Declare a version's features to the log (its typed ``inputs`` columns)."""
@@ -162,14 +176,26 @@ class Service:
                 outcome.response.background = BackgroundTask(
                     self._copy, shadows, request_id, endpoint, target.version, inputs,
                     outcome.client_id, outcome.requested)
+        if logged:
+            self.account(request_id, endpoint, target, status, seconds, inputs=inputs,
+                         client_id=outcome.client_id,
+                         raw=logged_body(request) if error else None,
+                         outputs=outcome.outputs, error=error)
+        else:
+            self.metrics.observe(target.name, target.version, endpoint, status, seconds)
+        return outcome.response
+
+    def account(self, request_id: str, endpoint: str, target: Deployment, status: int,
+                seconds: float, *, inputs: Inputs | None = None,
+                client_id: str | None = None, raw: Any = None, outputs: Any = None,
+                error: str | None = None) -> None:
+        """Count an answered request in /metrics and append it to the prediction log
+        (``status``: the HTTP status, or the one the same error gets over HTTP)."""
         self.metrics.observe(target.name, target.version, endpoint, status, seconds,
                              0 if inputs is None or status >= 400 else inputs.rows)
-        if logged:
-            self.log.append(Prediction(
-                request_id, time.time(), target.name, target.version, endpoint, status,
-                seconds * 1000.0, outcome.client_id, outcome.inputs,
-                logged_body(request) if error else None, outcome.outputs, error))
-        return outcome.response
+        self.log.append(Prediction(
+            request_id, time.time(), target.name, target.version, endpoint, status,
+            seconds * 1000.0, client_id, inputs, raw, outputs, error))
 
     async def _copy(self, shadows: tuple[Deployment, ...], request_id: str, endpoint: str,
                     answered_by: str, inputs: Inputs, client_id: str | None,
@@ -178,8 +204,9 @@ class Service:
                             answered_by=answered_by, inputs=inputs, client_id=client_id,
                             requested=requested)
 
-    async def _compute(self, deployment: Deployment, inputs: Inputs,
-                       fn: Callable[[], Any]) -> Any:
+    async def compute(self, deployment: Deployment, inputs: Inputs,
+                      fn: Callable[[], Any]) -> Any:
+        """``fn()`` on the event loop, or in a thread for batches over inline_max_rows."""
         if inputs.rows > deployment.bundle.manifest.runtime.inline_max_rows:
             return await anyio.to_thread.run_sync(fn)
         return fn()
@@ -201,8 +228,8 @@ class Service:
                 inputs = parse_parquet(schema, body)
             else:
                 inputs = parse_invocation(schema, loads(body), identity=pipeline.identity)
-            predictions = await self._compute(deployment, inputs,
-                                              partial(pipeline.predict, inputs))
+            predictions = await self.compute(deployment, inputs,
+                                             partial(pipeline.predict, inputs))
             content = orjson.dumps({"predictions": predictions}, default=json_default,
                                    option=orjson.OPT_SERIALIZE_NUMPY)
             # the log keeps the predictions as the JSON already rendered for the answer
@@ -228,9 +255,9 @@ class Service:
             parsed = parse_infer(deployment.bundle.schema, body,
                                  request.headers.get("inference-header-content-length"),
                                  identity=pipeline.identity)
-            outputs = await self._compute(deployment, parsed.inputs,
-                                          partial(pipeline.infer, parsed.inputs,
-                                                  parsed.outputs))
+            outputs = await self.compute(deployment, parsed.inputs,
+                                         partial(pipeline.infer, parsed.inputs,
+                                                 parsed.outputs))
             content, header_length, answered = encode_infer(
                 model=deployment.name, version=deployment.version, request_id=request_id,
                 request=parsed, outputs=outputs)
@@ -279,7 +306,8 @@ class Service:
 
         return await self._serve(request, "feedback", work)
 
-    def _metadata(self, deployment: Deployment, versions: list[str]) -> dict[str, Any]:
+    def metadata(self, deployment: Deployment, versions: list[str]) -> dict[str, Any]:
+        """A version's V2 model metadata (``versions``: the ones to list)."""
         schema = deployment.bundle.schema
         lineage = deployment.bundle.manifest.lineage
         return {"name": deployment.name, "versions": versions,
@@ -305,7 +333,7 @@ class Service:
                 versions = sorted(self.router.deployments)
         except RuntimeServingError as exc:
             return error_response(exc)
-        return json_response(orjson.dumps(self._metadata(deployment, versions)))
+        return json_response(orjson.dumps(self.metadata(deployment, versions)))
 
     async def model_ready(self, request: Request) -> Response:
         """GET /v2/models/{m}[/versions/{v}]/ready: 200 once warmed up, else 503."""
@@ -374,6 +402,15 @@ class Service:
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         """Start the log writer, usage meter and warm-up; on shutdown flush the log."""
+        bound: list[Sidecar] = []
+        try:
+            for sidecar in self.sidecars:
+                sidecar.bind()
+                bound.append(sidecar)
+        except BaseException:
+            for sidecar in bound:
+                await sidecar.stop()
+            raise
         self.log.start(asyncio.get_running_loop())
         self.usage.start()
         if self.workers > 1:
@@ -393,6 +430,8 @@ class Service:
         finally:
             for task in tasks:
                 task.cancel()
+            for sidecar in bound:  # their calls in flight finish and reach the log below
+                await sidecar.stop()
             await anyio.to_thread.run_sync(self.shadows.close)  # their rows, then the log
             self.log.close()
             self.usage.close()  # last: its final record counts the log's last flush
@@ -411,6 +450,8 @@ class Service:
             # process: out of the collector's sight, full collections stay cheap. Only when
             # the process is ours (serve()), not when the app is embedded (tests).
             gc.freeze()
+        for sidecar in self.sidecars:  # their connections so far waited for this
+            await sidecar.start()
 
     async def _publish_metrics(self) -> None:
         while True:

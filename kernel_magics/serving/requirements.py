@@ -26,6 +26,9 @@ PINS: dict[str, tuple[str, str]] = {
     "uvloop": ("0.23.0", 'sys_platform != "win32"'),
     "orjson": ("3.13.0", ""),
     "PyYAML": ("6.0.3", ""),
+    # the V2 gRPC service (grpc_v2/); protobuf 6, as tritonclient's gRPC client needs
+    "grpcio": ("1.85.1", ""),
+    "protobuf": ("6.33.6", ""),
 }
 #: only for bundles whose handler.py defines preprocess(df) (it receives a DataFrame)
 PANDAS_PIN = ("pandas", "3.1.1")

@@ -80,7 +80,7 @@ class Shadows:
         outputs: V2Outputs | bytes | None = None
         try:
             pipeline = target.require()
-            if endpoint == "v2_infer":
+            if endpoint in ("v2_infer", "grpc_infer"):  # V2 tensors, over REST or gRPC
                 outputs = V2Outputs(pipeline.infer(inputs, requested))
             else:
                 outputs = orjson.dumps(pipeline.predict(inputs), default=json_default,

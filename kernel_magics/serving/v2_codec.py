@@ -85,20 +85,15 @@ def parse_infer(schema: Schema, body: bytes, header_length: str | None, *,
     if offset != len(blob):
         raise InputError(f"{len(blob) - offset} bytes of binary data follow the tensors "
                          "unclaimed; check binary_data_size.", field="binary_data_size")
-    request = InferRequest(inputs=_inputs(schema, tensors, identity), client_id=client_id,
+    request = InferRequest(inputs=to_inputs(schema, tensors, identity), client_id=client_id,
                            binary_default=params.get("binary_data_output") is True)
     if doc.get("outputs") is not None:
         if not isinstance(doc["outputs"], list):
             raise InputError("'outputs' must be a list.", field="outputs")
-        known = [spec.name for spec in schema.outputs]
         request.outputs = []
         for item in doc["outputs"]:
             item = _object(item, "outputs")
-            wanted = item.get("name")
-            if not isinstance(wanted, str) or wanted not in known:
-                raise InputError(f"unknown output {wanted!r}; the model returns {known}.",
-                                 field=str(wanted))
-            name = wanted
+            name = requested_output(schema, item.get("name"))
             request.outputs.append(name)
             wants = _object(item.get("parameters"), f"outputs.{name}.parameters")
             if "binary_data" in wants:
@@ -107,10 +102,25 @@ def parse_infer(schema: Schema, body: bytes, header_length: str | None, *,
 
 
 def _decode(item: dict[str, Any], blob: memoryview, offset: int) -> tuple[str, NDArray, int]:
-    name = item.get("name")
+    name, datatype, shape = check_tensor(item.get("name"), item.get("datatype"),
+                                         item.get("shape"))
+    size = _object(item.get("parameters"), f"{name}.parameters").get("binary_data_size")
+    if size is not None:
+        if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= \
+                len(blob) - offset:
+            raise InputError(f"input {name!r}: binary_data_size {size!r} exceeds the binary "
+                             "data sent.", field=name)
+        return name, from_raw(name, datatype, shape, blob[offset:offset + size]), size
+    if "data" not in item:
+        raise InputError(f"input {name!r} has neither 'data' nor binary_data_size.", field=name)
+    return name, from_data(name, datatype, shape, item["data"]), 0
+
+
+def check_tensor(name: Any, datatype: Any, shape: Any) -> tuple[str, str, list[int]]:
+    """An input tensor's name, V2 datatype and shape (non-negative integers), else
+    InputError (every V2 wire format checks its tensors here)."""
     if not isinstance(name, str):
         raise InputError("every input needs a string 'name'.", field="inputs")
-    datatype, shape = item.get("datatype"), item.get("shape")
     if not isinstance(datatype, str) or datatype not in V2_TO_NUMPY:
         raise InputError(f"input {name!r}: datatype {datatype!r} is not one of "
                          f"{sorted(V2_TO_NUMPY)}.", field=name)
@@ -118,32 +128,36 @@ def _decode(item: dict[str, Any], blob: memoryview, offset: int) -> tuple[str, N
             isinstance(d, int) and not isinstance(d, bool) and 0 <= d < 2**31 for d in shape):
         raise InputError(f"input {name!r}: shape must be a list of non-negative integers.",
                          field=name)
+    return name, datatype, shape
+
+
+def from_raw(name: str, datatype: str, shape: list[int], raw: memoryview | bytes) -> NDArray:
+    """A checked tensor's elements from raw little-endian bytes (BYTES: each element a
+    4-byte length, then its bytes)."""
     count = math.prod(shape)
-    dtype = V2_TO_NUMPY[datatype]
-    size = _object(item.get("parameters"), f"{name}.parameters").get("binary_data_size")
-    if size is not None:
-        if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= \
-                len(blob) - offset:
-            raise InputError(f"input {name!r}: binary_data_size {size!r} exceeds the binary "
-                             "data sent.", field=name)
-        raw = blob[offset:offset + size]
-        if datatype == "BYTES":
-            # Each element takes at least its 4-byte length: a declared shape the data
-            # cannot hold is refused before anything is allocated for it.
-            if count * 4 > size:
-                raise InputError(f"input {name!r}: {size} bytes cannot hold {count} BYTES "
-                                 f"elements of shape {shape}.", field=name)
-            array = _bytes_elements(name, raw, count)
-        elif size != count * dtype.itemsize:
+    size = len(raw)
+    if datatype == "BYTES":
+        # Each element takes at least its 4-byte length: a declared shape the data
+        # cannot hold is refused before anything is allocated for it.
+        if count * 4 > size:
+            raise InputError(f"input {name!r}: {size} bytes cannot hold {count} BYTES "
+                             f"elements of shape {shape}.", field=name)
+        array = _bytes_elements(name, memoryview(raw), count)
+    else:
+        dtype = V2_TO_NUMPY[datatype]
+        if size != count * dtype.itemsize:
             raise InputError(f"input {name!r}: {size} bytes do not hold {count} "
                              f"{datatype} values.", field=name)
-        else:
-            array = np.frombuffer(raw, dtype=dtype.newbyteorder("<"), count=count)
-        return name, array.reshape(shape), size
-    if "data" not in item:
-        raise InputError(f"input {name!r} has neither 'data' nor binary_data_size.", field=name)
+        array = np.frombuffer(raw, dtype=dtype.newbyteorder("<"), count=count)
+    return array.reshape(shape)
+
+
+def from_data(name: str, datatype: str, shape: list[int], data: Any) -> NDArray:
+    """A checked tensor's elements from values (JSON ``data``, typed gRPC contents)."""
+    count = math.prod(shape)
+    dtype = V2_TO_NUMPY[datatype]
     try:
-        array = np.array(item["data"])
+        array = np.array(data)
     except (ValueError, TypeError):
         raise InputError(f"input {name!r}: ragged data.", field=name) from None
     ok = {"b": "b", "i": "iub", "u": "iub", "f": "iubf", "O": "U"}[dtype.kind]
@@ -152,7 +166,7 @@ def _decode(item: dict[str, Any], blob: memoryview, offset: int) -> tuple[str, N
     if array.size != count:
         raise InputError(f"input {name!r}: {array.size} values do not fill shape {shape}.",
                          field=name)
-    return name, checked_cast(array, dtype, name, "input").reshape(shape), 0
+    return checked_cast(array, dtype, name, "input").reshape(shape)
 
 
 def _bytes_elements(name: str, raw: memoryview, count: int) -> NDArray:
@@ -174,7 +188,18 @@ def _bytes_elements(name: str, raw: memoryview, count: int) -> NDArray:
     return out
 
 
-def _inputs(schema: Schema, tensors: dict[str, NDArray], identity: bool) -> Inputs:
+def requested_output(schema: Schema, wanted: Any) -> str:
+    """``wanted`` if the model has an output of that name, else InputError."""
+    known = [spec.name for spec in schema.outputs]
+    if not isinstance(wanted, str) or wanted not in known:
+        raise InputError(f"unknown output {wanted!r}; the model returns {known}.",
+                         field=str(wanted))
+    return wanted
+
+
+def to_inputs(schema: Schema, tensors: dict[str, NDArray], identity: bool) -> Inputs:
+    """Decoded tensors as validated Inputs: features (then preprocess) when every name is
+    a feature's, else model input tensors fed as they are."""
     if all(schema.feature(n) is not None for n in tensors):
         return from_columns(schema, dict(tensors))
     model_inputs = {spec.name for spec in schema.inputs}
@@ -196,8 +221,7 @@ def encode_infer(*, model: str, version: str, request_id: str, request: InferReq
         datatype = numpy_to_v2(array.dtype)
         entry: dict[str, Any] = {"name": name, "datatype": datatype, "shape": list(array.shape)}
         if request.binary.get(name, request.binary_default):
-            blob = _bytes_blob(array) if datatype == "BYTES" else \
-                np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
+            blob = raw_tensor(array, datatype)
             entry["parameters"] = {"binary_data_size": len(blob)}
             blobs.append(blob)
         else:
@@ -237,7 +261,10 @@ def json_data(array: NDArray, datatype: str) -> Any:
     return np.ascontiguousarray(array).ravel()
 
 
-def _bytes_blob(array: NDArray) -> bytes:
+def raw_tensor(array: NDArray, datatype: str) -> bytes:
+    """A tensor's elements as raw little-endian bytes (BYTES: length-prefixed)."""
+    if datatype != "BYTES":
+        return np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
     parts: list[bytes] = []
     for value in array.ravel().tolist():
         data = value if isinstance(value, bytes) else str(value).encode()

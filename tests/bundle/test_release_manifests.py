@@ -97,7 +97,8 @@ def valid_isvc(text: str) -> dict[str, Any]:
 
 def render(folder: Path, release: Release, **options: Any) -> dict[str, str]:
     written = write_release_manifests(folder, release, **options)
-    assert written == [folder / "kserve.yaml", folder / "rayserve.py"]
+    assert written == [folder / "kserve.yaml", folder / "rayserve.py",
+                       folder / "kserve-grpc.yaml"]  # test_grpc_manifests.py checks that one
     return {path.name: path.read_text() for path in written}
 
 
@@ -346,4 +347,5 @@ def test_a_new_release_replaces_both_files(tmp_path: Path) -> None:
     files = render(tmp_path, Release("churn", "2"))  # promoted
     assert container_of(valid_isvc(files["kserve.yaml"]))["image"] == "churn-v2:latest"
     assert 'CHAMPION = SERVICE / "2"' in files["rayserve.py"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["kserve.yaml", "rayserve.py"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kserve-grpc.yaml", "kserve.yaml",
+                                                          "rayserve.py"]

@@ -31,7 +31,10 @@ FORBIDDEN = ("kernel_magics", "jupyter", "jupyter_core", "jupyter_server", "IPyt
 # skops: imported only to load a scikit-learn object a serve cell takes from the notebook
 # (state/), and then listed in that bundle's requirements.txt with scikit-learn.
 ALLOWED_THIRD_PARTY = {"numpy", "onnxruntime", "pyarrow", "starlette", "uvicorn", "orjson",
-                       "yaml", "anyio", "pandas", "duckdb", "fsspec", "skops"}
+                       "yaml", "anyio", "pandas", "duckdb", "fsspec", "skops",
+                       "grpc", "google"}  # grpcio, protobuf: the V2 gRPC service (grpc_v2/)
+# ray: imported by rayserve.py when a service runs on Ray Serve, never by the rest
+ALLOWED_THIRD_PARTY |= {"ray"}
 ROW = [3.0] * 64
 
 
@@ -43,7 +46,7 @@ def ship_runtime_copy(dest: Path) -> Path:
 
 
 def test_imports_are_stdlib_runtime_deps_or_relative() -> None:
-    for path in sorted(SERVING.glob("*.py")):
+    for path in sorted(SERVING.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 names = [node.module]
@@ -59,11 +62,12 @@ def test_imports_are_stdlib_runtime_deps_or_relative() -> None:
 
 SCRIPT = textwrap.dedent('''
     import json, sys, threading, time, urllib.request
-    import uvicorn
+    import grpc, uvicorn
     from ship_runtime.server import create_app, uvicorn_options
     from ship_runtime.batch import score_file
-    bundle, log, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    app = create_app(bundle, log_dir=log)
+    from ship_runtime.grpc_v2 import protocol
+    bundle, log, port, grpc_port = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    app = create_app(bundle, log_dir=log, grpc_address="127.0.0.1:" + grpc_port)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
                                            **uvicorn_options("warning")))
     thread = threading.Thread(target=server.run)
@@ -79,6 +83,12 @@ SCRIPT = textwrap.dedent('''
     request = urllib.request.Request(url + "/invocations", data=body,
                                      headers={"content-type": "application/json"})
     answer = json.loads(urllib.request.urlopen(request).read())
+    with grpc.insecure_channel("127.0.0.1:" + grpc_port) as channel:
+        ready = channel.unary_unary(
+            f"/{protocol.SERVICE}/ServerReady",
+            request_serializer=protocol.ServerReadyRequest.SerializeToString,
+            response_deserializer=protocol.ServerReadyResponse.FromString)
+        assert ready(protocol.ServerReadyRequest(), timeout=10).ready
     server.should_exit = True
     thread.join()
     print(json.dumps({"answer": answer, "modules": sorted(sys.modules)}))
@@ -92,7 +102,7 @@ def test_serving_loads_nothing_from_ship_or_notebooks(tmp_path: Path, digits_bun
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     done = subprocess.run([sys.executable, "check.py", str(digits_bundle.path),
-                           str(tmp_path / "log"), str(port)], cwd=app, env=env,
+                           str(tmp_path / "log"), str(port), str(free_port())], cwd=app, env=env,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])

@@ -22,8 +22,9 @@ request_id     string                  32 hex digits (wire.py), also in ``x-requ
 time           timestamp[us, UTC]      when the request arrived
 model          string                  the model that answered (or failed)
 version        string                  its bundle version
-endpoint       string                  ``invocations`` or ``v2_infer``
-status         int16                   the HTTP status answered
+endpoint       string                  ``invocations``, ``v2_infer`` or ``grpc_infer``
+status         int16                   the HTTP status answered (gRPC: the same
+                                       error's HTTP status)
 latency_ms     float64                 time spent in the server
 rows           int32                   rows in the request (0: it did not parse)
 client_id      string                  V2 ``id`` sent by the client
