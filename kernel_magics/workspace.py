@@ -57,6 +57,15 @@ DEFAULT_CONFIG: dict[str, dict[str, Any]] = {
         "dataset_share": 0.5,
         "require_significance": True,
     },
+    "serve": {
+        "replicas": 1,
+        "autoscaling": False,
+        "min_replicas": 1,
+        "max_replicas": 2,
+        "target_ongoing_requests": 2.0,
+        "max_ongoing_requests": 32,
+        "replica_cpus": 1.0,
+    },
 }
 
 DEFAULT_TOML = """\
@@ -126,6 +135,24 @@ dataset_share = 0.5
 # A distance above its threshold counts only when the chi-squared test on the same bins
 # rejects too (p < chi2_p_value): small windows' noise alone reaches the thresholds.
 require_significance = true
+
+[serve]
+# `ship serve NAME --engine ray`: the service as a Ray Serve deployment (docs/serving.md,
+# "On Ray Serve"); keys as Ray Serve names them. `ship serve` without --engine ray
+# ignores them (it has --workers). Replicas answering, a fixed number:
+replicas = 1
+# Or Ray Serve's autoscaling: from `replicas` at the start, between min_replicas and
+# max_replicas, aiming at target_ongoing_requests requests in flight per replica.
+autoscaling = false
+min_replicas = 1
+max_replicas = 2
+target_ongoing_requests = 2.0
+# Requests one replica takes at once; Ray Serve queues the rest. Ray's own default (5)
+# suits slow models: a fast one at more concurrent clients than that gets requests
+# rejected and retried between Ray's processes (a quarter of the throughput, bench/).
+max_ongoing_requests = 32
+# CPUs Ray reserves for each replica; its onnxruntime threads follow.
+replica_cpus = 1.0
 """
 
 
@@ -203,6 +230,67 @@ class Workspace:
                 )
             values[key] = float(raw)
         return PriceTable(currency=str(self.setting("cost", "currency")), **values)
+
+    def ray_serve(self) -> RayServeSettings:
+        """`[serve]`, validated; ConfigError names the key and what it may be."""
+        where = str(self.ship_dir / CONFIG_FILE)
+        section = self.config.get("serve", {})
+        unknown = sorted(set(section) - set(DEFAULT_CONFIG["serve"]))
+        if unknown:
+            raise ConfigError(f"[serve] has unknown keys {unknown}; known: "
+                              f"{sorted(DEFAULT_CONFIG['serve'])}.", path=where)
+        values: dict[str, Any] = {}
+        for key, default in DEFAULT_CONFIG["serve"].items():
+            raw = self.setting("serve", key)
+            if isinstance(default, bool):
+                if not isinstance(raw, bool):
+                    raise ConfigError(f"[serve] {key} must be true or false, got {raw!r}.",
+                                      path=where)
+                values[key] = raw
+                continue
+            whole = isinstance(default, int)
+            # counts from 1 (min_replicas from 0: Ray Serve may scale to zero); sizes > 0
+            low = 0 if key == "min_replicas" else 1
+            if isinstance(raw, bool) or not isinstance(raw, int | float) \
+                    or (whole and (not float(raw).is_integer() or raw < low)) \
+                    or (not whole and raw <= 0):
+                kind = f"a whole number >= {low}" if whole else "a number above 0"
+                raise ConfigError(f"[serve] {key} must be {kind}, got {raw!r}.", path=where)
+            values[key] = int(raw) if whole else float(raw)
+        settings = RayServeSettings(**values)
+        if settings.autoscaling and not (settings.min_replicas <= settings.replicas
+                                         <= settings.max_replicas):
+            raise ConfigError(
+                f"[serve] with autoscaling = true needs min_replicas <= replicas <= "
+                f"max_replicas, got {settings.min_replicas}, {settings.replicas}, "
+                f"{settings.max_replicas}.", path=where)
+        return settings
+
+
+@dataclass(frozen=True)
+class RayServeSettings:
+    """`[serve]` of ship.toml: a service's replicas on Ray Serve."""
+
+    replicas: int
+    autoscaling: bool
+    min_replicas: int
+    max_replicas: int
+    target_ongoing_requests: float
+    max_ongoing_requests: int
+    replica_cpus: float
+
+    def deployment_options(self) -> dict[str, Any]:
+        """The options of ``ray.serve.deployment`` these settings stand for."""
+        options: dict[str, Any] = {"max_ongoing_requests": self.max_ongoing_requests,
+                                   "ray_actor_options": {"num_cpus": self.replica_cpus}}
+        if self.autoscaling:
+            options["autoscaling_config"] = {
+                "min_replicas": self.min_replicas, "max_replicas": self.max_replicas,
+                "initial_replicas": self.replicas,
+                "target_ongoing_requests": self.target_ongoing_requests}
+        else:
+            options["num_replicas"] = self.replicas
+        return options
 
 
 def find_root(start: Path) -> Path:

@@ -1,7 +1,8 @@
 """`ship run`: notebooks in batch through papermill, with every tracked run completed.
 
 For each parameter set (one, or each point of a grid) a worker process runs the
-notebook with papermill (see execute.py). Afterwards the spool is drained into
+notebook with papermill (see execute.py): started from a thread here (engine "local"),
+or from a Ray task (engine "ray", ray_engine.py). Afterwards the spool is drained into
 MLflow, and each run made by the notebook gets the executed notebook as an
 artifact and its summary in the output notebook updated from "pending" to
 "written" with its run id.
@@ -20,6 +21,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +33,10 @@ from ..tracking.record import WrittenRun
 from ..tracking.spool import Spool
 from ..tracking.summary import summary_bundle
 from ..workspace import SHIP_DIR, Workspace, find_workspace, init_workspace
+from . import ray_engine
 
-ENGINES = ("local",)
+# "ray" when Ray is installed (the [ray] extra)
+ENGINES = ("local", "ray") if ray_engine.available() else ("local",)
 
 
 @dataclass
@@ -71,9 +75,11 @@ def _output_path(workspace: Workspace, notebook: Path, index: int, total: int) -
     return workspace.ship_dir / "batch" / f"{notebook.stem}-{stamp}{suffix}.ipynb"
 
 
-def _execute(run: NotebookRun, workspace: Workspace, kernel: str | None, progress: bool) -> None:
-    env = {**os.environ, "SHIP_NOTEBOOK": run.input, "SHIP_BATCH_ID": run.batch_id,
-           "SHIP_OUTPUT_NOTEBOOK": run.output}
+def _execute(run: NotebookRun, workspace: Workspace, kernel: str | None, progress: bool,
+             env: dict[str, str] | None = None) -> None:
+    """Run the notebook once in a worker process (``env``: over this process's own)."""
+    env = {**os.environ, **(env or {}), "SHIP_NOTEBOOK": run.input,
+           "SHIP_BATCH_ID": run.batch_id, "SHIP_OUTPUT_NOTEBOOK": run.output}
     result_file = Path(run.output).with_suffix(".result.json")
     result_file.unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "kernel_magics.batch.execute", run.input, run.output,
@@ -97,15 +103,32 @@ def _execute(run: NotebookRun, workspace: Workspace, kernel: str | None, progres
     result_file.unlink(missing_ok=True)
 
 
+def _execute_task(run: NotebookRun, *, workspace: Workspace, kernel: str | None,
+                  env: dict[str, str]) -> NotebookRun:
+    """:func:`_execute` in a Ray task: the run, with its outcome, goes back to `ship run`."""
+    _execute(run, workspace, kernel, False, env)
+    return run
+
+
 def run_notebooks(notebook: Path, parameter_sets: list[dict[str, Any]], *,
-                  output: Path | None = None, parallel: int = 1, engine: str = "local",
+                  output: Path | None = None, parallel: int | None = None,
+                  engine: str = "local", address: str | None = None,
                   kernel: str | None = None, progress: bool = True,
                   on_done: Callable[[NotebookRun], None] | None = None) -> BatchResult:
-    """Run `notebook` once per parameter set, then write and complete its MLflow runs."""
+    """Run `notebook` once per parameter set, then write and complete its MLflow runs.
+
+    ``parallel``: notebooks at once (default: 1 locally; on Ray, as many as it has CPUs
+    for). ``address``: the Ray cluster to join with engine "ray" (default: a local Ray
+    started for the batch)."""
+    if engine == "ray" and engine not in ENGINES:
+        ray_engine.require()  # says what to install
     if engine not in ENGINES:
         raise ValidationError(f"--engine {engine!r} is not available; choose from "
                               f"{', '.join(ENGINES)}.", field="engine")
-    if parallel < 1:
+    if address is not None and engine != "ray":
+        raise ValidationError("--address names a Ray cluster: add --engine ray.",
+                              field="address")
+    if parallel is not None and parallel < 1:
         raise ValidationError("--parallel must be at least 1.", field="parallel")
     notebook = notebook.resolve()
     if not notebook.is_file():
@@ -126,6 +149,17 @@ def run_notebooks(notebook: Path, parameter_sets: list[dict[str, Any]], *,
         out.parent.mkdir(parents=True, exist_ok=True)
         runs.append(NotebookRun(input=str(notebook), output=str(out.resolve()),
                                 parameters=params, batch_id=f"{batch_id}-{index + 1}"))
+    if engine == "ray":
+        _run_on_ray(runs, workspace, kernel, address, parallel, on_done)
+    else:
+        _run_here(runs, workspace, kernel, parallel or 1, progress, on_done)
+    unwritten = complete_runs(workspace, runs)
+    return BatchResult(runs=runs, unwritten=unwritten)
+
+
+def _run_here(runs: list[NotebookRun], workspace: Workspace, kernel: str | None,
+              parallel: int, progress: bool,
+              on_done: Callable[[NotebookRun], None] | None) -> None:
     show_cells = progress and parallel == 1
 
     def work(run: NotebookRun) -> NotebookRun:
@@ -136,8 +170,25 @@ def run_notebooks(notebook: Path, parameter_sets: list[dict[str, Any]], *,
 
     with ThreadPoolExecutor(max_workers=parallel) as pool:
         list(pool.map(work, runs))
-    unwritten = complete_runs(workspace, runs)
-    return BatchResult(runs=runs, unwritten=unwritten)
+
+
+def _run_on_ray(runs: list[NotebookRun], workspace: Workspace, kernel: str | None,
+                address: str | None, parallel: int | None,
+                on_done: Callable[[NotebookRun], None] | None) -> None:
+    def finished(index: int, result: NotebookRun | BaseException) -> None:
+        run = runs[index]
+        if isinstance(result, BaseException):
+            run.exit_code = -1
+            run.error = f"the Ray task failed: {type(result).__name__}: {result}"
+        else:
+            run.exit_code, run.error, run.seconds = result.exit_code, result.error, \
+                result.seconds
+        if on_done is not None:
+            on_done(run)
+
+    work = partial(_execute_task, workspace=workspace, kernel=kernel,
+                   env=ray_engine.forwarded_environment())
+    ray_engine.map_on_ray(work, runs, on_done=finished, address=address, parallel=parallel)
 
 
 def complete_runs(workspace: Workspace, runs: list[NotebookRun]) -> dict[str, str]:

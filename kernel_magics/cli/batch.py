@@ -16,16 +16,23 @@ from .output import emit_json
               metavar="NAME VALUE", help="Set a papermill parameter (repeatable).")
 @click.option("--grid", multiple=True, metavar="NAME=V1,V2",
               help="Sweep a parameter; several --grid run their cartesian product.")
-@click.option("--parallel", default=1, show_default=True, help="Notebooks run at once.")
-@click.option("--engine", default="local", show_default=True, type=click.Choice(["local"]),
-              help="Where notebooks run.")
+@click.option("--parallel", type=click.IntRange(min=1), default=None,
+              help="Notebooks run at once (default: 1 locally; on Ray, as many as it has "
+                   "CPUs for).")
+@click.option("--engine", default="local", show_default=True,
+              type=click.Choice(["local", "ray"]),
+              help="Where notebooks run: processes here, or Ray tasks "
+                   "(pip install 'kernel-magics[ray]').")
+@click.option("--address", default=None, metavar="ADDR",
+              help="With --engine ray: the Ray cluster to join (host:port, or auto); "
+                   "default: a local Ray started for this batch.")
 @click.option("--output", "-o", type=click.Path(path_type=Path),
               help="Executed notebook (default: .ship/batch/NAME-TIME.ipynb).")
 @click.option("--kernel", default=None, help="Kernel name (default: the notebook's).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def run_cmd(notebook: Path, parameters: tuple[tuple[str, str], ...], grid: tuple[str, ...],
-            parallel: int, engine: str, output: Path | None, kernel: str | None,
-            as_json: bool) -> None:
+            parallel: int | None, engine: str, address: str | None, output: Path | None,
+            kernel: str | None, as_json: bool) -> None:
     """Run NOTEBOOK with papermill; every %%ship track cell becomes an MLflow run."""
     from tqdm import tqdm
 
@@ -42,7 +49,7 @@ def run_cmd(notebook: Path, parameters: tuple[tuple[str, str], ...], grid: tuple
     if len(sets) > 1 and not as_json:
         bar = tqdm(total=len(sets), desc="notebooks", unit="run", file=sys.stderr)
     result = run_notebooks(notebook, sets, output=output, parallel=parallel, engine=engine,
-                           kernel=kernel, progress=not as_json and len(sets) == 1,
+                           address=address, kernel=kernel, progress=not as_json and len(sets) == 1,
                            on_done=(lambda _: bar.update()) if bar else None)
     if bar:
         bar.close()

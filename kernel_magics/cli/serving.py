@@ -7,6 +7,7 @@ import contextlib
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -66,27 +67,44 @@ def storage_errors(where: str) -> Iterator[None]:
 @click.option("--log-dir", default=None, metavar="URL", help=LOG_DIR_HELP)
 @click.option("--no-log", is_flag=True,
               help="Serve without a prediction log (no drift, cost or feedback then).")
+@click.option("--engine", default="local", show_default=True,
+              type=click.Choice(["local", "ray"]),
+              help="local: uvicorn processes here; ray: a Ray Serve deployment, replicas "
+                   "from [serve] of ship.toml.")
+@click.option("--address", default=None, metavar="ADDR",
+              help="With --engine ray: the Ray cluster to join (host:port, or auto); "
+                   "default: a local Ray started for this service.")
 def serve_cmd(name_or_bundle: str, port: int, grpc_port: int | None, workers: int, host: str,
-              log_level: str, log_dir: str | None, no_log: bool) -> None:
+              log_level: str, log_dir: str | None, no_log: bool, engine: str,
+              address: str | None) -> None:
     """Serve a built service (latest version) or a bundle folder until Ctrl-C."""
     from ..serving.server import serve
 
     if no_log and log_dir:
         raise click.UsageError("--no-log and --log-dir contradict each other: pick one.")
-    if grpc_port is not None and grpc_port == port:
-        raise click.UsageError("--grpc-port needs a port other than --port.")
+    if grpc_port is not None and (grpc_port == port or engine != "local"):
+        raise click.UsageError("--grpc-port needs a port other than --port, and "
+                               "--engine local (Ray Serve's gRPC proxy is not V2's).")
+    if engine != "ray" and address:
+        raise click.UsageError("--address names a Ray cluster: add --engine ray.")
+    if engine == "ray" and workers != 1:
+        raise click.UsageError("--workers is for --engine local; on Ray the replicas come "
+                               "from [serve] replicas in .ship/ship.toml.")
     if (Path(name_or_bundle) / "ship.yaml").is_file():  # a bundle folder: that one alone
         bundle, log = _service(name_or_bundle, log_dir)
         release_file = None
     else:
         bundle, release_file, log = _release_of(name_or_bundle, log_dir)
     check_log(log)
-    _port_free(host, port)  # say "serving" only where it can
+    if address is None:
+        _port_free(host, port)  # say "serving" only where it can
     if grpc_port is not None:
         _port_free(host, grpc_port, "--grpc-port")
-    click.echo(f"serving {bundle} on http://{host}:{port} (V2: /v2, MLflow: /invocations)"
+    serving = (f"serving {bundle} on http://{host}:{port} (V2: /v2, MLflow: /invocations)"
                + ("" if grpc_port is None else f", gRPC {host}:{grpc_port} (V2)")
-               + f"; prediction log: {'off (--no-log)' if no_log else log}", err=True)
+               + f"; prediction log: {'off (--no-log)' if no_log else log}")
+    if engine == "local":
+        click.echo(serving, err=True)
     gatekeeper = None
     if release_file is not None and not no_log:
         from ..release.controller import Gatekeeper
@@ -98,12 +116,32 @@ def serve_cmd(name_or_bundle: str, port: int, grpc_port: int | None, workers: in
                        "canaries)", err=True)
     try:
         with _runtime_errors():
-            serve(bundle, host=host, port=port, workers=workers,
-                  log_dir="" if no_log else log, log_level=log_level,
-                  release_file=release_file, grpc_port=grpc_port)
+            if engine == "ray":
+                _serve_on_ray(bundle, host=host, port=port, address=address,
+                              log_dir="" if no_log else log, log_level=log_level,
+                              release_file=release_file, serving=serving)
+            else:
+                serve(bundle, host=host, port=port, workers=workers,
+                      log_dir="" if no_log else log, log_level=log_level,
+                      release_file=release_file, grpc_port=grpc_port)
     finally:
         if gatekeeper is not None:
             gatekeeper.stop()
+
+
+def _serve_on_ray(bundle: Path, *, address: str | None, serving: str,
+                  **kwargs: Any) -> None:
+    """`ship serve --engine ray`: the same app on Ray Serve, replicas from [serve]."""
+    from ..serving.rayserve import serve_on_ray
+    from ..workspace import find_workspace
+
+    options = find_workspace().ray_serve().deployment_options()
+    replicas = options.get("num_replicas") or "autoscaling {min_replicas}-{max_replicas}"\
+        .format(**options.get("autoscaling_config", {}))
+    click.echo(f"starting Ray Serve ({'a local Ray' if address is None else address}, "
+               f"replicas: {replicas})...", err=True)
+    serve_on_ray(bundle, address=address, on_ready=lambda url: click.echo(
+        f"{serving}; on Ray Serve", err=True), **kwargs, **options)
 
 
 def _release_of(name: str, log_dir: str | None) -> tuple[Path, Path, str]:

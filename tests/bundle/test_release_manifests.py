@@ -16,14 +16,14 @@ import json
 import sys
 from functools import cache
 from pathlib import Path
-from types import ModuleType, SimpleNamespace
+from types import ModuleType
 from typing import Any
 
 import jsonschema
 import pytest
 import yaml
 
-import kernel_magics.serving.server as ship_server
+import kernel_magics.serving.rayserve as ship_rayserve
 from kernel_magics.bundle.deploy import (
     isvc_name,
     kserve_percent,
@@ -155,7 +155,7 @@ def test_a_log_url_goes_to_every_replica_of_every_version(tmp_path: Path) -> Non
     url = "s3://ml-logs/ship/churn"
     files = render(tmp_path, Release("churn", "1", Canary("2", 5.0)), log_dir=url)
     assert env_of(container_of(valid_isvc(files["kserve.yaml"])))["SHIP_LOG_DIR"] == url
-    assert f'log_dir="{url}"' in files["rayserve.py"]
+    assert f'"log_dir": "{url}"' in files["rayserve.py"]
 
 
 def test_a_log_dir_that_is_no_object_store_url_is_refused(tmp_path: Path) -> None:
@@ -272,48 +272,32 @@ def test_the_schema_refuses_what_kserve_refuses(tmp_path: Path, change: str,
     assert len(errors) == 1 and errors[0].startswith(refused), errors
 
 
-class FakeServe:
-    """ray.serve as rayserve.py uses it: records the deployment's options and app."""
-
-    def __init__(self) -> None:
-        self.options: dict[str, Any] = {}
-        self.app: Any = None
-
-    def deployment(self, **options: Any) -> Any:
-        self.options = options
-        return lambda cls: SimpleNamespace(bind=lambda: ("bound", cls))
-
-    def ingress(self, app: Any) -> Any:
-        self.app = app
-        return lambda cls: cls
-
-
 def run_rayserve(path: Path, monkeypatch: pytest.MonkeyPatch,
-                 runtime: ModuleType | None) -> tuple[FakeServe, dict[str, Any]]:
-    """Execute rayserve.py as `serve run` imports it, with Ray and the runtime faked; what
-    it gave Ray Serve and the arguments of create_app."""
-    serve = FakeServe()
+                 runtime: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Execute rayserve.py as `serve run` imports it, with the runtime's rayserve module
+    faked (``runtime``: "ship_runtime" importable, or not: Ship's own); the arguments it
+    gave ``application`` and the module's namespace. tests/serving/test_ray_serve.py runs
+    such a file on a real Ray."""
     calls: dict[str, Any] = {}
 
-    def create_app(*args: Any, **kwargs: Any) -> str:
+    def application(*args: Any, **kwargs: Any) -> str:
         calls.update(args=args, kwargs=kwargs)
         return "the app"
 
-    ray = ModuleType("ray")
-    ray.serve = serve  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "ray", ray)
-    if runtime is None:  # no ship_runtime on the path: Ship's own
-        monkeypatch.setitem(sys.modules, "ship_runtime", None)
-        monkeypatch.setattr(ship_server, "create_app", create_app)
-    else:
-        runtime.create_app = create_app  # type: ignore[attr-defined]
+    if runtime == "ship_runtime":
+        fake = ModuleType("ship_runtime.rayserve")
+        fake.application = application  # type: ignore[attr-defined]
+        fake.main = lambda *args, **kwargs: None  # type: ignore[attr-defined]
         monkeypatch.setitem(sys.modules, "ship_runtime", ModuleType("ship_runtime"))
-        monkeypatch.setitem(sys.modules, "ship_runtime.server", runtime)
+        monkeypatch.setitem(sys.modules, "ship_runtime.rayserve", fake)
+    else:  # no ship_runtime on the path: Ship's own
+        monkeypatch.setitem(sys.modules, "ship_runtime", None)
+        monkeypatch.setattr(ship_rayserve, "application", application)
     code = compile(path.read_text(), str(path), "exec")
     namespace: dict[str, Any] = {"__file__": str(path), "__name__": "rayserve"}
     exec(code, namespace)
-    assert namespace["deployment"][0] == "bound"
-    return serve, calls
+    assert namespace["deployment"] == "the app"
+    return calls, namespace
 
 
 @pytest.mark.parametrize("runtime", ["ship_runtime", "kernel_magics"])
@@ -321,25 +305,23 @@ def test_rayserve_serves_the_release_from_the_champion(tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch,
                                                        runtime: str) -> None:
     render(tmp_path, Release("Customer Churn", "1", Canary("2", 5.0), shadows=("3",)))
-    serve, calls = run_rayserve(tmp_path / "rayserve.py", monkeypatch,
-                                ModuleType("ship_runtime.server")
-                                if runtime == "ship_runtime" else None)
+    calls, namespace = run_rayserve(tmp_path / "rayserve.py", monkeypatch, runtime)
     assert calls == {"args": (tmp_path / "1",),
-                     "kwargs": {"release_file": tmp_path / "release.json"}}
-    assert serve.app == "the app"
-    assert serve.options["name"] == "customer-churn" and serve.options["num_replicas"] == 2
+                     "kwargs": {"name": "customer-churn",
+                                "release_file": tmp_path / "release.json",
+                                "num_replicas": 2, "ray_actor_options": {"num_cpus": 1}}}
+    assert namespace["main"].__module__ != "__main__"  # `python rayserve.py` runs it
     text = (tmp_path / "rayserve.py").read_text()
-    assert "serve run rayserve:deployment" in text
+    assert "serve run rayserve:deployment" in text and "python rayserve.py" in text
     assert "champion 1, canary 2 at 5 %, shadows 3." in " ".join(text.split())
 
 
 def test_rayserve_passes_a_log_url_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     render(tmp_path, Release("churn", "4"), log_dir="gs://logs/churn")
-    _, calls = run_rayserve(tmp_path / "rayserve.py", monkeypatch,
-                            ModuleType("ship_runtime.server"))
+    calls, _ = run_rayserve(tmp_path / "rayserve.py", monkeypatch, "ship_runtime")
     assert calls["args"] == (tmp_path / "4",)
-    assert calls["kwargs"] == {"release_file": tmp_path / "release.json",
-                               "log_dir": "gs://logs/churn"}
+    assert calls["kwargs"]["release_file"] == tmp_path / "release.json"
+    assert calls["kwargs"]["log_dir"] == "gs://logs/churn"
 
 
 def test_a_new_release_replaces_both_files(tmp_path: Path) -> None:
