@@ -116,7 +116,10 @@ def _download(client: Any, uri: str, folder: Path) -> tuple[Path, str | None]:
             location, run_id = client.get_model_version_download_uri(name, version), mv.run_id
     except MlflowException as exc:
         raise NotFoundError("model", uri, hint=str(exc.message)) from None
-    return Path(download_artifacts(artifact_uri=location, dst_path=str(folder))), run_id
+    # The client's URI, not MLflow's process-wide one: an `mlflow-artifacts:` location
+    # resolves against the tracking server, which ship.toml may name instead of the env.
+    return Path(download_artifacts(artifact_uri=location, dst_path=str(folder),
+                                   tracking_uri=client.tracking_uri)), run_id
 
 
 def _model_version(client: Any, rest: str) -> tuple[str, str]:

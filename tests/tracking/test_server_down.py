@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from mlflow_server import MlflowServer, free_port
 
 from kernel_magics.tracking.daemon import drain, exclusive
 from kernel_magics.tracking.spool import Spool
@@ -19,66 +16,8 @@ from kernel_magics.tracking.spool import Spool
 pytestmark = pytest.mark.slow
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class MlflowServer:
-    """`mlflow server` on 127.0.0.1 in its own process group, started on demand."""
-
-    def __init__(self, folder: Path, port: int) -> None:
-        self.folder = folder
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
-        self.log = folder / "server.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout: float = 240.0) -> None:
-        env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
-               "MLFLOW_DISABLE_TELEMETRY": "true"}
-        with open(self.log, "wb") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "mlflow", "server",
-                 "--backend-store-uri", f"sqlite:///{self.folder / 'srv.db'}",
-                 "--artifacts-destination", str(self.folder / "srv-artifacts"),
-                 "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env,
-                start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"mlflow server exited:\n{self.log.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.5)
-        raise AssertionError(f"mlflow server not healthy after {timeout} s:\n"
-                             f"{self.log.read_text()[-3000:]}")
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
-            try:
-                os.killpg(self.proc.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                self.proc.wait(wait)
-                # The group may outlive its leader (gunicorn/uvicorn workers).
-                os.killpg(self.proc.pid, 0)
-            except subprocess.TimeoutExpired:
-                continue
-            except ProcessLookupError:
-                break
-
-
 @pytest.fixture
-def mlflow_server(tmp_path):
+def mlflow_server(tmp_path: Path) -> Iterator[MlflowServer]:
     server = MlflowServer(tmp_path, free_port())
     try:
         yield server
@@ -87,7 +26,8 @@ def mlflow_server(tmp_path):
 
 
 def test_runs_tracked_while_the_server_is_down_reach_it_once_it_is_up(
-        nb, workspace, mlflow_server, monkeypatch):
+        nb: Any, workspace: Any, mlflow_server: MlflowServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.url)
     nb.run("import numpy as np\nfeatures = np.arange(100.0)")
     record_ids = []
