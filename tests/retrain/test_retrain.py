@@ -279,8 +279,9 @@ def test_a_notebook_without_ship_new_data_is_refused(root: Path, workspace: Work
 def test_ship_watch_once_and_status_from_the_command_line(root: Path,
                                                           workspace: Workspace) -> None:
     later = "2999-01-01T00:00:00+00:00"  # backing off: the look retrains nothing
+    told = len(rollout.decisions(workspace, "churn", limit=10_000))  # release history: told
     (workspace.services_dir / "churn" / "watch.json").write_text(json.dumps(
-        {"rejections": 2, "backoff_until": later}), encoding="utf-8")
+        {"rejections": 2, "backoff_until": later, "releases_seen": told}), encoding="utf-8")
     ship(root, "watch", "churn", "--once")
     doc = json.loads(ship(root, "watch", "churn", "--status", "--json").stdout)
 
