@@ -15,11 +15,9 @@ The re-run is an MLflow run like any other, tagged ``ship.reproduces=<RUN>``.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -37,7 +35,7 @@ from ..workspace import Workspace
 from . import freshenv
 from .precheck import Difference, differences, rerun_parameters
 from .recorded import LOCK_PATH, RecordedRun, load_run, notebook_now
-from .runner import NotebookRun, complete_runs
+from .runner import NotebookRun, complete_runs, execute_run
 
 # Metrics match when |a - b| <= max(REL_TOL * max(|a|, |b|), ABS_TOL) (math.isclose):
 # a re-run with the same seeds on the same machine gives the same bits; another BLAS or
@@ -173,7 +171,8 @@ def _rerun(workspace: Workspace, run: RecordedRun, notebook: Path, *, keep_env: 
                                    kept=str(env.root) if keep_env else None)
     try:
         log(f"running {notebook.name} in the fresh environment")
-        _execute(job, workspace, env, show_cells)
+        # `ship run`'s worker, with the fresh environment's kernelspec and PATH
+        execute_run(job, workspace, env.kernel, show_cells, env.environ(os.environ))
     finally:
         if not keep_env:
             freshenv.remove(env)
@@ -194,32 +193,6 @@ def _rerun(workspace: Workspace, run: RecordedRun, notebook: Path, *, keep_env: 
         rerun.error = ("the re-run made no tracked run: the notebook no longer has the "
                        "`%%ship track` cell that made the original")
     return rerun
-
-
-def _execute(job: NotebookRun, workspace: Workspace, env: freshenv.FreshEnvironment,
-             show_cells: bool) -> None:
-    """batch/execute.py in a process of its own, as `ship run` does, with the fresh
-    environment's kernelspec."""
-    environ = env.environ({**os.environ, "SHIP_NOTEBOOK": job.input,
-                           "SHIP_BATCH_ID": job.batch_id, "SHIP_OUTPUT_NOTEBOOK": job.output})
-    result_file = Path(job.output).with_suffix(".result.json")
-    result_file.unlink(missing_ok=True)
-    cmd = [sys.executable, "-m", "kernel_magics.batch.execute", job.input, job.output,
-           "--parameters", json.dumps(job.parameters, default=list), "--result",
-           str(result_file), "--kernel", env.kernel]
-    if not show_cells:
-        cmd.append("--no-progress")
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, env=environ, cwd=workspace.root, stdout=subprocess.DEVNULL,
-                          stderr=None if show_cells else subprocess.DEVNULL, check=False)
-    job.seconds = round(time.perf_counter() - start, 3)
-    job.exit_code = proc.returncode
-    if proc.returncode != 0:
-        try:
-            job.error = json.loads(result_file.read_text(encoding="utf-8"))["error"]
-        except (OSError, ValueError, KeyError):
-            job.error = f"the notebook runner exited with status {proc.returncode}"
-    result_file.unlink(missing_ok=True)
 
 
 def _python_of(python: Path) -> str:

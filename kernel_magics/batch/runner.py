@@ -75,7 +75,7 @@ def _output_path(workspace: Workspace, notebook: Path, index: int, total: int) -
     return workspace.ship_dir / "batch" / f"{notebook.stem}-{stamp}{suffix}.ipynb"
 
 
-def _execute(run: NotebookRun, workspace: Workspace, kernel: str | None, progress: bool,
+def execute_run(run: NotebookRun, workspace: Workspace, kernel: str | None, progress: bool,
              env: dict[str, str] | None = None) -> None:
     """Run the notebook once in a worker process (``env``: over this process's own)."""
     env = {**os.environ, **(env or {}), "SHIP_NOTEBOOK": run.input,
@@ -83,7 +83,7 @@ def _execute(run: NotebookRun, workspace: Workspace, kernel: str | None, progres
     result_file = Path(run.output).with_suffix(".result.json")
     result_file.unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "kernel_magics.batch.execute", run.input, run.output,
-           "--parameters", json.dumps(run.parameters), "--result", str(result_file)]
+           "--parameters", json.dumps(run.parameters, default=list), "--result", str(result_file)]
     if kernel:
         cmd += ["--kernel", kernel]
     if not progress:
@@ -105,8 +105,8 @@ def _execute(run: NotebookRun, workspace: Workspace, kernel: str | None, progres
 
 def _execute_task(run: NotebookRun, *, workspace: Workspace, kernel: str | None,
                   env: dict[str, str]) -> NotebookRun:
-    """:func:`_execute` in a Ray task: the run, with its outcome, goes back to `ship run`."""
-    _execute(run, workspace, kernel, False, env)
+    """:func:`execute_run` in a Ray task: the run, with its outcome, goes back to `ship run`."""
+    execute_run(run, workspace, kernel, False, env)
     return run
 
 
@@ -163,7 +163,7 @@ def _run_here(runs: list[NotebookRun], workspace: Workspace, kernel: str | None,
     show_cells = progress and parallel == 1
 
     def work(run: NotebookRun) -> NotebookRun:
-        _execute(run, workspace, kernel, show_cells)
+        execute_run(run, workspace, kernel, show_cells)
         if on_done is not None:
             on_done(run)
         return run
