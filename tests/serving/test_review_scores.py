@@ -1,0 +1,63 @@
+"""Review scores (issue 23, in progress): uncertainty from model outputs, OOD against a
+reference profile, and the budgeted routing policy."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from kernel_magics.monitor.reference import build_profile, write_reference
+from kernel_magics.review.policy import ReviewSettings, route
+from kernel_magics.serving.review import OodScorer, probabilities, uncertainty
+
+
+def test_probabilities_from_logits_probabilities_and_one_column() -> None:
+    logits = {"out": np.array([[2.0, 0.0, 0.0], [0.0, 0.0, 0.0]], np.float32)}
+    p = probabilities(logits)
+    assert p is not None and np.allclose(p.sum(axis=1), 1) and p[0].argmax() == 0
+    given = {"label": np.array([1, 0]), "probabilities": np.array([[0.2, 0.8], [0.9, 0.1]])}
+    assert np.allclose(probabilities(given), given["probabilities"])  # type: ignore[arg-type]
+    binary = probabilities({"p": np.array([[0.7], [0.5]], np.float32)})
+    assert binary is not None and np.allclose(binary[:, 1], [0.7, 0.5])
+    assert probabilities({"y": np.array([[3.5], [-2.0]], np.float32)}) is None  # regression
+
+
+def test_uncertainty_of_a_sure_and_an_unsure_row() -> None:
+    scores = uncertainty(np.array([[0.98, 0.01, 0.01], [0.34, 0.33, 0.33]]))
+    assert scores["confidence"][0] == 0.98 and scores["margin"][1] < 0.02
+    assert scores["entropy"][0] < 0.2 and scores["entropy"][1] > 0.99
+
+
+def test_ood_is_zero_inside_the_training_data_and_grows_outside(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    train = pd.DataFrame({"x": rng.normal(0, 1, 5000), "colour": rng.choice(["r", "g"], 5000)})
+    path = write_reference(build_profile(train, ["x", "colour"]), tmp_path / "ref.parquet")
+    scorer = OodScorer.from_reference(path)
+    scores, worst = scorer.score({"x": np.array([0.1, 10.0, 0.0]),
+                                  "colour": np.array(["r", "g", "b"], dtype=object)})
+    assert scores[0] == 0 and worst[0] is None
+    assert scores[1] > 1 and worst[1] == "x"  # far beyond the 99th percentile
+    assert scores[2] == 1 and worst[2] == "colour"  # a colour training never had
+
+
+def test_routing_keeps_the_budget_and_the_reason_caps() -> None:
+    start = datetime(2026, 12, 1, tzinfo=UTC)
+    rows = pd.DataFrame({
+        "request_id": [f"r{i}" for i in range(1000)], "row": 0,
+        "time": [start + timedelta(seconds=i) for i in range(1000)],
+        "confidence": np.where(np.arange(1000) % 4 == 0, 0.4, 0.99),  # 250 unsure
+        "margin": 0.5, "entropy": 0.1, "ood": 0.0})
+    settings = ReviewSettings(daily_budget=40, daily_share=0.05, reason_cap=0.5,
+                              audit_share=0.0)
+    routed = route(rows, settings)
+    assert len(routed) == 20  # the cap of one reason: half of 40
+    assert set(routed.reason) == {"confidence"}
+    assert route(rows, settings).equals(routed)  # deterministic
+    settings = ReviewSettings(daily_budget=40, daily_share=0.01, reason_cap=1.0,
+                              audit_share=0.0)
+    # at no moment more than 1 % of the predictions so far: 9 (the 10th slot opens
+    # at the 1,000th prediction, which is no candidate)
+    assert len(route(rows, settings)) == 9
