@@ -293,6 +293,41 @@ class RayServeSettings:
         return options
 
 
+def typed_section(workspace: Workspace, section: str, cls: type) -> dict[str, Any]:
+    """``[section]`` of ship.toml as keyword arguments of dataclass ``cls`` (its fields'
+    annotations say each key's type: bool, str, int or float; numbers >= 0).
+    ConfigError names an unknown key or a bad value, and the file."""
+    from dataclasses import fields
+
+    where = workspace.ship_dir / CONFIG_FILE
+    found = workspace.config.get(section, {})
+    known = {spec.name: spec for spec in fields(cls)}
+    unknown = sorted(set(found) - set(known))
+    if unknown:
+        raise ConfigError(f"[{section}] in {where} has unknown keys {unknown}; known: "
+                          f"{sorted(known)}.")
+    values: dict[str, Any] = {}
+    for key, raw in found.items():
+        kind = known[key].type
+        if kind in ("bool", bool):
+            if not isinstance(raw, bool):
+                raise ConfigError(f"[{section}] {key} in {where} must be true or false, "
+                                  f"got {raw!r}.")
+        elif kind in ("str", str):
+            if not isinstance(raw, str):
+                raise ConfigError(f"[{section}] {key} in {where} must be a string, "
+                                  f"got {raw!r}.")
+        elif isinstance(raw, bool) or not isinstance(raw, int | float) or raw < 0 or (
+                kind in ("int", int) and not float(raw).is_integer()):
+            whole = "whole " if kind in ("int", int) else ""
+            raise ConfigError(f"[{section}] {key} in {where} must be a {whole}number >= 0, "
+                              f"got {raw!r}.")
+        else:
+            raw = int(raw) if kind in ("int", int) else float(raw)
+        values[key] = raw
+    return values
+
+
 def find_root(start: Path) -> Path:
     """The nearest parent with `.ship/`, else with `.git`, else `start` itself."""
     start = start.resolve()

@@ -7,7 +7,8 @@ One module per stage of the loop, each holding that stage's commands:
     serving.py   ship serve, score, logs      release.py   ship ps, ship stop
     monitor.py   ship drift                   cost.py      ship cost
     retrain.py   ship retrain, ship watch     reproduce.py ship reproduce
-    demo.py      ship demo                    output.py    JSON and errors
+    review.py    ship review                  demo.py      ship demo
+    output.py    JSON and errors
 
 Errors from the core (`ShipError`) print as ``error: ...`` and exit 1; every
 command takes `--json` for scripts.
@@ -32,6 +33,7 @@ from . import (
     release,
     reproduce,
     retrain,
+    review,
     serving,
     tracking,
 )
@@ -75,4 +77,5 @@ main.add_command(monitor.drift_cmd)
 main.add_command(retrain.retrain_cmd)
 main.add_command(reproduce.reproduce_cmd)
 main.add_command(retrain.watch_cmd)
+main.add_command(review.review_cmd)
 main.add_command(demo.demo_cmd)

@@ -124,7 +124,8 @@ def _correct(answers: Iterable[Answer], task: Task) -> np.ndarray[Any, Any] | No
             continue
         predicted = task.predictions(answer.outputs, answer.endpoint)
         if predicted is not None and len(predicted) == len(truth):
-            correct.extend(task.agree(p, t) for p, t in zip(predicted, truth, strict=True))
+            correct.extend(task.agree(p, t) for p, t in zip(predicted, truth, strict=True)
+                           if t is not None)  # null: a row nobody labelled yet
     return np.array(correct, bool)
 
 

@@ -9,7 +9,8 @@ Rules (docs/retraining.md):
 - the latest ground truth sent for a request wins (a correction replaces a label);
 - a request id logged twice counts once (its latest answer);
 - rows whose inputs the log does not hold (a body that did not parse) or whose ground
-  truth does not have one value per row are skipped, and counted in ``skipped``.
+  truth does not have one value per row are skipped, and counted in ``skipped``; so
+  are rows whose value is null (a request the review queue labels row by row).
 
 The newest rows (by time, whole requests) are the gate's ``recent`` set: held out of the
 challenger's training data (:func:`split_recent`).
@@ -64,13 +65,19 @@ def production_data(log: str, features: list[str], *,
         if truth is None or len(truth) != entry.rows:
             _count(skipped, "ground truth without one value per row", entry.rows)
             continue
+        keep = [i for i, value in enumerate(truth) if value is not None]
+        if len(keep) < entry.rows:  # rows nobody labelled yet (review labels one at a time)
+            _count(skipped, "rows without a label", entry.rows - len(keep))
+        if not keep:
+            continue
         requests += 1
         for name in features:
             values = entry.inputs.get(name)
-            columns[name].extend(values if values is not None else [None] * entry.rows)
-        columns[TARGET].extend(truth)
-        columns[REQUEST_ID].extend([entry.request_id] * entry.rows)
-        columns[TIME].extend([entry.time] * entry.rows)
+            columns[name].extend([values[i] for i in keep] if values is not None
+                                 else [None] * len(keep))
+        columns[TARGET].extend(truth[i] for i in keep)
+        columns[REQUEST_ID].extend([entry.request_id] * len(keep))
+        columns[TIME].extend([entry.time] * len(keep))
     frame = pd.DataFrame(columns)
     frame[TARGET] = _typed(frame[TARGET])
     frame[TIME] = pd.to_datetime(frame[TIME], utc=True)

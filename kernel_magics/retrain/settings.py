@@ -5,11 +5,11 @@ Every key is optional; docs/retraining.md explains each default.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..errors import ConfigError
-from ..workspace import CONFIG_FILE, Workspace
+from ..workspace import CONFIG_FILE, Workspace, typed_section
 
 METRICS = ("auto", "accuracy", "rmse")
 
@@ -62,30 +62,7 @@ class LoopSettings:
     def from_workspace(cls, workspace: Workspace) -> LoopSettings:
         """``[loop]`` of ship.toml over the defaults; ConfigError names a bad value."""
         where = workspace.ship_dir / CONFIG_FILE
-        section = workspace.config.get("loop", {})
-        known = {spec.name: spec for spec in fields(cls)}
-        unknown = sorted(set(section) - set(known))
-        if unknown:
-            raise ConfigError(f"[loop] in {where} has unknown keys {unknown}; known: "
-                              f"{sorted(known)}.")
-        values: dict[str, Any] = {}
-        for key, raw in section.items():
-            kind = known[key].type
-            if kind in ("bool", bool):
-                if not isinstance(raw, bool):
-                    raise ConfigError(f"[loop] {key} in {where} must be true or false, "
-                                      f"got {raw!r}.")
-            elif kind in ("str", str):
-                if not isinstance(raw, str):
-                    raise ConfigError(f"[loop] {key} in {where} must be a string, got {raw!r}.")
-            elif isinstance(raw, bool) or not isinstance(raw, int | float) or raw < 0 or (
-                    kind in ("int", int) and not float(raw).is_integer()):
-                whole = "whole " if kind in ("int", int) else ""
-                raise ConfigError(f"[loop] {key} in {where} must be a {whole}number >= 0, "
-                                  f"got {raw!r}.")
-            else:
-                raw = int(raw) if kind in ("int", int) else float(raw)
-            values[key] = raw
+        values = typed_section(workspace, "loop", cls)
         settings = cls(**values)
         settings.check(str(where))
         return settings

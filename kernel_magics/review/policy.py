@@ -12,27 +12,65 @@ budget is never exceeded.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from ..errors import ConfigError
+from ..serving.predlog.reader import parse_duration
+from ..workspace import CONFIG_FILE, Workspace, typed_section
 
 REASONS = ("confidence", "margin", "entropy", "ood", "audit")
 
 
 @dataclass(frozen=True)
 class ReviewSettings:
-    """``[review]`` of ship.toml (0 turns a reason off)."""
+    """``[review]`` of ship.toml: when a prediction is a candidate for review, and how
+    many a day reach a person (0 turns a reason or a limit off; docs/review.md)."""
 
-    min_confidence: float = 0.6  # route when the top probability is below
-    min_margin: float = 0.1  # route when top minus second is below
-    max_entropy: float = 0.0  # route when normalised entropy is above (0: off)
-    max_ood: float = 0.25  # route when a feature falls this many ranges outside
-    audit_share: float = 0.005  # a random share of everything, to find confident errors
-    daily_budget: int = 200  # at most this many items a day ...
-    daily_share: float = 0.05  # ... and at most this share of the day's predictions
-    reason_cap: float = 0.5  # no reason takes more than this share of the budget
+    min_confidence: float = 0.6  # route when the top class probability is below
+    min_margin: float = 0.1  # route when top minus second probability is below
+    max_entropy: float = 0.0  # route when normalised entropy (0..1) is above
+    max_ood: float = 0.25  # route when a feature falls this many ranges outside training
+    audit_share: float = 0.005  # a random share of everything: finds confident mistakes
+    daily_budget: int = 200  # at most this many items a day (UTC) ...
+    daily_share: float = 0.05  # ... and at most this share of the day's predictions so far
+    reason_cap: float = 0.5  # no reason takes more than this share of the day's budget
+    since: str = "7d"  # the queue shows what was routed this long ago at most
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_workspace(cls, workspace: Workspace) -> ReviewSettings:
+        """``[review]`` of ship.toml over the defaults; ConfigError names a bad value."""
+        settings = cls(**typed_section(workspace, "review", cls))
+        settings.check(str(workspace.ship_dir / CONFIG_FILE))
+        return settings
+
+    def check(self, where: str = "ship.toml") -> None:
+        for key in ("min_confidence", "min_margin", "max_entropy", "audit_share",
+                    "daily_share", "reason_cap"):
+            if not 0 <= getattr(self, key) <= 1:
+                raise ConfigError(f"[review] {key} in {where} must be between 0 and 1, "
+                                  f"got {getattr(self, key)}.")
+        if self.daily_budget == 0 and self.daily_share == 0:
+            raise ConfigError(f"[review] in {where}: daily_budget and daily_share are both "
+                              "0 (no limit at all); set a count, a share, or both.")
+        if parse_duration(self.since) is None:
+            raise ConfigError(f"[review] since in {where} must be a duration such as "
+                              f"'7d' or '12h', got {self.since!r}.")
+
+    def budget(self, seen: int) -> int:
+        """How many items a day may hold after ``seen`` predictions."""
+        limits = []
+        if self.daily_budget > 0:
+            limits.append(self.daily_budget)
+        if self.daily_share > 0:
+            limits.append(int(np.floor(self.daily_share * seen + 1e-9)))
+        return min(limits)
 
 
 def audited(request_id: str, row: int, share: float) -> bool:
@@ -69,10 +107,10 @@ def route(rows: pd.DataFrame, settings: ReviewSettings) -> pd.DataFrame:
         per_reason: dict[str, int] = {}
         for row in day.to_dict("records"):
             seen += 1
-            budget = min(settings.daily_budget, int(np.floor(settings.daily_share * seen)))
+            budget = settings.budget(seen)
             if taken >= budget:
                 continue
-            cap = max(1, int(settings.reason_cap * settings.daily_budget))
+            cap = max(1, int(settings.reason_cap * budget)) if settings.reason_cap else budget
             for reason in reasons(row, settings):
                 if per_reason.get(reason, 0) < cap:
                     per_reason[reason] = per_reason.get(reason, 0) + 1

@@ -39,6 +39,7 @@ from .openapi import build_openapi
 from .predlog import Prediction, PredictionLog, RequestIndex
 from .release import ROUTING_HEADER, VERSION_HEADER
 from .requirements import RUNTIME_VERSION
+from .review import Reviewer
 from .router import Deployment, Router
 from .shadow import Shadows
 from .usage import UsageMeter
@@ -59,6 +60,14 @@ from .wire import (
 
 logger = logging.getLogger(__name__)
 
+REVIEW_HEADER = "x-ship-review"
+
+
+def wants_review(request: Request) -> bool:
+    """The client asked for review scores: ``?review=true`` or ``x-ship-review: true``."""
+    asked = request.query_params.get("review") or request.headers.get(REVIEW_HEADER)
+    return asked is not None and asked.lower() in ("1", "true", "yes")
+
 
 class Outcome(NamedTuple):
     """What an endpoint answered, and what the prediction log keeps of it."""
@@ -69,6 +78,7 @@ class Outcome(NamedTuple):
     outputs: Any = None
     client_id: str | None = None
     requested: Any = None  # V2 outputs the client asked for (a shadow's copy asks the same)
+    model_outputs: Any = None  # the raw outputs, scored for review by the log
 
 
 class Routed:
@@ -112,6 +122,7 @@ class Service:
         self.limit = router.champion.bundle.manifest.runtime.max_body_bytes
         self.body_timeout = router.champion.bundle.manifest.runtime.body_timeout_s
         self._openapi: bytes | None = None
+        self.reviewers: dict[tuple[str, str], Reviewer] = {}
         for d in router.deployments.values():
             self._register(d)
         self.usage = UsageMeter(log.location, self.metrics,
@@ -125,9 +136,16 @@ class Service:
         self.sidecars: list[Sidecar] = []
 
     def _register(self, deployment: Deployment) -> None:
-        """Declare a version's features to the log (its typed ``inputs`` columns)."""
-        self.log.register(deployment.name, deployment.version, deployment.bundle.schema,
-                          identity="preprocess" not in deployment.bundle.handler_functions)
+        """Declare a version's features to the log (its typed ``inputs`` columns) and
+        its review scorer (the ``review`` column, and answers that ask for scores)."""
+        bundle = deployment.bundle
+        reviewer = Reviewer.for_bundle(bundle.path, list(bundle.schema.feature_names),
+                                       bundle.schema.task)
+        self.reviewers[(deployment.name, deployment.version)] = reviewer
+        self.log.register(deployment.name, deployment.version, bundle.schema,
+                          identity="preprocess" not in bundle.handler_functions,
+                          reviewer=reviewer if bundle.manifest.runtime.review_scores
+                          else None)
 
     def _loaded(self, deployment: Deployment) -> None:
         """A version the release added, loaded and warmed up: log and meter it, and keep
@@ -180,7 +198,8 @@ class Service:
             self.account(request_id, endpoint, target, status, seconds, inputs=inputs,
                          client_id=outcome.client_id,
                          raw=logged_body(request) if error else None,
-                         outputs=outcome.outputs, error=error)
+                         outputs=outcome.outputs, error=error,
+                         model_outputs=outcome.model_outputs)
         else:
             self.metrics.observe(target.name, target.version, endpoint, status, seconds)
         return outcome.response
@@ -188,14 +207,16 @@ class Service:
     def account(self, request_id: str, endpoint: str, target: Deployment, status: int,
                 seconds: float, *, inputs: Inputs | None = None,
                 client_id: str | None = None, raw: Any = None, outputs: Any = None,
-                error: str | None = None) -> None:
+                error: str | None = None, model_outputs: Any = None) -> None:
         """Count an answered request in /metrics and append it to the prediction log
-        (``status``: the HTTP status, or the one the same error gets over HTTP)."""
+        (``status``: the HTTP status, or the one the same error gets over HTTP;
+        ``model_outputs``: the raw outputs, which the log scores for review)."""
         self.metrics.observe(target.name, target.version, endpoint, status, seconds,
                              0 if inputs is None or status >= 400 else inputs.rows)
         self.log.append(Prediction(
             request_id, time.time(), target.name, target.version, endpoint, status,
-            seconds * 1000.0, client_id, inputs, raw, outputs, error))
+            seconds * 1000.0, client_id, inputs, raw, outputs, error,
+            model_outputs=model_outputs))
 
     async def _copy(self, shadows: tuple[Deployment, ...], request_id: str, endpoint: str,
                     answered_by: str, inputs: Inputs, client_id: str | None,
@@ -228,15 +249,23 @@ class Service:
                 inputs = parse_parquet(schema, body)
             else:
                 inputs = parse_invocation(schema, loads(body), identity=pipeline.identity)
-            predictions = await self.compute(deployment, inputs,
-                                             partial(pipeline.predict, inputs))
-            content = orjson.dumps({"predictions": predictions}, default=json_default,
+            predictions, outputs = await self.compute(
+                deployment, inputs, partial(pipeline.predict_outputs, inputs))
+            answer: dict[str, Any] = {"predictions": predictions}
+            logged = None
+            if wants_review(request):  # the client holds back a decision on these
+                answer["review"] = self.review_rows(deployment, inputs, outputs)
+            content = orjson.dumps(answer, default=json_default,
                                    option=orjson.OPT_SERIALIZE_NUMPY)
-            # the log keeps the predictions as the JSON already rendered for the answer
+            if len(answer) == 1:  # the log keeps the predictions as the JSON answered
+                logged = content[len(b'{"predictions":'):-1]
+            else:
+                logged = orjson.dumps(predictions, default=json_default,
+                                      option=orjson.OPT_SERIALIZE_NUMPY)
             return Outcome(Response(content, media_type="application/json",
                                     headers={"x-request-id": request_id,
                                              VERSION_HEADER: deployment.version}),
-                           deployment, inputs, content[len(b'{"predictions":'):-1])
+                           deployment, inputs, logged, model_outputs=outputs)
 
         return await self._serve(request, "invocations", work)
 
@@ -270,7 +299,8 @@ class Service:
             # the log keeps the outputs list as answered (JSON), or renders binary ones
             return Outcome(Response(content, media_type=media, headers=headers), deployment,
                            parsed.inputs, answered if answered is not None
-                           else V2Outputs(outputs), parsed.client_id, parsed.outputs)
+                           else V2Outputs(outputs), parsed.client_id, parsed.outputs,
+                           outputs)
 
         return await self._serve(request, "v2_infer", work)
 
@@ -305,6 +335,17 @@ class Service:
             return Outcome(json_response(content, request_id), deployment)
 
         return await self._serve(request, "feedback", work)
+
+    def review_rows(self, deployment: Deployment, inputs: Inputs,
+                    outputs: dict[str, Any]) -> list[dict[str, Any]]:
+        """One request's review scores, one object per row (the log computes the same
+        for every request, off the request path)."""
+        reviewer = self.reviewers[(deployment.name, deployment.version)]
+        columns = inputs.columns
+        if columns is None and inputs.matrix is not None:
+            columns = dict(zip(deployment.bundle.schema.feature_names, inputs.matrix.T,
+                               strict=True))
+        return reviewer.rows(reviewer.score([outputs], columns, [inputs.rows]))
 
     def metadata(self, deployment: Deployment, versions: list[str]) -> dict[str, Any]:
         """A version's V2 model metadata (``versions``: the ones to list)."""

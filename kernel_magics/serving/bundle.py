@@ -22,6 +22,7 @@
           max_header_bytes: 65536         # larger header sections get 431
           max_connections: 1000           # past this, new connections get 503
           shutdown_timeout_s: 20          # SIGTERM: in-flight requests get this long
+          review_scores: true             # score every answer for human review (review.py)
     model.onnx
     handler.py      optional: preprocess(df) -> array | dict[str, array];
                     postprocess(outputs: dict[str, np.ndarray]) -> predictions
@@ -81,6 +82,9 @@ class RuntimeSettings:
     # where the prediction log goes (a folder or URL, `ship build --log-dir`); None:
     # log/ beside the bundle (.ship/services/NAME/log/)
     log_dir: str | None = None
+    # score every answer for human review (serving/review.py), into the log's ``review``
+    # column; false: no scores (the queue stays empty)
+    review_scores: bool = True
 
     def validate(self) -> None:
         """Raise BundleError naming the first out-of-range setting."""

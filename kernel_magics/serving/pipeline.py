@@ -175,11 +175,17 @@ class Pipeline:
 
     def predict(self, inputs: Inputs) -> Any:
         """Predictions (postprocess, or the default) for validated inputs."""
+        return self.predict_outputs(inputs)[0]
+
+    def predict_outputs(self, inputs: Inputs) -> tuple[Any, dict[str, NDArray]]:
+        """Predictions for validated inputs, and the raw model outputs they came from
+        (which the log scores for review)."""
         outputs = self.infer(inputs)
         if self.postprocess is None:
-            return default_postprocess(self.schema.task, self.schema.class_labels, outputs)
+            return default_postprocess(self.schema.task, self.schema.class_labels,
+                                       outputs), outputs
         try:
-            return self.postprocess(outputs)
+            return self.postprocess(outputs), outputs
         except Exception as exc:
             raise HandlerError(f"handler.py postprocess failed: {type(exc).__name__}: {exc}"
                                ) from exc

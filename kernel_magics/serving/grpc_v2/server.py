@@ -230,7 +230,8 @@ class GrpcServer:
                             error=error.message)
             await _abort(context, error, request_id, target.version)
         service.account(request_id, ENDPOINT, target, 200, seconds, inputs=parsed.inputs,
-                        client_id=parsed.client_id, outputs=V2Outputs(outputs))
+                        client_id=parsed.client_id, outputs=V2Outputs(outputs),
+                        model_outputs=outputs)
         shadows = router.shadows(target)
         if shadows:  # queued once this call returns; scored when the service is idle
             asyncio.get_running_loop().call_soon(partial(

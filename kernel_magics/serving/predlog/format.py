@@ -36,6 +36,11 @@ shadow         string                  a shadow's copy of a request (release.jso
 inputs         struct<f: list<T>, …>   one list per feature, one value per row
 tensors        struct<t: list<T>, …>   model tensors (a bundle with ``preprocess`` that
                                        was sent tensors), flattened row-major
+review         struct<s: list<T>, …>   review scores (serving/review.py), one value per
+                                       row: confidence, margin, entropy, ood (float32,
+                                       NaN: not known), ood_feature (string), and
+                                       probabilities (float32, rows x classes row-major);
+                                       null for errors and shadows' copies
 =============  ======================  =================================================
 
 ``inputs`` and ``tensors`` are absent from segments of a version whose schema the
@@ -118,6 +123,8 @@ class Prediction:
     outputs: Any = None
     error: str | None = None
     shadow: str | None = None  # a shadow's copy: the version that answered the client
+    # the model's raw outputs (name -> array), which the writer scores for review
+    model_outputs: dict[str, np.ndarray[Any, Any]] | None = None
 
 
 def segment_name(written: datetime, seq: int) -> str:
@@ -318,6 +325,37 @@ def _values(values: np.ndarray[Any, Any], dtype: np.dtype[Any]) -> pa.Array:
                          v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
                          for v in values.tolist()], pa.string())
     return pa.array(np.ascontiguousarray(values, dtype=dtype))
+
+
+# -- review scores -------------------------------------------------------------------------
+REVIEW_FLOATS = ("confidence", "margin", "entropy", "ood")
+REVIEW_STRUCT = pa.struct([*(pa.field(n, pa.list_(pa.float32())) for n in REVIEW_FLOATS),
+                           pa.field("ood_feature", pa.list_(pa.string())),
+                           pa.field("probabilities", pa.list_(pa.float32()))])
+
+
+def review_array(counts: list[int], scores: dict[str, Any] | None) -> pa.StructArray:
+    """The ``review`` column of records with ``counts`` scored rows each (0: null), the
+    rows' scores one after another (:meth:`Reviewer.score`)."""
+    total = sum(counts)
+    if scores is None:
+        scores = {n: np.full(total, np.nan) for n in REVIEW_FLOATS}
+        scores.update(ood_feature=[None] * total, probabilities=None)
+    offsets = _offsets(counts)
+    lists = [pa.ListArray.from_arrays(offsets, pa.array(np.asarray(scores[n], np.float32)))
+             for n in REVIEW_FLOATS]
+    lists.append(pa.ListArray.from_arrays(offsets, pa.array(scores["ood_feature"],
+                                                            pa.string())))
+    probs = scores["probabilities"]
+    if probs is None:
+        lists.append(pa.ListArray.from_arrays(_offsets([0] * len(counts)),
+                                              pa.array([], pa.float32())))
+    else:
+        width = probs.shape[1]
+        lists.append(pa.ListArray.from_arrays(_offsets([c * width for c in counts]),
+                                              pa.array(probs.astype(np.float32).ravel())))
+    mask = pa.array([c == 0 for c in counts], pa.bool_())
+    return pa.StructArray.from_arrays(lists, fields=list(REVIEW_STRUCT), mask=mask)
 
 
 # -- JSON columns ---------------------------------------------------------------------------

@@ -36,7 +36,7 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 COLUMNS = ("request_id", "epoch_us(p.time)", "model", "version", "endpoint", "status",
            "latency_ms", "rows", "client_id", "inputs", "tensors", "raw_inputs", "outputs",
-           "error", "matrix", "matrix_layout", "shadow")
+           "error", "matrix", "matrix_layout", "shadow", "review")
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,8 @@ class LogEntry:
     error: str | None
     ground_truth: str | None
     shadow: str | None = None  # a shadow's copy: the version that answered the client
+    # review scores, name -> one value per row (format.REVIEW_STRUCT); None: not scored
+    review: dict[str, list[Any]] | None = None
 
 
 def parse_duration(value: object) -> timedelta | None:
@@ -142,10 +144,12 @@ def _truth(feedback: bool) -> str:
 
 def read_log(log: str | os.PathLike[str] | LogLocation, since: str | datetime | None = None,
              *, limit: int | None = None, errors_only: bool = False,
-             shadows: bool = False, labelled: bool = False) -> list[LogEntry]:
+             shadows: bool = False, labelled: bool = False,
+             request_ids: list[str] | None = None) -> list[LogEntry]:
     """The logged requests at or after ``since``, oldest first (the last ``limit``); with
     ``shadows``, shadow versions' copies too (their ``shadow`` names the answering one);
-    with ``labelled``, only answered requests that have ground truth."""
+    with ``labelled``, only answered requests that have ground truth; with
+    ``request_ids``, only those requests."""
     location = as_location(log)
     start = parse_since(since)
     predictions = location.files("predictions", start)
@@ -161,6 +165,9 @@ def read_log(log: str | os.PathLike[str] | LogLocation, since: str | datetime | 
         params.append(int(start.timestamp() * 1e6))
     if errors_only:
         conditions.append("p.error IS NOT NULL")
+    if request_ids is not None:
+        conditions.append("list_contains(?, p.request_id)")
+        params.append(list(request_ids))
     if not shadows:
         conditions.append("p.shadow IS NULL")
     if labelled:
@@ -169,8 +176,9 @@ def read_log(log: str | os.PathLike[str] | LogLocation, since: str | datetime | 
     if feedback:
         params.insert(1, feedback)
     with _duckdb(location) as (con, prefix):
-        params = [[prefix + p for p in files] if isinstance(files, list) else files
-                  for files in params]
+        files = 2 if feedback else 1  # the first parameters are file lists
+        params = [[prefix + p for p in given] if i < files else given
+                  for i, given in enumerate(params)]
         present = {row[0] for row in con.execute(
             "DESCRIBE SELECT * FROM read_parquet(?, union_by_name=true)", [params[0]]
         ).fetchall()}

@@ -37,17 +37,20 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..inputs import Inputs
+from ..review import Reviewer
 from ..schema import Schema
 from .format import (
     BASE_FIELDS,
     FEEDBACK_SCHEMA,
     MATRIX_FIELDS,
     PARQUET_OPTIONS,
+    REVIEW_STRUCT,
     SCHEMA_VERSION,
     VERSION_KEY,
     Columns,
     Prediction,
     render_json,
+    review_array,
     segment_name,
 )
 from .storage import LogLocation
@@ -62,9 +65,11 @@ _METADATA = {VERSION_KEY: SCHEMA_VERSION.encode()}
 class Layout:
     """One model version's columns: the base fields, then its typed inputs."""
 
-    def __init__(self, schema: Schema | None, identity: bool = True) -> None:
+    def __init__(self, schema: Schema | None, identity: bool = True,
+                 reviewer: Reviewer | None = None) -> None:
         self.schema = schema
         self.identity = identity
+        self.reviewer = reviewer
         self.features = Columns.features(schema) if schema is not None else None
         self.tensors = Columns.tensors(schema) if schema is not None and not identity \
             else None
@@ -75,6 +80,8 @@ class Layout:
             [pa.field("inputs", self.features.struct)] if self.features else []
         if self.tensors is not None:
             extra.append(pa.field("tensors", self.tensors.struct))
+        if reviewer is not None:
+            extra.append(pa.field("review", REVIEW_STRUCT))
         self.arrow_schema = pa.schema([*BASE_FIELDS, *extra], metadata=_METADATA)
         self.parquet_options = _parquet_options(self.arrow_schema)
 
@@ -103,7 +110,44 @@ class Layout:
                 None if x is None or x.tensors is None else
                 {n: a.reshape(-1) for n, a in x.tensors.items()}
                 for x in (r.inputs for r in records)]))
+        if self.reviewer is not None:
+            arrays.append(self._review(records))
         return pa.RecordBatch.from_arrays(arrays, schema=self.arrow_schema)
+
+    def _review(self, records: list[Prediction]) -> pa.StructArray:
+        """The ``review`` column: the answered requests' rows scored together."""
+        assert self.reviewer is not None
+        scored = [r.status < 400 and r.shadow is None and r.inputs is not None
+                  and r.inputs.rows > 0 for r in records]
+        counts = [r.inputs.rows if s and r.inputs is not None else 0
+                  for r, s in zip(records, scored, strict=True)]
+        if not any(counts):
+            return review_array(counts, None)
+        chosen = [r for r, s in zip(records, scored, strict=True) if s]
+        columns = self._feature_columns([r.inputs for r in chosen])
+        scores = self.reviewer.score([r.model_outputs for r in chosen], columns,
+                                     [c for c in counts if c])
+        return review_array(counts, scores)
+
+    def _feature_columns(self, inputs: list[Inputs | None]) -> dict[str, Any] | None:
+        """Every request's features, one after another (feature -> values); None when
+        a request's features are not at hand (model tensors of a bundle with
+        preprocess)."""
+        features = self.features
+        if features is None:
+            return None
+        if self.matrix:
+            matrices = [self._matrix(x) for x in inputs]
+            if any(m is None for m in matrices):
+                return None
+            block: np.ndarray[Any, Any] = np.concatenate(matrices)  # type: ignore[arg-type]
+            return dict(zip(features.names, block.T, strict=True))
+        parts = [None if x is None else x.columns if x.tensors is None else
+                 self._tensor_columns(x) for x in inputs]
+        if any(p is None for p in parts):
+            return None
+        return {n: np.concatenate([p[n] for p in parts])  # type: ignore[index]
+                for n in features.names}
 
     def _raw(self, record: Prediction) -> str | None:
         """JSON for what no typed column holds: a body that did not parse, or inputs of a
@@ -178,6 +222,13 @@ def _outputs(values: list[Any]) -> pa.Array:
     return pa.array([render_json(v) for v in values], pa.string())
 
 
+def _feedback_table(items: list[tuple[str, float, str, Any]]) -> pa.Table:
+    ids, times, models, truth = zip(*items, strict=True)
+    return pa.Table.from_pydict({
+        "request_id": ids, "time": [int(t * 1e6) for t in times], "model": models,
+        "ground_truth": [render_json(v) for v in truth]}, schema=FEEDBACK_SCHEMA)
+
+
 def _drain(queue: deque[Any]) -> list[Any]:
     """What a deque holds now (popleft: safe against appends from another thread)."""
     return [queue.popleft() for _ in range(len(queue))]
@@ -216,9 +267,11 @@ class PredictionLog:
     def root(self) -> str:
         return "" if self.location is None else self.location.root
 
-    def register(self, model: str, version: str, schema: Schema, *, identity: bool) -> None:
-        """Declare a model version's features (its typed ``inputs`` columns)."""
-        self._layouts[(model, version)] = Layout(schema, identity)
+    def register(self, model: str, version: str, schema: Schema, *, identity: bool,
+                 reviewer: Reviewer | None = None) -> None:
+        """Declare a model version's features (its typed ``inputs`` columns) and its
+        review scorer (its ``review`` column)."""
+        self._layouts[(model, version)] = Layout(schema, identity, reviewer)
 
     def append(self, record: Prediction) -> None:
         """Queue one request for the next segment (a list append)."""
@@ -347,11 +400,14 @@ class PredictionLog:
             written += rows
         return written
 
+    def write_feedback(self, items: list[tuple[str, str, Any]]) -> None:
+        """Write ground truth (request_id, model, ground truth) now, as one segment,
+        from outside a service (``ship review --label``); raises when storage fails."""
+        now = time.time()
+        self._write("feedback", _feedback_table([(r, now, m, v) for r, m, v in items]))
+
     def _write_feedback(self, items: list[tuple[str, float, str, Any]]) -> bool:
-        ids, times, models, truth = zip(*items, strict=True)
-        table = pa.Table.from_pydict({
-            "request_id": ids, "time": [int(t * 1e6) for t in times], "model": models,
-            "ground_truth": [render_json(v) for v in truth]}, schema=FEEDBACK_SCHEMA)
+        table = _feedback_table(items)
         try:
             self._write("feedback", table)
         except Exception:
