@@ -10,7 +10,8 @@ from typing import Any
 
 from ._version import __version__
 
-__all__ = ["__version__", "load_ipython_extension", "log", "production_data"]
+__all__ = ["__version__", "label", "load_ipython_extension", "log", "production_data",
+           "review_queue"]
 
 
 def log(step: int | None = None, **values: Any) -> None:
@@ -34,6 +35,30 @@ def production_data(name: str, *, since: str | None = None) -> Any:
     from .workspace import find_workspace
 
     return service_production_data(find_workspace(), name, since=since).frame
+
+
+def review_queue(name: str) -> Any:
+    """Service ``name``'s human-review queue as a pandas DataFrame, oldest first: one row
+    per prediction waiting for a label (``request_id``, ``row``, ``reason``,
+    ``prediction``, the scores, then the features); what ``ship review NAME`` lists."""
+    import pandas as pd
+
+    from .review.queue import review_queue as queue_of
+    from .workspace import find_workspace
+
+    items = queue_of(find_workspace(), name).items
+    return pd.DataFrame([{"request_id": i.request_id, "row": i.row, "time": i.time,
+                          "reason": i.reason, "prediction": i.prediction, **i.scores,
+                          **i.inputs} for i in items])
+
+
+def label(name: str, request_id: str, value: Any, *, row: int = 0) -> list[dict[str, Any]]:
+    """Label row ``row`` of request ``request_id`` of service ``name`` (``None`` takes a
+    label back): feedback, as ``ship review NAME --label`` writes it."""
+    from .review.labels import Label, write_labels
+    from .workspace import find_workspace
+
+    return write_labels(find_workspace(), name, [Label(request_id, value, row)])
 
 
 def load_ipython_extension(ipython: Any) -> None:

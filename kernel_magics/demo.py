@@ -27,7 +27,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,6 +49,7 @@ PHASE_S = 10.0
 PHASE_REQUESTS = 250
 ROWS_PER_REQUEST = 5
 FEEDBACK_EVERY = 2  # ground truth for every second request
+REVIEW_LABELS = 20  # items of the review queue a person labels in step 6
 # The shift: a new scanner's offset moves every image one pixel to the right. The model
 # reads pixels by position, so it gets about half of such digits wrong, and production
 # rows with ground truth teach the retrained model what shifted digits look like.
@@ -222,6 +223,8 @@ class Phase:
     requests: int = 0
     rows: int = 0
     labelled: int = 0  # rows with ground truth sent
+    # every request's true digits, by request id (a person reviewing would know them)
+    truth: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def end(self) -> float:
@@ -263,8 +266,9 @@ def send_phase(client: httpx.Client, features: pd.DataFrame, target: Any, phase:
         answer.raise_for_status()
         phase.requests += 1
         phase.rows += len(rows)
+        truth = [int(t) for t in truths[picked]]
+        phase.truth[answer.headers["x-request-id"]] = truth
         if i % FEEDBACK_EVERY == 0:
-            truth = [int(t) for t in truths[picked]]
             client.post("/feedback", json={"request_id": answer.headers["x-request-id"],
                                            "ground_truth": truth}).raise_for_status()
             phase.labelled += len(truth)
@@ -349,7 +353,28 @@ def monitor(workspace: Workspace, url: str, echo: Echo) -> Phase:
     echo(f"  HTML report (both windows): {html}")
     echo(f"  CLI: ship drift {SERVICE} --window 1m --history 30 --html drift.html   (windows "
          "end when you run it)")
+    review(workspace, {**normal.truth, **shifted.truth}, echo)
     return shifted
+
+
+def review(workspace: Workspace, truth: dict[str, list[int]], echo: Echo,
+           labels: int = REVIEW_LABELS) -> None:
+    """The human-review queue of both windows (docs/review.md), and a person labelling
+    ``labels`` of its items (the demo knows every request's digits)."""
+    from .review.labels import Label, write_labels
+    from .review.queue import review_queue
+
+    queue = review_queue(workspace, SERVICE)
+    reasons = ", ".join(f"{r} {n}" for r, n in queue.by_reason.items()) or "none"
+    echo(f"  human review: {queue.routed} of {queue.scored:,} predicted rows routed to a "
+         f"person (budget: {queue.settings.daily_share:.0%} of the day's predictions, at "
+         f"most {queue.settings.daily_budget}); by reason: {reasons}")
+    picked = [i for i in queue.items if i.request_id in truth][:labels]
+    wrong = sum(truth[i.request_id][i.row] != i.prediction for i in picked)
+    write_labels(workspace, SERVICE, [Label(i.request_id, truth[i.request_id][i.row], i.row)
+                                      for i in picked])
+    echo(f"  a person labels {len(picked)} of them: the model was wrong on {wrong} "
+         f"(ship review {SERVICE}; the sidebar's Review panel)")
 
 
 # -- steps 7 and 8, after the graceful stop -----------------------------------------------

@@ -109,3 +109,15 @@ def test_normal_then_shifted_windows(served: tuple[Workspace, str],
     assert f"DRIFT: {len(drifted)} of 64 judged features drift" in text
     listed = [line.split()[0] for line in text.splitlines() if " numeric " in line]
     assert listed == list(demo.SHOWN_FEATURES)
+
+    # the review step: the queue of both windows, and a person labelling some of it
+    said: list[str] = []
+    demo.review(workspace, {**normal.truth, **shifted.truth}, said.append, labels=10)
+    assert len(normal.truth) == 150 and len(shifted.truth) == 150
+    assert said[0].startswith("  human review: ") and "routed to a person" in said[0]
+    assert said[1].startswith("  a person labels 10 of them: the model was wrong on ")
+    # labels are feedback: half the requests had it from the client, ten rows from review
+    from kernel_magics.retrain.data import service_production_data
+
+    data = service_production_data(workspace, demo.SERVICE)
+    assert len(data.frame) == 375 * 2 + 10

@@ -24,6 +24,7 @@ from .handlers import (
 from .loop_handlers import LoopHandler
 from .monitor_handlers import CostHandler, DriftHandler, ServiceCostHandler
 from .release_handlers import ReleaseHandler, TimelineHandler
+from .review_handlers import ReviewLabelsHandler, ReviewQueueHandler
 from .stage_handlers import (
     AliasHandler,
     ModelHandler,
@@ -64,6 +65,9 @@ def load(server_app: Any) -> None:
             (url_path_join(api, "services", "([^/]+)", "release"), ReleaseHandler),
             (url_path_join(api, "services", "([^/]+)", "timeline"), TimelineHandler),
             (url_path_join(api, "services", "([^/]+)", "loop"), LoopHandler),
+            (url_path_join(api, "services", "([^/]+)", "review"), ReviewQueueHandler),
+            (url_path_join(api, "services", "([^/]+)", "review", "labels"),
+             ReviewLabelsHandler),
             (url_path_join(api, "cost"), CostHandler),
             # Last: anything else under /ship/api/ is an unknown endpoint, answered in JSON.
             (url_path_join(api, "(.*)"), NotFoundHandler),

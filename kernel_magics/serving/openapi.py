@@ -158,6 +158,16 @@ def build_openapi(schema: Schema, *, model: str, versions: list[str],
                                  "409": _error("The service runs without a prediction log."),
                                  "413": _error("Body larger than max_body_bytes.")}}
     simple = {"responses": {"200": _ok({"type": "object"}), "503": _error("Not ready.")}}
+    asked = "true: the answer carries `review`, each row's review scores (docs/review.md)."
+    review_query = {"name": "review", "in": "query", "required": False,
+                    "description": asked, "schema": {"type": "string"}}
+    review_header = {"name": "x-ship-review", "in": "header", "required": False,
+                     "description": asked, "schema": {"type": "string"}}
+    score = {"type": ["number", "null"]}
+    review = {"type": "array", "description": "One object per row, when asked.",
+              "items": {"type": "object", "properties": {
+                  "confidence": score, "margin": score, "entropy": score, "ood": score,
+                  "ood_feature": {"type": ["string", "null"]}}}}
     return {
         "openapi": "3.1.0",
         "info": {"title": f"Ship service {model}", "version": runtime_version,
@@ -188,13 +198,15 @@ def build_openapi(schema: Schema, *, model: str, versions: list[str],
                                    **feedback_op}},
             "/invocations": {"post": {
                 "summary": "MLflow scoring protocol",
+                "parameters": [review_query, review_header],
                 "requestBody": {"required": True, "content": {
                     JSON: {"schema": invocation},
                     "text/csv": {"schema": {"type": "string", "pattern": _csv_pattern(schema)}},
                     "application/vnd.apache.parquet": {"schema": {"type": "string",
                                                                   "format": "binary"}}}},
                 "responses": {"200": _ok({"type": "object", "required": ["predictions"],
-                                          "properties": {"predictions": {}}}), **bad,
+                                          "properties": {"predictions": {},
+                                                         "review": review}}), **bad,
                               "415": _error("Unsupported content type or parameter.")}}},
             "/ping": {"get": {"summary": "MLflow health", **simple}},
             "/health": {"get": {"summary": "MLflow health", **simple}},

@@ -1,4 +1,4 @@
-"""Review scores (issue 23, in progress): uncertainty from model outputs, OOD against a
+"""Review scores: uncertainty from model outputs, OOD against a
 reference profile, and the budgeted routing policy."""
 
 from __future__ import annotations
@@ -61,3 +61,49 @@ def test_routing_keeps_the_budget_and_the_reason_caps() -> None:
     # at no moment more than 1 % of the predictions so far: 9 (the 10th slot opens
     # at the 1,000th prediction, which is no candidate)
     assert len(route(rows, settings)) == 9
+
+
+def test_the_writer_scores_each_batch_into_the_review_column(tmp_path: Path) -> None:
+    """Text and number features (the ``inputs`` struct, not the matrix), a request
+    without model outputs, an error and a shadow's copy: each gets what applies."""
+    from kernel_magics.serving.inputs import Inputs
+    from kernel_magics.serving.predlog import PredictionLog, read_log
+    from kernel_magics.serving.predlog.format import Prediction
+    from kernel_magics.serving.review import Reviewer
+    from kernel_magics.serving.schema import Feature, Schema, TensorSpec
+
+    rng = np.random.default_rng(0)
+    train = pd.DataFrame({"x": rng.normal(0, 1, 2000), "colour": rng.choice(["r", "g"], 2000)})
+    path = write_reference(build_profile(train, ["x", "colour"]), tmp_path / "ref.parquet")
+    schema = Schema(features=(Feature("x", "float64"), Feature("colour", "string")),
+                    inputs=(TensorSpec("x", "FP64", (-1, 1)),
+                            TensorSpec("colour", "BYTES", (-1, 1))),
+                    outputs=(TensorSpec("probabilities", "FP32", (-1, 2)),),
+                    class_labels=("no", "yes"))
+    reviewer = Reviewer(["x", "colour"], True, OodScorer.from_reference(path))
+    log = PredictionLog(tmp_path / "log")
+    log.register("m", "1", schema, identity=True, reviewer=reviewer)
+
+    def inputs(x: list[float], colour: list[str]) -> Inputs:
+        return Inputs(rows=len(x), columns={"x": np.array(x),
+                                            "colour": np.array(colour, dtype=object)})
+
+    probs = {"probabilities": np.array([[0.9, 0.1], [0.45, 0.55]], np.float32)}
+    log.append(Prediction("a", 1.0, "m", "1", "invocations", 200, 1.0,
+                          inputs=inputs([0.0, 9.0], ["r", "b"]), model_outputs=probs))
+    log.append(Prediction("b", 2.0, "m", "1", "invocations", 200, 1.0,
+                          inputs=inputs([0.1], ["g"])))  # no outputs at hand
+    log.append(Prediction("c", 3.0, "m", "1", "invocations", 400, 1.0, error="bad"))
+    log.append(Prediction("d", 4.0, "m", "1", "invocations", 200, 1.0, shadow="2",
+                          inputs=inputs([0.1], ["g"]), model_outputs=probs))
+    log.flush()
+    entries = {e.request_id: e for e in read_log(tmp_path / "log", shadows=True)}
+    a = entries["a"].review
+    assert a is not None
+    assert np.allclose(a["confidence"], [0.9, 0.55]) and np.allclose(a["margin"], [0.8, 0.1])
+    assert a["ood"][0] == 0 and a["ood"][1] > 1 and a["ood_feature"] == [None, "x"]
+    assert np.allclose(a["probabilities"], [0.9, 0.1, 0.45, 0.55])
+    b = entries["b"].review
+    assert b is not None and np.isnan(b["confidence"][0]) and b["ood"] == [0.0]
+    assert len(b["probabilities"]) == 2 and np.isnan(b["probabilities"]).all()
+    assert entries["c"].review is None and entries["d"].review is None
