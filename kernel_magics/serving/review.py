@@ -35,36 +35,37 @@ from numpy.typing import NDArray
 logger = logging.getLogger(__name__)
 
 LOW, HIGH = 1, 99  # the percentiles whose distance is a feature's typical spread
+CHUNK_ROWS = 1024  # rows scored at a time (256 kB buffers at 64 features)
 
 
-def probabilities(outputs: dict[str, NDArray[Any]]) -> NDArray[np.float64] | None:
-    """Class probabilities (n, k), k >= 2, from the model's outputs; None for a model
-    with no such output (a regressor)."""
+def probabilities(outputs: dict[str, NDArray[Any]]) -> NDArray[np.float32] | None:
+    """Class probabilities (n, k), k >= 2, float32, from the model's outputs; None for a
+    model with no such output (a regressor)."""
     for values in outputs.values():
         if values.dtype.kind != "f" or values.ndim not in (1, 2) or len(values) == 0:
             continue
-        scores = values.reshape(len(values), -1).astype(np.float64)
+        scores = np.asarray(values.reshape(len(values), -1), np.float32)
         if scores.shape[1] == 1:
             p = scores[:, 0]
             if np.all((p >= 0) & (p <= 1)):
                 return np.column_stack([1 - p, p])
             continue
         sums = scores.sum(axis=1)
-        if np.all(scores >= 0) and np.allclose(sums, 1.0, atol=1e-3):
-            return np.asarray(scores / sums[:, None])
+        if scores.min() >= 0 and np.abs(sums - 1).max() <= 1e-3:
+            return scores
         shifted = np.exp(scores - scores.max(axis=1, keepdims=True))  # logits
-        return np.asarray(shifted / shifted.sum(axis=1, keepdims=True))
+        return np.asarray(shifted / shifted.sum(axis=1, keepdims=True), np.float32)
     return None
 
 
-def uncertainty(probs: NDArray[np.float64]) -> dict[str, NDArray[np.float64]]:
+def uncertainty(probs: NDArray[np.floating[Any]]) -> dict[str, NDArray[np.float32]]:
     """confidence, margin and normalised entropy of each row's class probabilities."""
-    ordered = np.sort(probs, axis=1)
-    top, second = ordered[:, -1], ordered[:, -2]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        logs = np.where(probs > 0, np.log(probs), 0.0)
-    entropy = -(probs * logs).sum(axis=1) / math.log(probs.shape[1])
-    return {"confidence": top, "margin": top - second, "entropy": np.clip(entropy, 0, 1)}
+    two = -np.partition(-probs, 1, axis=1)[:, :2]  # the top two, largest first
+    top, second = two[:, 0], two[:, 1]
+    logs = np.log(np.maximum(probs, np.float32(1e-30)))  # 0 log 0 = 0
+    entropy = -np.einsum("ij,ij->i", probs, logs) / np.float32(math.log(probs.shape[1]))
+    return {"confidence": top, "margin": top - second,
+            "entropy": np.clip(entropy, 0, 1).astype(np.float32)}
 
 
 class OodScorer:
@@ -74,8 +75,8 @@ class OodScorer:
                  categorical: dict[str, frozenset[str]]) -> None:
         self.numeric = numeric  # feature -> (low, high, span)
         self.categorical = categorical  # feature -> every category training had
-        bounds = np.array(list(numeric.values()), np.float64).reshape(-1, 3)
-        self._low, self._high, self._span = bounds[:, 0], bounds[:, 1], bounds[:, 2]
+        bounds = np.array(list(numeric.values()), np.float32).reshape(-1, 3)
+        self._low32, self._high32, self._span32 = bounds[:, 0], bounds[:, 1], bounds[:, 2]
         self._names = [*numeric, *categorical]
 
     @classmethod
@@ -100,29 +101,64 @@ class OodScorer:
                 categorical[row["feature"]] = frozenset(row["categories"])
         return cls(numeric, categorical)
 
-    def score(self, columns: dict[str, Any]) -> tuple[NDArray[np.float64], list[str | None]]:
+    def score(self, columns: dict[str, Any] | None = None, *,
+              matrix: NDArray[Any] | None = None, names: list[str] | None = None
+              ) -> tuple[NDArray[np.float32], NDArray[Any]]:
         """Per row: the score of its most unusual feature, and that feature's name
-        (None where every feature is inside the training data). ``columns``: feature ->
-        values; features it lacks count as inside."""
-        rows = len(next(iter(columns.values()))) if columns else 0
-        table = np.zeros((rows, len(self._names)))
-        if self.numeric:
-            present = [name in columns for name in self.numeric]
-            x = np.column_stack([np.asarray(columns[n], dtype=np.float64) if here
-                                 else np.full(rows, np.nan)
-                                 for n, here in zip(self.numeric, present, strict=True)])
-            beyond = np.maximum(self._low - x, x - self._high) / self._span
-            table[:, :len(self.numeric)] = np.nan_to_num(np.maximum(beyond, 0.0))
-        for j, (name, known) in enumerate(self.categorical.items(), len(self.numeric)):
+        (None where every feature is inside the training data). The rows are
+        ``columns`` (feature -> values) or ``matrix`` (rows x ``names``, all numeric);
+        features they lack count as inside. float32, in place, CHUNK_ROWS at a time."""
+        if matrix is not None:
+            assert names is not None
+            rows = len(matrix)
+            position = {n: j for j, n in enumerate(names)}
+            x = _numeric_block(rows, [matrix[:, position[n]] if n in position else None
+                                      for n in self.numeric],
+                               whole=matrix if list(self.numeric) == names else None)
+            columns = {}
+        else:
+            columns = columns or {}
+            rows = len(next(iter(columns.values()))) if columns else 0
+            x = _numeric_block(rows, [columns.get(n) for n in self.numeric])
+        n_numeric = len(self.numeric)
+        best = np.zeros(rows, np.float32)
+        worst = np.full(rows, len(self._names))  # len(names): no feature outside
+        if n_numeric:  # in chunks: small buffers, reused (fresh megabytes cost page faults)
+            chunk = min(rows, CHUNK_ROWS)
+            beyond, above = np.empty((chunk, n_numeric), np.float32), \
+                np.empty((chunk, n_numeric), np.float32)
+            for start in range(0, rows, chunk):
+                part = x[start:start + chunk]
+                t, u = beyond[:len(part)], above[:len(part)]
+                np.subtract(self._low32, part, out=t)
+                np.subtract(part, self._high32, out=u)
+                np.fmax(t, u, out=t)
+                t /= self._span32
+                np.fmax(t, 0, out=t)  # fmax: a NaN (a missing value) is inside
+                where = t.argmax(axis=1)
+                best[start:start + len(part)] = t[np.arange(len(part)), where]
+                worst[start:start + len(part)] = where
+        for j, (name, known) in enumerate(self.categorical.items(), n_numeric):
             values = columns.get(name)
             if values is not None:
-                table[:, j] = [0.0 if v is None or str(v) in known else 1.0 for v in values]
-        if not self._names:
-            return np.zeros(rows), [None] * rows
-        worst = table.argmax(axis=1)
-        best = table[np.arange(rows), worst]
-        return best, [self._names[j] if b > 0 else None
-                      for j, b in zip(worst.tolist(), best.tolist(), strict=True)]
+                unseen = np.array([v is not None and str(v) not in known for v in values])
+                higher = unseen & (best < 1.0)
+                best[higher], worst[higher] = 1.0, j
+        worst[best <= 0] = len(self._names)
+        named = np.array([*self._names, None], dtype=object)
+        return best, named[worst]
+
+
+def _numeric_block(rows: int, values: list[Any], whole: NDArray[Any] | None = None
+                   ) -> NDArray[np.float32]:
+    """The numeric features as one float32 rows x features block (NaN where absent)."""
+    if whole is not None:
+        return np.asarray(whole, np.float32)
+    block = np.full((rows, len(values)), np.nan, np.float32)
+    for j, column in enumerate(values):
+        if column is not None:
+            block[:, j] = np.asarray(column, np.float32)
+    return block
 
 
 # the log's ``review`` struct and the response's ``review`` objects: one value per row
@@ -152,60 +188,59 @@ class Reviewer:
         return cls(feature_names, task == "classification", ood)
 
     def score(self, outputs: list[dict[str, NDArray[Any]] | None],
-              columns: dict[str, Any] | None, counts: list[int]) -> dict[str, Any]:
+              columns: dict[str, Any] | None, counts: list[int], *,
+              matrix: NDArray[Any] | None = None) -> dict[str, Any]:
         """The scores of several requests' rows, one after another: ``outputs`` the
         model outputs of each request (None: not at hand), ``counts`` its rows,
-        ``columns`` their features (feature -> values). Missing scores are NaN
-        (ood_feature None); ``probabilities`` is (rows, k), or None."""
+        ``columns`` their features (feature -> values), or ``matrix`` (rows x the
+        schema's features, all numeric). float32 arrays, NaN where a score is missing
+        (``ood_feature`` None); ``probabilities`` is (rows, k), or None."""
         rows = sum(counts)
-        nan = np.full(rows, np.nan)
+        nan = np.full(rows, np.nan, np.float32)
         scores: dict[str, Any] = {"confidence": nan, "margin": nan, "entropy": nan,
-                                  "ood": nan, "ood_feature": [None] * rows,
+                                  "ood": nan, "ood_feature": np.full(rows, None, object),
                                   "probabilities": None}
         if self.classifier:
             probs = self._probabilities(outputs, counts)
             if probs is not None:
                 scores.update(uncertainty(probs), probabilities=probs)
-        if self.ood is not None and columns is not None:
+        if self.ood is not None and matrix is not None:
+            scores["ood"], scores["ood_feature"] = self.ood.score(
+                matrix=matrix, names=self.feature_names)
+        elif self.ood is not None and columns is not None:
             scores["ood"], scores["ood_feature"] = self.ood.score(columns)
         return scores
 
     @staticmethod
     def _probabilities(outputs: list[dict[str, NDArray[Any]] | None], counts: list[int]
-                       ) -> NDArray[np.float64] | None:
+                       ) -> NDArray[np.float32] | None:
         """Class probabilities of every row: the first float output the requests have,
         stacked (NaN rows for requests without it), then as :func:`probabilities`."""
-        present = [o for o in outputs if o]
-        if not present:
+        first = next((o for o in outputs if o), None)
+        name = None if first is None else \
+            next((n for n, v in first.items() if v.dtype.kind == "f"), None)
+        if first is None or name is None:
             return None
-        name = next((n for n, v in present[0].items() if v.dtype.kind == "f"), None)
-        if name is None:
-            return None
-        blocks = []
-        width = None
-        for o in outputs:
-            value = None if o is None else o.get(name)
-            if value is not None:
-                value = value.reshape(len(value), -1)
-                width = value.shape[1]
-            blocks.append(value)
-        if width is None:
-            return None
-        full: list[NDArray[Any]] = [  # a request without this output: NaN rows
-            b if b is not None and b.shape == (n, width) else np.full((n, width), np.nan)
-            for b, n in zip(blocks, counts, strict=True)]
-        stacked: NDArray[Any] = np.concatenate(full)
-        rows = len(stacked)
-        known = ~np.isnan(stacked).any(axis=1)
-        probs = np.full((rows, max(width, 2)), np.nan)
-        found = probabilities({name: stacked[known]}) if known.any() else None
+        width = first[name].reshape(len(first[name]), -1).shape[1]
+        blocks = [None if o is None else o.get(name) for o in outputs]
+        fits = [b is not None and len(b) == n and b.size == n * width
+                for b, n in zip(blocks, counts, strict=True)]
+        stacked = np.concatenate([b.reshape(n, width) for b, n, ok in  # type: ignore[union-attr]
+                                  zip(blocks, counts, fits, strict=True) if ok]) \
+            if any(fits) else None
+        if all(fits):  # the common case
+            return probabilities({name: stacked})  # type: ignore[dict-item]
+        # a request without this output: its rows stay NaN
+        known = np.concatenate([np.full(n, ok) for n, ok in zip(counts, fits, strict=True)])
+        found = None if stacked is None else probabilities({name: stacked})
         if found is None:
             return None
+        probs = np.full((len(known), found.shape[1]), np.nan, np.float32)
         probs[known] = found
         return probs
 
     def rows(self, scores: dict[str, Any]) -> list[dict[str, Any]]:
         """``scores`` as one JSON-ready object per row (null where a score is missing)."""
         columns = [[None if v != v else round(float(v), 6) for v in scores[f].tolist()]
-                   if f != "ood_feature" else scores[f] for f in FIELDS]
+                   if f != "ood_feature" else list(scores[f]) for f in FIELDS]
         return [dict(zip(FIELDS, values, strict=True)) for values in zip(*columns, strict=True)]

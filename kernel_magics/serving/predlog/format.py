@@ -339,13 +339,14 @@ def review_array(counts: list[int], scores: dict[str, Any] | None) -> pa.StructA
     rows' scores one after another (:meth:`Reviewer.score`)."""
     total = sum(counts)
     if scores is None:
-        scores = {n: np.full(total, np.nan) for n in REVIEW_FLOATS}
-        scores.update(ood_feature=[None] * total, probabilities=None)
+        scores = {n: np.full(total, np.nan, np.float32) for n in REVIEW_FLOATS}
+        scores.update(ood_feature=np.full(total, None, object), probabilities=None)
     offsets = _offsets(counts)
-    lists = [pa.ListArray.from_arrays(offsets, pa.array(np.asarray(scores[n], np.float32)))
+    lists = [pa.ListArray.from_arrays(offsets, pa.array(np.asarray(scores[n], np.float32),
+                                                        from_pandas=False))
              for n in REVIEW_FLOATS]
-    lists.append(pa.ListArray.from_arrays(offsets, pa.array(scores["ood_feature"],
-                                                            pa.string())))
+    lists.append(pa.ListArray.from_arrays(offsets, pa.array(
+        np.asarray(scores["ood_feature"], object), pa.string(), from_pandas=True)))
     probs = scores["probabilities"]
     if probs is None:
         lists.append(pa.ListArray.from_arrays(_offsets([0] * len(counts)),
@@ -353,7 +354,7 @@ def review_array(counts: list[int], scores: dict[str, Any] | None) -> pa.StructA
     else:
         width = probs.shape[1]
         lists.append(pa.ListArray.from_arrays(_offsets([c * width for c in counts]),
-                                              pa.array(probs.astype(np.float32).ravel())))
+                                              pa.array(np.asarray(probs, np.float32).ravel())))
     mask = pa.array([c == 0 for c in counts], pa.bool_())
     return pa.StructArray.from_arrays(lists, fields=list(REVIEW_STRUCT), mask=mask)
 

@@ -124,9 +124,16 @@ class Layout:
         if not any(counts):
             return review_array(counts, None)
         chosen = [r for r, s in zip(records, scored, strict=True) if s]
-        columns = self._feature_columns([r.inputs for r in chosen])
-        scores = self.reviewer.score([r.model_outputs for r in chosen], columns,
-                                     [c for c in counts if c])
+        outputs = [r.model_outputs for r in chosen]
+        rows = [c for c in counts if c]
+        if self.matrix:  # all-numeric features: one rows x features block
+            matrices = [self._matrix(r.inputs) for r in chosen]
+            if all(m is not None for m in matrices):
+                block: np.ndarray[Any, Any] = np.concatenate(matrices)  # type: ignore[arg-type]
+                return review_array(counts, self.reviewer.score(outputs, None, rows,
+                                                                matrix=block))
+        scores = self.reviewer.score(outputs, self._feature_columns(
+            [r.inputs for r in chosen]), rows)
         return review_array(counts, scores)
 
     def _feature_columns(self, inputs: list[Inputs | None]) -> dict[str, Any] | None:
@@ -136,12 +143,6 @@ class Layout:
         features = self.features
         if features is None:
             return None
-        if self.matrix:
-            matrices = [self._matrix(x) for x in inputs]
-            if any(m is None for m in matrices):
-                return None
-            block: np.ndarray[Any, Any] = np.concatenate(matrices)  # type: ignore[arg-type]
-            return dict(zip(features.names, block.T, strict=True))
         parts = [None if x is None else x.columns if x.tensors is None else
                  self._tensor_columns(x) for x in inputs]
         if any(p is None for p in parts):
