@@ -22,7 +22,8 @@ from ..errors import ConfigError
 from ..serving.predlog.reader import parse_duration
 from ..workspace import CONFIG_FILE, Workspace, typed_section
 
-REASONS = ("confidence", "margin", "entropy", "ood", "audit")
+# a row crossing several thresholds is routed for the first whose cap has room
+REASONS = ("ood", "confidence", "margin", "entropy", "audit")
 
 
 @dataclass(frozen=True)
@@ -79,42 +80,56 @@ def audited(request_id: str, row: int, share: float) -> bool:
     return int.from_bytes(digest, "big") / 2 ** 64 < share
 
 
-def reasons(row: dict[str, Any], settings: ReviewSettings) -> list[str]:
-    """The reasons one scored row is a candidate for, most telling first."""
-    found = []
-    if row.get("ood") is not None and settings.max_ood > 0 and row["ood"] > settings.max_ood:
-        found.append("ood")
-    if row.get("confidence") is not None and row["confidence"] < settings.min_confidence:
-        found.append("confidence")
-    if row.get("margin") is not None and row["margin"] < settings.min_margin:
-        found.append("margin")
-    if row.get("entropy") is not None and settings.max_entropy > 0 and \
-            row["entropy"] > settings.max_entropy:
-        found.append("entropy")
-    if audited(str(row["request_id"]), int(row.get("row", 0)), settings.audit_share):
-        found.append("audit")
-    return found
+def candidates(rows: pd.DataFrame, settings: ReviewSettings) -> pd.DataFrame:
+    """For each scored row, whether it crosses each reason's threshold (one boolean
+    column per reason, in :data:`REASONS` order; a missing score crosses nothing)."""
+    def below(column: str, threshold: float) -> np.ndarray[Any, Any]:
+        values = rows[column].to_numpy(np.float64, na_value=np.nan)
+        return np.asarray(values < threshold)  # NaN: False
+
+    def above(column: str, threshold: float) -> np.ndarray[Any, Any]:
+        values = rows[column].to_numpy(np.float64, na_value=np.nan)
+        return np.asarray(values > threshold) if threshold > 0 else np.zeros(len(rows), bool)
+
+    audit = np.zeros(len(rows), bool)
+    if settings.audit_share > 0:
+        audit = np.fromiter((audited(str(r), int(n), settings.audit_share) for r, n in
+                             zip(rows["request_id"], rows["row"], strict=True)), bool,
+                            len(rows))
+    return pd.DataFrame({"ood": above("ood", settings.max_ood),
+                         "confidence": below("confidence", settings.min_confidence),
+                         "margin": below("margin", settings.min_margin),
+                         "entropy": above("entropy", settings.max_entropy),
+                         "audit": audit}, index=rows.index)
 
 
 def route(rows: pd.DataFrame, settings: ReviewSettings) -> pd.DataFrame:
     """The routed rows of ``rows`` (columns request_id, row, time and the scores), with
     ``reason``: per UTC day, in time order, within the day's budget and each reason's
-    cap."""
-    picked: list[dict[str, Any]] = []
-    ordered = rows.sort_values("time", kind="stable")
-    for _, day in ordered.groupby(ordered["time"].dt.floor("D"), sort=True):
-        seen = taken = 0
-        per_reason: dict[str, int] = {}
-        for row in day.to_dict("records"):
-            seen += 1
-            budget = settings.budget(seen)
-            if taken >= budget:
-                continue
-            cap = max(1, int(settings.reason_cap * budget)) if settings.reason_cap else budget
-            for reason in reasons(row, settings):
-                if per_reason.get(reason, 0) < cap:
-                    per_reason[reason] = per_reason.get(reason, 0) + 1
-                    taken += 1
-                    picked.append({**row, "reason": reason})
-                    break
-    return pd.DataFrame(picked, columns=[*rows.columns, "reason"])
+    cap. Only rows that cross a threshold are looked at one by one."""
+    ordered = rows.sort_values("time", kind="stable").reset_index(drop=True)
+    if ordered.empty:
+        return ordered.assign(reason=pd.Series(dtype=object))
+    crossed = candidates(ordered, settings)
+    day = ordered["time"].dt.floor("D")
+    seen = ordered.groupby(day).cumcount().to_numpy() + 1  # the row's place in its day
+    picked: list[int] = []
+    why: list[str] = []
+    current = None
+    taken = 0
+    per_reason: dict[str, int] = {}
+    for i in np.flatnonzero(crossed.to_numpy().any(axis=1)).tolist():
+        if day.iat[i] != current:
+            current, taken, per_reason = day.iat[i], 0, {}
+        budget = settings.budget(int(seen[i]))
+        if taken >= budget:
+            continue
+        cap = max(1, int(settings.reason_cap * budget)) if settings.reason_cap else budget
+        for reason in REASONS:
+            if crossed[reason].iat[i] and per_reason.get(reason, 0) < cap:
+                per_reason[reason] = per_reason.get(reason, 0) + 1
+                taken += 1
+                picked.append(i)
+                why.append(reason)
+                break
+    return ordered.iloc[picked].assign(reason=why)

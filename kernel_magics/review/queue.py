@@ -15,11 +15,9 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-import pandas as pd
 
 from ..errors import NotFoundError
 from ..monitor.predictions import scalar
@@ -27,7 +25,7 @@ from ..release.evidence import Task, truth_rows
 from ..services import service_folder, service_log
 from ..serving.bundle import Bundle
 from ..serving.predlog import LogEntry, read_log
-from ..serving.predlog.reader import parse_since
+from ..serving.predlog.reader import parse_since, read_review_scores
 from ..serving.schema import Schema
 from ..workspace import Workspace
 from .policy import REASONS, ReviewSettings, route
@@ -108,8 +106,7 @@ class ReviewQueue:
     settings: ReviewSettings
     classes: list[Any] | None  # the champion's class labels (None: regression)
     image: ImageLayout | None
-    predictions: int  # rows answered in the window
-    scored: int  # of which the log holds review scores
+    scored: int  # rows answered in the window that the log holds scores of
     routed: int  # of which the policy routed
     labelled: int  # of the routed, labelled since
     today: dict[str, int] = field(default_factory=dict)  # routed and budget, today (UTC)
@@ -117,8 +114,8 @@ class ReviewQueue:
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "items": [i.to_json() for i in self.items],
-                "pending": len(self.items), "predictions": self.predictions,
-                "scored": self.scored, "routed": self.routed, "labelled": self.labelled,
+                "pending": len(self.items), "scored": self.scored,
+                "routed": self.routed, "labelled": self.labelled,
                 "today": self.today, "by_reason": self.by_reason,
                 "classes": self.classes,
                 "image": None if self.image is None else self.image.to_json(),
@@ -144,62 +141,44 @@ class Schemas:
 
 def review_queue(workspace: Workspace, name: str, *, settings: ReviewSettings | None = None,
                  log_dir: str | None = None, now: datetime | None = None) -> ReviewQueue:
-    """Service ``name``'s review queue now."""
+    """Service ``name``'s review queue now. Two reads of the log: every answer's scores
+    (no inputs), then the inputs and answers of the routed requests only."""
     from ..release.rollout import current_release
 
     settings = settings or ReviewSettings.from_workspace(workspace)
     folder = service_folder(workspace, name)
     schemas = Schemas(folder)
     champion = schemas(current_release(workspace, name).champion)
-    entries = read_log(service_log(workspace, name, log_dir),
-                       parse_since(settings.since, now=now))
-    answered = [e for e in entries if e.error is None and e.status < 400 and e.rows > 0]
-    table = _scored_rows(answered)
-    routed = route(table, settings) if len(table) else table.assign(reason=[])
-    by_id = {e.request_id: e for e in answered}
-    items: list[ReviewItem] = []
-    labelled = 0
-    for pick in routed.to_dict("records"):
-        item = _item(by_id[pick["request_id"]], int(pick["row"]), pick["reason"], schemas)
-        if item.label is None:
-            items.append(item)
-        else:
-            labelled += 1
-    today = (now or pd.Timestamp.now(tz="UTC")).date() if now is None else now.date()
-    routed_today = int((routed["time"].dt.date == today).sum()) if len(routed) else 0
-    seen_today = int((table["time"].dt.date == today).sum()) if len(table) else 0
+    log = service_log(workspace, name, log_dir)
+    scored = read_review_scores(log, parse_since(settings.since, now=now))
+    routed = route(scored, settings)
+    pending = routed[[_label(truth, row) is None for truth, row in
+                      zip(routed["ground_truth"], routed["row"], strict=True)]]
+    entries = {e.request_id: e for e in read_log(
+        log, parse_since(settings.since, now=now),
+        request_ids=sorted(set(pending["request_id"])))} if len(pending) else {}
+    items = [_item(entries[rid], int(row), reason, schemas)
+             for rid, row, reason in zip(pending["request_id"], pending["row"],
+                                         pending["reason"], strict=True) if rid in entries]
+    today = (now or datetime.now(UTC)).date()
+    days = scored["time"].dt.date if len(scored) else scored["time"]
+    seen_today = int((days == today).sum())
     return ReviewQueue(
         name=name, items=items, settings=settings,
         classes=None if champion is None or champion.class_labels is None
         else list(champion.class_labels),
         image=None if champion is None else image_layout(champion),
-        predictions=sum(e.rows for e in answered), scored=len(table), routed=len(routed),
-        labelled=labelled,
-        today={"routed": routed_today, "predictions": seen_today,
-               "budget": settings.budget(seen_today)},
+        scored=len(scored), routed=len(routed), labelled=len(routed) - len(pending),
+        today={"routed": int((routed["time"].dt.date == today).sum()) if len(routed) else 0,
+               "predictions": seen_today, "budget": settings.budget(seen_today)},
         by_reason={r: int((routed["reason"] == r).sum()) for r in REASONS
                    if len(routed) and (routed["reason"] == r).any()})
 
 
-def _scored_rows(entries: list[LogEntry]) -> pd.DataFrame:
-    """One row per scored input row: request_id, row, time and its scores."""
-    columns: dict[str, list[Any]] = {"request_id": [], "row": [], "time": [],
-                                     **{s: [] for s in SCORES}}
-    for entry in entries:
-        review = entry.review
-        if review is None:
-            continue
-        count = len(review.get("ood") or [])
-        columns["request_id"].extend([entry.request_id] * count)
-        columns["row"].extend(range(count))
-        columns["time"].extend([entry.time] * count)
-        for score in SCORES:
-            values = review.get(score) or [None] * count
-            columns[score].extend(_number(v) if score != "ood_feature" else v
-                                  for v in values)
-    frame = pd.DataFrame(columns)
-    frame["time"] = pd.to_datetime(frame["time"], utc=True)
-    return frame
+def _label(ground_truth: str | None, row: int) -> Any:
+    """Row ``row``'s label in a request's ground truth (None: not labelled)."""
+    truth = truth_rows(ground_truth)
+    return None if truth is None or row >= len(truth) else scalar(truth[row])
 
 
 def _number(value: Any) -> float | None:
@@ -212,7 +191,6 @@ def _item(entry: LogEntry, row: int, reason: str, schemas: Schemas) -> ReviewIte
     inputs = {k: v[row] for k, v in (entry.inputs or {}).items() if row < len(v)}
     task = Task.of(schema) if schema is not None else Task("classification", None)
     predicted = task.predictions(entry.outputs, entry.endpoint)
-    truth = truth_rows(entry.ground_truth)
     probabilities = None
     flat = review.get("probabilities") or []
     if flat and entry.rows and len(flat) % entry.rows == 0:
@@ -230,7 +208,7 @@ def _item(entry: LogEntry, row: int, reason: str, schemas: Schemas) -> ReviewIte
         scores={s: (review.get(s) or [None] * (row + 1))[row] if s == "ood_feature"
                 else _number((review.get(s) or [None] * (row + 1))[row]) for s in SCORES},
         reason=reason,
-        label=None if truth is None or row >= len(truth) else scalar(truth[row]))
+        label=_label(entry.ground_truth, row))
 
 
 def find_request(workspace: Workspace, name: str, request_id: str,

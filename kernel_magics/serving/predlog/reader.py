@@ -265,6 +265,48 @@ def read_answers(log: str | os.PathLike[str] | LogLocation, since: str | datetim
                    r[7]) for r in rows]
 
 
+def read_review_scores(log: str | os.PathLike[str] | LogLocation,
+                       since: str | datetime | None) -> Any:
+    """One row per scored input row of the answers at or after ``since`` (shadows'
+    copies and errors left out), oldest first, as a pandas DataFrame: request_id, time
+    (UTC), version, row, confidence, margin, entropy, ood, ood_feature, ground_truth
+    (the request's latest, JSON). DuckDB unnests the ``review`` column; no request's
+    inputs are read (the review queue reads those for the rows it routes only)."""
+    import pandas as pd
+
+    columns = ["request_id", "time", "version", "row", "confidence", "margin", "entropy",
+               "ood", "ood_feature", "ground_truth"]
+    location = as_location(log)
+    start = parse_since(since)
+    files = location.files("predictions", start)
+    if not files:
+        return pd.DataFrame(columns=columns)
+    feedback = location.files("feedback")
+    truth = _truth(bool(feedback))
+    with _duckdb(location) as (con, prefix):
+        params: list[Any] = [[prefix + f for f in files]]
+        present = {row[0] for row in con.execute(
+            "DESCRIBE SELECT * FROM read_parquet(?, union_by_name=true)", params).fetchall()}
+        if "review" not in present:  # a log written before review scores
+            return pd.DataFrame(columns=columns)
+        if feedback:
+            params.append([prefix + f for f in feedback])
+        params.append(0 if start is None else int(start.timestamp() * 1e6))
+        table = con.sql(
+            "SELECT p.request_id, p.time, p.version, "
+            "unnest(range(len(p.review.ood))) AS row, "
+            "unnest(p.review.confidence) AS confidence, unnest(p.review.margin) AS margin, "
+            "unnest(p.review.entropy) AS entropy, unnest(p.review.ood) AS ood, "
+            "unnest(p.review.ood_feature) AS ood_feature, f.ground_truth "
+            f"FROM read_parquet(?, union_by_name=true) p LEFT JOIN {truth} f "
+            "USING (request_id) WHERE p.review IS NOT NULL AND p.shadow IS NULL "
+            "AND p.status < 400 AND p.error IS NULL AND epoch_us(p.time) >= ? "
+            "ORDER BY p.time, row", params=params).to_arrow_table()
+    frame = table.to_pandas()
+    frame["time"] = pd.to_datetime(frame["time"], utc=True)
+    return frame
+
+
 def read_timeline(log: str | os.PathLike[str] | LogLocation, since: datetime,
                   bucket_s: int) -> list[tuple[datetime, str, int, float, float, int]]:
     """Per ``bucket_s`` seconds and version since ``since``, answered requests only:
