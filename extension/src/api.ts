@@ -22,6 +22,9 @@ import {
   IRunQuery,
   IRelease,
   IReleaseChange,
+  IReviewLabel,
+  IReviewLabelled,
+  IReviewQueue,
   ITimeline,
   IWorkspaceInfo
 } from './tokens';
@@ -255,6 +258,24 @@ export function changeRelease(
 /** A service's retraining loop: whether `ship watch` runs, its back-off, the latest `limit` events. */
 export function getLoop(name: string, notebook: string | null = null, limit = 50): Promise<ILoopStatus> {
   return requestAPI<ILoopStatus>(`services/${encodeURIComponent(name)}/loop`, {}, { notebook, limit });
+}
+
+/** A service's review queue: the routed predictions waiting for a label, and the budget. */
+export function getReviewQueue(name: string, notebook: string | null = null): Promise<IReviewQueue> {
+  return requestAPI<IReviewQueue>(`services/${encodeURIComponent(name)}/review`, {}, { notebook });
+}
+
+/** Write labels (a null value takes one back) as the requests' feedback. */
+export function writeReviewLabels(
+  name: string,
+  labels: IReviewLabel[],
+  notebook: string | null = null
+): Promise<IReviewLabelled> {
+  return requestAPI<IReviewLabelled>(
+    `services/${encodeURIComponent(name)}/review/labels`,
+    { method: 'POST', body: JSON.stringify(labels) },
+    { notebook }
+  );
 }
 
 /** A service's requests, latency and errors per version over a window (e.g. `1h`). */

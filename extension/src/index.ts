@@ -18,6 +18,7 @@ import { CostPanel } from './panels/cost';
 import { DriftPanel } from './panels/drift';
 import { ExperimentsPanel } from './panels/experiments';
 import { ModelsPanel } from './panels/models';
+import { ReviewPanel } from './panels/review';
 import { ServicesPanel } from './panels/services';
 import { WorkspacePanel } from './panels/workspace';
 import { ShipSidebar } from './sidebar';
@@ -249,11 +250,22 @@ const costPlugin = followingPanelPlugin({
   }
 });
 
+/**
+ * The Review panel: a service's human-review queue, labelled one item at a time.
+ */
+const reviewPlugin = followingPanelPlugin({
+  id: 'kernel-magics:review',
+  description: 'The Review panel of the Ship sidebar: label the predictions routed to a person.',
+  rank: 600,
+  create: trans => new ReviewPanel(trans)
+});
+
 export default [
   sidebarPlugin,
   commandsPlugin,
   modelsPlugin,
   servicesPlugin,
   driftPlugin,
-  costPlugin
+  costPlugin,
+  reviewPlugin
 ];

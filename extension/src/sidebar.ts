@@ -10,7 +10,7 @@ import { IShipSidebar } from './tokens';
  *
  * Stage panels add themselves with `addPanel(panel, rank)` (the `IShipSidebar`
  * token): Experiments (100) and Workspace (900) here; Models (200), Services (300),
- * Drift (400) and Cost (500) from their own plugins.
+ * Drift (400), Cost (500) and Review (600) from their own plugins.
  *
  * One section is open at a time: the sidebar is narrow and short, and a panel
  * reloads only while shown. The first panel added (Experiments) starts open; opening

@@ -16,7 +16,7 @@ import { Widget } from '@lumino/widgets';
 export interface IShipSidebar {
   /**
    * Add a stage panel; lower ranks come first (Experiments 100, Models 200,
-   * Services 300, Drift 400, Cost 500, Workspace 900).
+   * Services 300, Drift 400, Cost 500, Review 600, Workspace 900).
    */
   addPanel(panel: Widget, rank: number): void;
 }
@@ -774,4 +774,76 @@ export interface ILoopStatus {
   settings: { [key: string]: unknown };
   /** Oldest first. */
   events: ILoopEvent[];
+}
+
+/** The review scores of one row (`serving/review.py`); null where not computed. */
+export interface IReviewScores {
+  /** The top class's probability. */
+  confidence: number | null;
+  /** Top minus second probability. */
+  margin: number | null;
+  /** Normalised entropy of the probabilities, 0..1. */
+  entropy: number | null;
+  /** How many training ranges the farthest feature lies outside its training range. */
+  ood: number | null;
+  /** That feature. */
+  ood_feature: string | null;
+}
+
+/** One routed row waiting for a label. */
+export interface IReviewItem {
+  request_id: string;
+  /** Its row in the request. */
+  row: number;
+  /** Rows in its request. */
+  rows: number;
+  time: string;
+  version: string;
+  /** Feature → value of this row. */
+  inputs: { [feature: string]: unknown };
+  prediction: unknown;
+  /** Class label → probability; null for a regressor or a model without them. */
+  probabilities: { [label: string]: number } | null;
+  scores: IReviewScores;
+  /** Why it was routed (`review/policy.py`): confidence, margin, entropy, ood or audit. */
+  reason: string;
+  /** Its label, once labelled (the queue lists unlabelled rows: null). */
+  label: unknown;
+}
+
+/** `GET /ship/api/services/{name}/review`: what `ship review NAME --json` prints. */
+export interface IReviewQueue {
+  name: string;
+  /** Oldest first. */
+  items: IReviewItem[];
+  pending: number;
+  /** Rows answered in the window (`settings.since`) whose review scores the log holds. */
+  scored: number;
+  /** Of which the policy routed. */
+  routed: number;
+  /** Of the routed, labelled. */
+  labelled: number;
+  /** Today (UTC): routed, predictions seen and the day's budget. */
+  today: { routed: number; predictions: number; budget: number };
+  by_reason: { [reason: string]: number };
+  /** The champion's class labels; null for a regressor. */
+  classes: unknown[] | null;
+  /** The features form an image of this size (row-major in `features`). */
+  image: { height: number; width: number } | null;
+  /** The image's features in row-major order; null when not an image. */
+  features: string[] | null;
+  /** `[review]` of ship.toml, defaults filled in. */
+  settings: { since: string; [key: string]: unknown };
+}
+
+/** One label to write: row `row` of request `request_id` is `value` (null: take it back). */
+export interface IReviewLabel {
+  request_id: string;
+  row: number;
+  value: unknown;
+}
+
+/** `POST /ship/api/services/{name}/review/labels`: each request's ground truth now. */
+export interface IReviewLabelled {
+  labelled: { request_id: string; ground_truth: unknown[] }[];
 }

@@ -7,12 +7,15 @@ through ``ShipAPIHandler``; ``review`` does the work, in a thread off the event 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING
 
 import tornado.web
 
 from ..errors import ValidationError
 from .handlers import ShipAPIHandler
+
+if TYPE_CHECKING:
+    from ..review.labels import Label
 
 # A panel sends one label at a time; a batch (an import, a script) stays reasonable.
 MAX_LABELS = 1000
@@ -46,7 +49,7 @@ class ReviewLabelsHandler(ShipAPIHandler):
         self.write_json({"labelled": written})
 
 
-def parse_labels(raw: bytes | None) -> list[Any]:
+def parse_labels(raw: bytes | None) -> list[Label]:
     """The labels of a request body; ValidationError names the field that is wrong."""
     from ..review.labels import Label
 

@@ -2,7 +2,8 @@
  * Seeds the server root before the tests: 1,000 runs of `many/runs.ipynb` with
  * bench/seed_runs.py (the runs Ship's writer would log; about half a minute), the
  * models and services of `models/`, the monitored service of `monitor/`, the
- * released service of `release/`, and the retraining loop of `loop/`.
+ * released service of `release/`, the retraining loop of `loop/`, and the review queue
+ * of `review/`.
  */
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
@@ -16,6 +17,7 @@ export default function globalSetup(): void {
   seedMonitor(root);
   seedRelease(root);
   seedLoop(root);
+  seedReview(root);
   const folder = path.join(root, 'many');
   fs.mkdirSync(folder, { recursive: true });
   const notebook = {
@@ -125,6 +127,24 @@ function seedLoop(root: string): void {
   const repo = path.resolve(__dirname, '..', '..');
   const python = process.env.SHIP_PYTHON ?? path.join(repo, '.venv', 'bin', 'python');
   execFileSync(python, [path.join(__dirname, 'seed_loop.py'), folder], {
+    stdio: 'inherit',
+    env: { ...process.env, MLFLOW_DISABLE_TELEMETRY: 'true' }
+  });
+}
+
+/**
+ * Seeds `review/`: the `digits` service (8 × 8 pixel features) served for real, answering
+ * clean and shifted digits, its prediction log scored for review (tests/ui/seed_review.py;
+ * about 5 seconds).
+ */
+function seedReview(root: string): void {
+  const folder = path.join(root, 'review');
+  if (fs.existsSync(path.join(folder, '.ship', 'services', 'digits', 'log', 'predictions'))) {
+    return;
+  }
+  const repo = path.resolve(__dirname, '..', '..');
+  const python = process.env.SHIP_PYTHON ?? path.join(repo, '.venv', 'bin', 'python');
+  execFileSync(python, [path.join(__dirname, 'seed_review.py'), folder], {
     stdio: 'inherit',
     env: { ...process.env, MLFLOW_DISABLE_TELEMETRY: 'true' }
   });

@@ -1,0 +1,141 @@
+"""Seed a workspace for the Review panel, through Ship's real components:
+
+1. the `digits` service: a LogisticRegression of scikit-learn's 8 x 8 digits as ONNX, its
+   64 features named pixel_R_C (so the panel draws each item as an image), with a
+   reference profile of its training rows;
+2. the real serving runtime (uvicorn on 127.0.0.1, in a thread) answers real HTTP
+   requests: clean test digits, then shifted ones (brightened, corners lit: pixels
+   training kept dark); the log writer scores every answer, and the queue is built
+   from the log by the [review] settings of ship.toml; then it stops.
+
+    python tests/ui/seed_review.py FOLDER              seed (about 10 s)
+    python tests/ui/seed_review.py FOLDER --more N     serve again, send N shifted
+                                                       digits, stop; prints their ids
+    python tests/ui/seed_review.py FOLDER --labels     prints the log's labels as JSON:
+                                                       {"REQUEST_ID/ROW": value}
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: live_server
+
+NAME = "digits"
+FEATURES = [f"pixel_{r}_{c}" for r in range(8) for c in range(8)]
+CLEAN, SHIFTED = 40, 8
+# Half of each day's predictions may reach a person, whatever the reason; no audit, so
+# what is routed is the same on every run.
+SETTINGS = ("[review]\ndaily_budget = 100\ndaily_share = 0.5\nreason_cap = 0\n"
+            "audit_share = 0.0\n")
+
+
+def digits() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    return x.astype(np.float32), y
+
+
+def shifted(rows: np.ndarray) -> np.ndarray:
+    """Brighter digits with the corners lit: pixels training kept dark."""
+    out = np.clip(rows + 6, 0, 16).astype(np.float32)
+    out[:, [0, 7, 56, 63]] = 16
+    return out
+
+
+def serve_and_send(folder: Path, rows: np.ndarray) -> list[str]:
+    """Serve the service, POST each row to /invocations, stop (the log flushes); the ids."""
+    from live_server import serve_in_thread
+
+    from kernel_magics.services import service_log
+    from kernel_magics.workspace import find_workspace
+
+    workspace = find_workspace(folder)
+    server = serve_in_thread(workspace.services_dir / NAME / "1",
+                             Path(service_log(workspace, NAME)))
+    ids = []
+    try:
+        with server.client() as client:
+            for row in rows:
+                response = client.post("/invocations", json={"dataframe_split": {
+                    "columns": FEATURES, "data": [row.tolist()]}})
+                response.raise_for_status()
+                ids.append(response.headers["x-request-id"])
+    finally:
+        server.stop()
+    return ids
+
+
+def seed(folder: Path) -> None:
+    from onnx_models import sklearn_onnx
+    from sklearn.linear_model import LogisticRegression
+
+    from kernel_magics.bundle.reference import from_data, write_reference_file
+    from kernel_magics.serving.bundle import Lineage, Manifest, RuntimeSettings, write_bundle
+    from kernel_magics.serving.schema import Feature, Schema, TensorSpec
+    from kernel_magics.workspace import init_workspace
+
+    started = time.monotonic()
+    folder = folder.resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    workspace = init_workspace(folder)
+    (workspace.ship_dir / "ship.toml").write_text(SETTINGS, encoding="utf-8")
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                       "language": "python"}
+    notebook.cells.append(nbformat.v4.new_code_cell(f"!ship review {NAME}"))
+    nbformat.write(notebook, folder / "digits.ipynb")
+    x, y = digits()
+    model = LogisticRegression(max_iter=300).fit(x[:1200], y[:1200])
+    bundle = workspace.services_dir / NAME / "1"
+    schema = Schema(features=tuple(Feature(f, "float32") for f in FEATURES),
+                    inputs=(TensorSpec("float_input", "FP32", (-1, 64)),),
+                    outputs=(TensorSpec("label", "INT64", (-1,)),
+                             TensorSpec("probabilities", "FP32", (-1, 10))),
+                    class_labels=tuple(range(10)))
+    write_bundle(bundle, manifest=Manifest(
+        name=NAME, version="1", lineage=Lineage(NAME, "1", "run"),
+        runtime=RuntimeSettings(log_flush_interval_s=0.2)), schema=schema,
+        model=sklearn_onnx(model, 64))
+    write_reference_file(bundle, from_data(FEATURES, x[:1200]))
+    test = x[1200:]
+    serve_and_send(folder, np.vstack([test[:CLEAN], shifted(test[CLEAN:CLEAN + SHIFTED])]))
+    print(f"seeded {folder} in {time.monotonic() - started:.1f} s")
+
+
+def more(folder: Path, count: int) -> None:
+    x, _ = digits()
+    start = 1200 + CLEAN + SHIFTED
+    print(json.dumps(serve_and_send(folder, shifted(x[start:start + count]))))
+
+
+def labels(folder: Path) -> None:
+    from kernel_magics.release.evidence import truth_rows
+    from kernel_magics.services import service_log
+    from kernel_magics.serving.predlog import read_log
+    from kernel_magics.workspace import find_workspace
+
+    workspace = find_workspace(folder)
+    found = {}
+    for entry in read_log(service_log(workspace, NAME), labelled=True):
+        for row, value in enumerate(truth_rows(entry.ground_truth) or []):
+            if value is not None:
+                found[f"{entry.request_id}/{row}"] = value
+    print(json.dumps(found))
+
+
+if __name__ == "__main__":
+    target = Path(sys.argv[1])
+    if sys.argv[2:3] == ["--more"]:
+        more(target, int(sys.argv[3]))
+    elif sys.argv[2:3] == ["--labels"]:
+        labels(target)
+    else:
+        seed(target)
