@@ -99,6 +99,7 @@ def labelled(workspace: Workspace) -> dict[tuple[str, int], Any]:
 
 async def test_the_queue_as_ship_review_prints_it(api: Any) -> None:
     queue = await api.call("services", NAME, "review")
+    api.check(queue, "ReviewQueue")
     assert queue["name"] == NAME and queue["scored"] == 50
     assert 0 < queue["pending"] == len(queue["items"]) <= queue["today"]["budget"] <= 10
     assert queue["image"] == {"height": 8, "width": 8}
@@ -118,6 +119,7 @@ async def test_a_label_leaves_the_queue_and_null_brings_it_back(
     key = (first["request_id"], first["row"])
     answer = await api.call("services", NAME, "review", "labels", method="POST",
                             body={"request_id": first["request_id"], "value": "7"})
+    api.check(answer, "ReviewLabelled")
     assert answer == {"labelled": [{"request_id": first["request_id"], "ground_truth": [7]}]}
     after = await api.call("services", NAME, "review")
     assert key not in {(i["request_id"], i["row"]) for i in after["items"]}
