@@ -40,7 +40,7 @@ Peers, on the same logs, at the same budget (5 % of the rows, floor per UTC day)
 - random sampling: the full budget of rows drawn at random (DRAWS draws; the mean is
   the budget times the error rate), at least as many rows as the policy routed;
 - confidence alone, online (the fair peer, the goal's): ``review_queue`` with only
-  ``min_confidence`` (0.6) active: no margin, ood, audit or caps, the same budget filled
+  ``min_confidence`` (0.6) active: no margin, ood or audit, the same budget filled
   the same way (per day, in arrival order);
 - confidence alone, offline (a reference, not a goal): the budget's lowest-confidence
   rows of the whole day, chosen with hindsight (what no online policy can do).
@@ -136,16 +136,16 @@ BATCH_CHANCE = BATCH_SHARE / (BATCH_ROWS - BATCH_SHARE * (BATCH_ROWS - 1))  # pe
 DATASETS = ("breast_cancer", "digits")
 POLICY = ReviewSettings(daily_budget=UNLIMITED, daily_share=SHARE)
 CONFIDENCE_ONLY = replace(POLICY, min_margin=0.0, max_entropy=0.0, max_ood=0.0,
-                          audit_share=0.0, reason_cap=0.0)
+                          audit_share=0.0)
 # other [review] settings, shown with the same logs and the policy's own route()
 VARIANTS: dict[str, ReviewSettings] = {
     "defaults": POLICY,
     "audit_share=0": replace(POLICY, audit_share=0.0),
     "max_ood=0 (no ood reason)": replace(POLICY, max_ood=0.0),
-    "reason_cap=0 (no caps)": replace(POLICY, reason_cap=0.0),
+    "cap_ood=1 (no cap on ood)": replace(POLICY, cap_ood=1.0),
     "max_ood=2": replace(POLICY, max_ood=2.0),
     "min_confidence=0.9": replace(POLICY, min_confidence=0.9),
-    "min_confidence=0.9, reason_cap=0": replace(POLICY, min_confidence=0.9, reason_cap=0.0),
+    "min_confidence=0.9, cap_ood=0.25": replace(POLICY, min_confidence=0.9, cap_ood=0.25),
     "confidence alone, min_confidence=0.9": replace(CONFIDENCE_ONLY, min_confidence=0.9),
 }
 SCORES = ("confidence", "margin", "entropy", "ood")

@@ -2,16 +2,23 @@
 
 A row is a candidate for each reason whose threshold it crosses: low ``confidence``,
 small ``margin``, high ``entropy``, high ``ood`` score, and a deterministic random
-``audit`` share (a hash of the request id, so a request is in or out for good and
-confident mistakes are found too). Per day (UTC), in arrival order, candidates are
-routed until the day's budget (a count, or a share of the day's predictions so far) is
-spent, and each reason's cap: so the queue of a past moment never changes, and the
-budget is never exceeded.
+``audit`` share (a hash of the request id and row, so a row is in or out for good and
+confident mistakes are found too).
+
+Per day (UTC), in arrival order: the day's budget at any moment is a count, or a share
+of the day's predictions so far, whichever is smaller. An audited row takes a free slot
+as it arrives (it is a sample: choosing among them would bias it). Other candidates
+wait; whenever a slot is free, the most doubtful waiting candidate takes it: the model
+unsure before the input unfamiliar (:data:`PRIORITY`), and within a reason the lowest
+confidence or margin, the highest entropy or ood score. Each reason takes at most its
+cap (a share of the budget). So the budget is never exceeded, and a row, once routed,
+stays routed: a decision depends only on the rows before it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import heapq
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -22,8 +29,12 @@ from ..errors import ConfigError
 from ..serving.predlog.reader import parse_duration
 from ..workspace import CONFIG_FILE, Workspace, typed_section
 
-# a row crossing several thresholds is routed for the first whose cap has room
-REASONS = ("ood", "confidence", "margin", "entropy", "audit")
+REASONS = ("confidence", "margin", "entropy", "ood", "audit")
+# who takes a free slot first (audited rows take theirs as they come): bench/review.py
+# found low-confidence candidates twice as often wrong as unfamiliar inputs
+PRIORITY = ("confidence", "margin", "entropy", "ood")
+# within a reason, the most doubtful first: +1 the lowest value, -1 the highest
+DOUBT = {"confidence": 1.0, "margin": 1.0, "entropy": -1.0, "ood": -1.0}
 
 
 @dataclass(frozen=True)
@@ -38,7 +49,12 @@ class ReviewSettings:
     audit_share: float = 0.005  # a random share of everything: finds confident mistakes
     daily_budget: int = 200  # at most this many items a day (UTC) ...
     daily_share: float = 0.05  # ... and at most this share of the day's predictions so far
-    reason_cap: float = 0.5  # no reason takes more than this share of the day's budget
+    # the most of the day's budget each reason may take
+    cap_confidence: float = 1.0
+    cap_margin: float = 1.0
+    cap_entropy: float = 1.0
+    cap_ood: float = 0.5  # a burst of unfamiliar traffic leaves room for the rest
+    cap_audit: float = 0.2
     since: str = "7d"  # the queue shows what was routed this long ago at most
 
     def to_json(self) -> dict[str, Any]:
@@ -53,7 +69,7 @@ class ReviewSettings:
 
     def check(self, where: str = "ship.toml") -> None:
         for key in ("min_confidence", "min_margin", "max_entropy", "audit_share",
-                    "daily_share", "reason_cap"):
+                    "daily_share", *(f"cap_{r}" for r in REASONS)):
             if not 0 <= getattr(self, key) <= 1:
                 raise ConfigError(f"[review] {key} in {where} must be between 0 and 1, "
                                   f"got {getattr(self, key)}.")
@@ -72,6 +88,10 @@ class ReviewSettings:
         if self.daily_share > 0:
             limits.append(int(np.floor(self.daily_share * seen + 1e-9)))
         return min(limits)
+
+    def cap(self, reason: str, budget: int) -> int:
+        """How many of ``budget`` items ``reason`` may take."""
+        return int(np.floor(getattr(self, f"cap_{reason}") * budget + 1e-9))
 
 
 def audited(request_id: str, row: int, share: float) -> bool:
@@ -104,32 +124,62 @@ def candidates(rows: pd.DataFrame, settings: ReviewSettings) -> pd.DataFrame:
 
 
 def route(rows: pd.DataFrame, settings: ReviewSettings) -> pd.DataFrame:
-    """The routed rows of ``rows`` (columns request_id, row, time and the scores), with
-    ``reason``: per UTC day, in time order, within the day's budget and each reason's
-    cap. Only rows that cross a threshold are looked at one by one."""
+    """The routed rows of ``rows`` (columns request_id, row, time and the scores), in
+    the order they were routed, with ``reason`` (the module's docstring says how)."""
     ordered = rows.sort_values("time", kind="stable").reset_index(drop=True)
     if ordered.empty:
         return ordered.assign(reason=pd.Series(dtype=object))
     crossed = candidates(ordered, settings)
+    flags = crossed[list(PRIORITY)].to_numpy()
+    audit = crossed["audit"].to_numpy()
+    doubt = {r: np.nan_to_num(sign * ordered[r].to_numpy(np.float64, na_value=np.nan))
+             for r, sign in DOUBT.items()}
     day = ordered["time"].dt.floor("D")
     seen = ordered.groupby(day).cumcount().to_numpy() + 1  # the row's place in its day
     picked: list[int] = []
     why: list[str] = []
-    current = None
-    taken = 0
-    per_reason: dict[str, int] = {}
-    for i in np.flatnonzero(crossed.to_numpy().any(axis=1)).tolist():
-        if day.iat[i] != current:
-            current, taken, per_reason = day.iat[i], 0, {}
-        budget = settings.budget(int(seen[i]))
-        if taken >= budget:
-            continue
-        cap = max(1, int(settings.reason_cap * budget)) if settings.reason_cap else budget
-        for reason in REASONS:
-            if crossed[reason].iat[i] and per_reason.get(reason, 0) < cap:
-                per_reason[reason] = per_reason.get(reason, 0) + 1
-                taken += 1
-                picked.append(i)
-                why.append(reason)
-                break
+    for rows_of_day in ordered.groupby(day, sort=True).indices.values():
+        _route_day(rows_of_day, seen, flags, audit, doubt, settings, picked, why)
     return ordered.iloc[picked].assign(reason=why)
+
+
+def _route_day(rows: np.ndarray[Any, Any], seen: np.ndarray[Any, Any],
+               flags: np.ndarray[Any, Any], audit: np.ndarray[Any, Any],
+               doubt: dict[str, np.ndarray[Any, Any]], settings: ReviewSettings,
+               picked: list[int], why: list[str]) -> None:
+    """One day's routing (``rows``: its row numbers, in arrival order), appended to
+    ``picked`` and ``why``."""
+    waiting: dict[str, list[tuple[float, int]]] = {r: [] for r in PRIORITY}
+    routed: set[int] = set()
+    taken: dict[str, int] = {}
+
+    def take(i: int, reason: str) -> None:
+        routed.add(i)
+        taken[reason] = taken.get(reason, 0) + 1
+        picked.append(i)
+        why.append(reason)
+
+    def fill(budget: int) -> None:  # free slots to the most doubtful waiting rows
+        while sum(taken.values()) < budget:
+            for reason in PRIORITY:
+                heap = waiting[reason]
+                while heap and heap[0][1] in routed:
+                    heapq.heappop(heap)
+                if heap and taken.get(reason, 0) < settings.cap(reason, budget):
+                    take(heapq.heappop(heap)[1], reason)
+                    break
+            else:
+                return
+
+    for i in rows[flags[rows].any(axis=1) | audit[rows]].tolist():
+        fill(settings.budget(int(seen[i]) - 1))  # the slots that opened before it came
+        budget = settings.budget(int(seen[i]))
+        if audit[i] and sum(taken.values()) < budget and \
+                taken.get("audit", 0) < settings.cap("audit", budget):
+            take(i, "audit")
+            continue
+        for j in np.flatnonzero(flags[i]).tolist():
+            reason = PRIORITY[j]
+            heapq.heappush(waiting[reason], (float(doubt[reason][i]), i))
+        fill(budget)
+    fill(settings.budget(int(seen[rows[-1]])))  # the slots that opened since

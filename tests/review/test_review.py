@@ -175,7 +175,12 @@ def test_queue_labels_by_cli_and_a_restart_loses_nothing(
     server = serve_in_thread(workspace.services_dir / NAME / "1", log)
     more = send(server, shifted(test[240:250]), per_request=5)
     server.stop()
-    queue2 = review_queue(workspace, NAME)
+    # the team raises its budget: every candidate now fits, the waiting ones too
+    (workspace.ship_dir / "ship.toml").write_text(
+        "[review]\ndaily_budget = 1000\ndaily_share = 1.0\ncap_ood = 1.0\n"
+        "audit_share = 0.0\n", "utf-8")
+    raised = find_workspace(workspace.root)
+    queue2 = review_queue(raised, NAME)
     assert {i.request_id for i in after.items} <= {i.request_id for i in queue2.items}
     multi = [i for i in queue2.items if i.request_id in {a["request_id"] for a in more}]
     assert multi and multi[0].rows == 5
@@ -195,7 +200,7 @@ def test_queue_labels_by_cli_and_a_restart_loses_nothing(
                    "--row", str(item.row))
     assert cleared.returncode == 0, cleared.stderr
     assert (item.request_id, item.row) in {(i.request_id, i.row)
-                                           for i in review_queue(workspace, NAME).items}
+                                           for i in review_queue(raised, NAME).items}
     assert len(service_production_data(workspace, NAME).frame) == 1
     # the label is feedback: drift's performance view counts it
     report = drift_report(workspace, NAME, window="1d").to_json()

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from kernel_magics.monitor.reference import build_profile, write_reference
-from kernel_magics.review.policy import ReviewSettings, route
+from kernel_magics.review.policy import ReviewSettings, audited, route
 from kernel_magics.serving.review import OodScorer, probabilities, uncertainty
 
 
@@ -49,18 +49,46 @@ def test_routing_keeps_the_budget_and_the_reason_caps() -> None:
         "request_id": [f"r{i}" for i in range(1000)], "row": 0,
         "time": [start + timedelta(seconds=i) for i in range(1000)],
         "confidence": np.where(np.arange(1000) % 4 == 0, 0.4, 0.99),  # 250 unsure
-        "margin": 0.5, "entropy": 0.1, "ood": 0.0})
-    settings = ReviewSettings(daily_budget=40, daily_share=0.05, reason_cap=0.5,
+        "margin": 0.5, "entropy": 0.1, "ood": np.where(np.arange(1000) % 4 == 1, 3.0, 0.0)})
+    settings = ReviewSettings(daily_budget=40, daily_share=0.05, cap_ood=0.25,
                               audit_share=0.0)
     routed = route(rows, settings)
-    assert len(routed) == 20  # the cap of one reason: half of 40
-    assert set(routed.reason) == {"confidence"}
+    assert len(routed) == 40  # the budget: the smaller of 40 and 5 % of 1,000
+    assert routed.reason.value_counts().to_dict() == {"confidence": 40}  # unsure first
     assert route(rows, settings).equals(routed)  # deterministic
-    settings = ReviewSettings(daily_budget=40, daily_share=0.01, reason_cap=1.0,
-                              audit_share=0.0)
-    # at no moment more than 1 % of the predictions so far: 9 (the 10th slot opens
-    # at the 1,000th prediction, which is no candidate)
-    assert len(route(rows, settings)) == 9
+    settings = ReviewSettings(daily_budget=40, daily_share=0.05, cap_confidence=0.5,
+                              cap_ood=0.25, audit_share=0.0)
+    assert route(rows, settings).reason.value_counts().to_dict() == \
+        {"confidence": 20, "ood": 10}  # each reason at its cap; 10 slots left free
+    settings = ReviewSettings(daily_budget=40, daily_share=0.01, audit_share=0.0)
+    # at no moment more than 1 % of the predictions so far: 10 (the 10th slot opens at
+    # the 1,000th prediction and goes to a candidate waiting since earlier)
+    routed = route(rows, settings)
+    assert len(routed) == 10
+    # the queue of any past moment: within that moment's budget, and still routed now
+    for moment in (99, 100, 250, 401, 999):
+        then = route(rows.iloc[:moment], settings)
+        assert len(then) <= settings.budget(moment)
+        assert set(then.request_id) <= set(routed.request_id)
+
+
+def test_the_most_doubtful_waiting_row_takes_a_free_slot_and_audits_come_as_they_are() -> None:
+    start = datetime(2026, 12, 1, tzinfo=UTC)
+    confidence = np.full(200, 0.99)
+    confidence[[3, 5, 7]] = [0.55, 0.35, 0.45]  # three unsure rows before the first slot
+    rows = pd.DataFrame({"request_id": [f"r{i}" for i in range(200)], "row": 0,
+                         "time": [start + timedelta(seconds=i) for i in range(200)],
+                         "confidence": confidence, "margin": 0.5, "entropy": 0.1,
+                         "ood": 0.0})
+    routed = route(rows, ReviewSettings(daily_budget=2, daily_share=0.01, audit_share=0.0))
+    assert list(routed.request_id) == ["r5", "r7"]  # the least sure first
+    audited_rows = [r for r in rows.request_id if audited(r, 0, 0.05)]
+    routed = route(rows, ReviewSettings(daily_budget=100, daily_share=0.5, audit_share=0.05,
+                                        min_confidence=0.0, min_margin=0.0, max_ood=0.0))
+    # each as it came, while the budget and the audit's cap (a fifth of it) had room
+    assert set(routed.reason) == {"audit"} and len(routed) > 0
+    assert set(routed.request_id) <= set(audited_rows)
+    assert list(routed.request_id) == sorted(routed.request_id, key=lambda r: int(r[1:]))
 
 
 def test_the_writer_scores_each_batch_into_the_review_column(tmp_path: Path) -> None:

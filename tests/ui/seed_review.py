@@ -32,7 +32,7 @@ FEATURES = [f"pixel_{r}_{c}" for r in range(8) for c in range(8)]
 CLEAN, SHIFTED = 40, 8
 # Half of each day's predictions may reach a person, whatever the reason; no audit, so
 # what is routed is the same on every run.
-SETTINGS = ("[review]\ndaily_budget = 100\ndaily_share = 0.5\nreason_cap = 0\n"
+SETTINGS = ("[review]\ndaily_budget = 100\ndaily_share = 0.5\ncap_ood = 1.0\n"
             "audit_share = 0.0\n")
 
 

@@ -36,11 +36,13 @@ shadow         string                  a shadow's copy of a request (release.jso
 inputs         struct<f: list<T>, …>   one list per feature, one value per row
 tensors        struct<t: list<T>, …>   model tensors (a bundle with ``preprocess`` that
                                        was sent tensors), flattened row-major
-review         struct<s: list<T>, …>   review scores (serving/review.py), one value per
-                                       row: confidence, margin, entropy, ood (float32,
-                                       NaN: not known), ood_feature (string), and
-                                       probabilities (float32, rows x classes row-major);
-                                       null for errors and shadows' copies
+review         binary                  review scores (serving/review.py): a float32
+                                       block, rows x (confidence, margin, entropy, ood,
+                                       ood_feature's index, each class's probability),
+                                       row-major (NaN: not known); null for errors and
+                                       shadows' copies (:func:`decode_review`)
+review_layout  string                  JSON: the scores, the classes' count, the
+                                       features ``ood_feature`` indexes
 =============  ======================  =================================================
 
 ``inputs`` and ``tensors`` are absent from segments of a version whose schema the
@@ -64,6 +66,7 @@ import pyarrow as pa
 import pyarrow.compute  # noqa: F401  (pa.compute)
 
 from ..inputs import Inputs
+from ..review import SCORES
 from ..schema import Schema
 
 SCHEMA_VERSION = "2"
@@ -94,7 +97,7 @@ FEEDBACK_SCHEMA = pa.schema([
 PARQUET_OPTIONS: dict[str, Any] = {
     "compression": "snappy", "write_statistics": ["time"],
     "use_dictionary": ["model", "version", "endpoint", "status", "error", "client_id",
-                       "matrix_layout"],
+                       "matrix_layout", "review_layout"],
 }
 
 HOUR_FORMAT = "%Y%m%dT%H"  # an hour's key in file names, UTC
@@ -226,14 +229,24 @@ class Columns:
         return Columns([n for n, _ in doc["features"]],
                        [np.dtype(d) for _, d in doc["features"]])
 
-    def matrix_columns(self, matrices: list[np.ndarray[Any, Any] | None]
-                       ) -> tuple[pa.Array, pa.Array]:
-        """``matrix`` and ``matrix_layout`` of records' rows x features matrices (None:
-        null): one concatenation, no per-feature work."""
+    def matrix_block(self, matrices: list[np.ndarray[Any, Any] | None]
+                     ) -> np.ndarray[Any, Any]:
+        """The records' matrices (None: none) one after another, in the matrix dtype."""
         assert self.matrix_dtype is not None
         present = [m for m in matrices if m is not None]
-        block = np.ascontiguousarray(np.concatenate(present), self.matrix_dtype) \
+        return np.ascontiguousarray(np.concatenate(present), self.matrix_dtype) \
             if present else np.empty((0, len(self.names)), self.matrix_dtype)
+
+    def matrix_columns(self, matrices: list[np.ndarray[Any, Any] | None],
+                       block: np.ndarray[Any, Any] | None = None
+                       ) -> tuple[pa.Array, pa.Array]:
+        """``matrix`` and ``matrix_layout`` of records' rows x features matrices (None:
+        null): one concatenation (``block``, when the caller made it), no per-feature
+        work."""
+        assert self.matrix_dtype is not None
+        present = [m for m in matrices if m is not None]
+        if block is None:
+            block = self.matrix_block(matrices)
         width = len(self.names) * self.matrix_dtype.itemsize
         sizes = [0 if m is None else len(m) * width for m in matrices]
         offsets = np.zeros(len(sizes) + 1, np.int32)
@@ -328,35 +341,50 @@ def _values(values: np.ndarray[Any, Any], dtype: np.dtype[Any]) -> pa.Array:
 
 
 # -- review scores -------------------------------------------------------------------------
-REVIEW_FLOATS = ("confidence", "margin", "entropy", "ood")
-REVIEW_STRUCT = pa.struct([*(pa.field(n, pa.list_(pa.float32())) for n in REVIEW_FLOATS),
-                           pa.field("ood_feature", pa.list_(pa.string())),
-                           pa.field("probabilities", pa.list_(pa.float32()))])
+# Per request, its rows' scores as one float32 block, rows x (SCORES + classes),
+# row-major, written as bytes as the matrix is (Parquet's nested lists cost more to write
+# than the scores to compute); ``review_layout`` (JSON, dictionary-encoded) names the
+# classes' count and the features ``ood_feature`` indexes.
+REVIEW_FIELDS = (pa.field("review", pa.binary()), pa.field("review_layout", pa.string()))
 
 
-def review_array(counts: list[int], scores: dict[str, Any] | None) -> pa.StructArray:
-    """The ``review`` column of records with ``counts`` scored rows each (0: null), the
-    rows' scores one after another (:meth:`Reviewer.score`)."""
-    total = sum(counts)
-    if scores is None:
-        scores = {n: np.full(total, np.nan, np.float32) for n in REVIEW_FLOATS}
-        scores.update(ood_feature=np.full(total, None, object), probabilities=None)
-    offsets = _offsets(counts)
-    lists = [pa.ListArray.from_arrays(offsets, pa.array(np.asarray(scores[n], np.float32),
-                                                        from_pandas=False))
-             for n in REVIEW_FLOATS]
-    lists.append(pa.ListArray.from_arrays(offsets, pa.array(
-        np.asarray(scores["ood_feature"], object), pa.string(), from_pandas=True)))
-    probs = scores["probabilities"]
-    if probs is None:
-        lists.append(pa.ListArray.from_arrays(_offsets([0] * len(counts)),
-                                              pa.array([], pa.float32())))
-    else:
-        width = probs.shape[1]
-        lists.append(pa.ListArray.from_arrays(_offsets([c * width for c in counts]),
-                                              pa.array(np.asarray(probs, np.float32).ravel())))
-    mask = pa.array([c == 0 for c in counts], pa.bool_())
-    return pa.StructArray.from_arrays(lists, fields=list(REVIEW_STRUCT), mask=mask)
+def review_columns(counts: list[int], block: np.ndarray[Any, Any] | None, layout: str
+                   ) -> tuple[pa.Array, pa.Array]:
+    """``review`` and ``review_layout`` of records with ``counts`` scored rows each (0:
+    null), ``block`` their rows' scores one after another (float32)."""
+    width = 0 if block is None else block.shape[1] * 4
+    sizes = [c * width for c in counts]
+    offsets = np.zeros(len(sizes) + 1, np.int32)
+    np.cumsum(sizes, out=offsets[1:])
+    present = [c > 0 for c in counts]
+    validity = None if all(present) else pa.array(present, pa.bool_()).buffers()[1]
+    data = np.empty(0, np.uint8) if block is None else \
+        np.ascontiguousarray(block, np.float32).view(np.uint8).ravel()
+    blobs = pa.Array.from_buffers(pa.binary(), len(counts), [
+        validity, pa.py_buffer(offsets), pa.py_buffer(data)],
+        null_count=present.count(False))
+    layouts = pa.array([layout if c else None for c in counts], pa.string())
+    return blobs, layouts
+
+
+def decode_review(blob: bytes | None, layout: str | None) -> dict[str, list[Any]] | None:
+    """One request's review scores, name -> one value per row (NaN: not known;
+    ``ood_feature`` a name or None; ``probabilities`` rows x classes, flattened)."""
+    if blob is None or layout is None:
+        return None
+    doc = json.loads(layout)
+    block = np.frombuffer(blob, np.float32).reshape(-1, len(SCORES) + doc["classes"])
+    return {**review_scores(block, doc),
+            "probabilities": block[:, len(SCORES):].ravel().tolist()}
+
+
+def review_scores(block: np.ndarray[Any, Any], doc: dict[str, Any]) -> dict[str, Any]:
+    """A block's score columns by name (lists); ``ood_feature`` as feature names."""
+    names = doc["features"]
+    found = {name: block[:, j].tolist() for j, name in enumerate(SCORES)}
+    found["ood_feature"] = [None if v != v or v < 0 else names[int(v)]
+                            for v in found["ood_feature"]]
+    return found
 
 
 # -- JSON columns ---------------------------------------------------------------------------

@@ -16,6 +16,7 @@ works in any DuckDB shell on a local log:
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -23,10 +24,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import orjson
+import pyarrow as pa
 
 from ..errors import InputError
-from .format import decode_matrix
+from .format import decode_matrix, decode_review, review_scores
 from .storage import LogLocation
 
 if TYPE_CHECKING:
@@ -36,7 +39,7 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 COLUMNS = ("request_id", "epoch_us(p.time)", "model", "version", "endpoint", "status",
            "latency_ms", "rows", "client_id", "inputs", "tensors", "raw_inputs", "outputs",
-           "error", "matrix", "matrix_layout", "shadow", "review")
+           "error", "matrix", "matrix_layout", "shadow", "review", "review_layout")
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,7 @@ class LogEntry:
     error: str | None
     ground_truth: str | None
     shadow: str | None = None  # a shadow's copy: the version that answered the client
-    # review scores, name -> one value per row (format.REVIEW_STRUCT); None: not scored
+    # review scores, name -> one value per row (format.decode_review); None: not scored
     review: dict[str, list[Any]] | None = None
 
 
@@ -196,6 +199,7 @@ def read_log(log: str | os.PathLike[str] | LogLocation, since: str | datetime | 
         matrix, layout = values.pop("matrix"), values.pop("matrix_layout")
         if values["inputs"] is None:
             values["inputs"] = decode_matrix(matrix, layout)
+        values["review"] = decode_review(values["review"], values.pop("review_layout"))
         values["time"] = datetime.fromtimestamp(values.pop("epoch_us(p.time)") / 1e6, UTC)
         entries.append(LogEntry(**values, ground_truth=row[len(COLUMNS)]))
     entries.reverse()
@@ -270,8 +274,9 @@ def read_review_scores(log: str | os.PathLike[str] | LogLocation,
     """One row per scored input row of the answers at or after ``since`` (shadows'
     copies and errors left out), oldest first, as a pandas DataFrame: request_id, time
     (UTC), version, row, confidence, margin, entropy, ood, ood_feature, ground_truth
-    (the request's latest, JSON). DuckDB unnests the ``review`` column; no request's
-    inputs are read (the review queue reads those for the rows it routes only)."""
+    (the request's latest, JSON). No request's inputs are read (the review queue reads
+    those for the rows it routes only); the score blocks are decoded with numpy, one
+    layout at a time."""
     import pandas as pd
 
     columns = ["request_id", "time", "version", "row", "confidence", "margin", "entropy",
@@ -279,8 +284,9 @@ def read_review_scores(log: str | os.PathLike[str] | LogLocation,
     location = as_location(log)
     start = parse_since(since)
     files = location.files("predictions", start)
+    empty = pd.DataFrame(columns=columns)
     if not files:
-        return pd.DataFrame(columns=columns)
+        return empty
     feedback = location.files("feedback")
     truth = _truth(bool(feedback))
     with _duckdb(location) as (con, prefix):
@@ -288,23 +294,42 @@ def read_review_scores(log: str | os.PathLike[str] | LogLocation,
         present = {row[0] for row in con.execute(
             "DESCRIBE SELECT * FROM read_parquet(?, union_by_name=true)", params).fetchall()}
         if "review" not in present:  # a log written before review scores
-            return pd.DataFrame(columns=columns)
+            return empty
         if feedback:
             params.append([prefix + f for f in feedback])
         params.append(0 if start is None else int(start.timestamp() * 1e6))
         table = con.sql(
-            "SELECT p.request_id, p.time, p.version, "
-            "unnest(range(len(p.review.ood))) AS row, "
-            "unnest(p.review.confidence) AS confidence, unnest(p.review.margin) AS margin, "
-            "unnest(p.review.entropy) AS entropy, unnest(p.review.ood) AS ood, "
-            "unnest(p.review.ood_feature) AS ood_feature, f.ground_truth "
+            "SELECT p.request_id, epoch_us(p.time) AS time, p.version, p.review, "
+            "p.review_layout, f.ground_truth "
             f"FROM read_parquet(?, union_by_name=true) p LEFT JOIN {truth} f "
             "USING (request_id) WHERE p.review IS NOT NULL AND p.shadow IS NULL "
             "AND p.status < 400 AND p.error IS NULL AND epoch_us(p.time) >= ? "
-            "ORDER BY p.time, row", params=params).to_arrow_table()
-    frame = table.to_pandas()
-    frame["time"] = pd.to_datetime(frame["time"], utc=True)
-    return frame
+            "ORDER BY p.time", params=params).to_arrow_table()
+    parts = []
+    layouts = table.column("review_layout").to_numpy(zero_copy_only=False)
+    for layout in dict.fromkeys(layouts.tolist()):
+        picked = table.filter(pa.array(layouts == layout))
+        blobs = picked.column("review").combine_chunks()
+        doc = json.loads(layout)
+        width = (len(doc["scores"]) + doc["classes"]) * 4
+        offsets = np.frombuffer(blobs.buffers()[1], np.int32)[
+            blobs.offset:blobs.offset + len(blobs) + 1]
+        data = np.frombuffer(blobs.buffers()[2], np.uint8)[offsets[0]:offsets[-1]]
+        block = data.view(np.float32).reshape(-1, width // 4)
+        counts = np.diff(offsets) // width
+        owner = np.repeat(np.arange(len(blobs)), counts)  # each row's request
+        frame = pd.DataFrame(review_scores(block, doc))
+        for name in ("request_id", "time", "version", "ground_truth"):
+            frame[name] = picked.column(name).to_numpy(zero_copy_only=False)[owner]
+        frame["row"] = np.arange(len(owner)) - np.repeat((offsets[:-1] - offsets[0]) // width,
+                                                         counts)
+        parts.append(frame)
+    if not parts:
+        return empty
+    frame = pd.concat(parts, ignore_index=True).sort_values(["time", "request_id", "row"],
+                                                            kind="stable")
+    frame["time"] = pd.to_datetime(frame["time"], unit="us", utc=True)
+    return frame[columns].reset_index(drop=True)
 
 
 def read_timeline(log: str | os.PathLike[str] | LogLocation, since: datetime,

@@ -44,13 +44,13 @@ from .format import (
     FEEDBACK_SCHEMA,
     MATRIX_FIELDS,
     PARQUET_OPTIONS,
-    REVIEW_STRUCT,
+    REVIEW_FIELDS,
     SCHEMA_VERSION,
     VERSION_KEY,
     Columns,
     Prediction,
     render_json,
-    review_array,
+    review_columns,
     segment_name,
 )
 from .storage import LogLocation
@@ -81,7 +81,7 @@ class Layout:
         if self.tensors is not None:
             extra.append(pa.field("tensors", self.tensors.struct))
         if reviewer is not None:
-            extra.append(pa.field("review", REVIEW_STRUCT))
+            extra.extend(REVIEW_FIELDS)
         self.arrow_schema = pa.schema([*BASE_FIELDS, *extra], metadata=_METADATA)
         self.parquet_options = _parquet_options(self.arrow_schema)
 
@@ -103,7 +103,14 @@ class Layout:
             pa.array([r.error for r in records], pa.string()),
             pa.array([r.shadow for r in records], pa.string()),
         ]
-        if self.features is not None:
+        matrices: list[np.ndarray[Any, Any] | None] = []
+        block = None
+        if self.matrix:  # all-numeric features: one block, for the log and the scores
+            assert self.features is not None
+            matrices = [self._matrix(r.inputs) for r in records]
+            block = self.features.matrix_block(matrices)
+            arrays.extend(self.features.matrix_columns(matrices, block))
+        elif self.features is not None:
             arrays.extend(self._inputs([r.inputs for r in records]))
         if self.tensors is not None:
             arrays.append(self.tensors.array([
@@ -111,30 +118,35 @@ class Layout:
                 {n: a.reshape(-1) for n, a in x.tensors.items()}
                 for x in (r.inputs for r in records)]))
         if self.reviewer is not None:
-            arrays.append(self._review(records))
+            arrays.extend(self._review(records, matrices, block))
         return pa.RecordBatch.from_arrays(arrays, schema=self.arrow_schema)
 
-    def _review(self, records: list[Prediction]) -> pa.StructArray:
-        """The ``review`` column: the answered requests' rows scored together."""
-        assert self.reviewer is not None
+    def _review(self, records: list[Prediction], matrices: list[np.ndarray[Any, Any] | None],
+                block: np.ndarray[Any, Any] | None) -> tuple[pa.Array, pa.Array]:
+        """``review`` and ``review_layout``: the answered requests' rows scored together
+        (format.review_columns); ``matrices`` and ``block``: the records' all-numeric
+        inputs as the ``matrix`` column took them (none for other layouts)."""
+        reviewer = self.reviewer
+        assert reviewer is not None
         scored = [r.status < 400 and r.shadow is None and r.inputs is not None
                   and r.inputs.rows > 0 for r in records]
         counts = [r.inputs.rows if s and r.inputs is not None else 0
                   for r, s in zip(records, scored, strict=True)]
-        if not any(counts):
-            return review_array(counts, None)
         chosen = [r for r, s in zip(records, scored, strict=True) if s]
+        if not chosen:
+            return review_columns(counts, None, "")
         outputs = [r.model_outputs for r in chosen]
         rows = [c for c in counts if c]
-        if self.matrix:  # all-numeric features: one rows x features block
-            matrices = [self._matrix(r.inputs) for r in chosen]
-            if all(m is not None for m in matrices):
-                block: np.ndarray[Any, Any] = np.concatenate(matrices)  # type: ignore[arg-type]
-                return review_array(counts, self.reviewer.score(outputs, None, rows,
-                                                                matrix=block))
-        scores = self.reviewer.score(outputs, self._feature_columns(
-            [r.inputs for r in chosen]), rows)
-        return review_array(counts, scores)
+        if block is not None and all(m is not None for m, s in zip(matrices, scored,
+                                                                   strict=True) if s):
+            if any(m is not None and not s for m, s in zip(matrices, scored, strict=True)):
+                block = np.concatenate([m for m, s in zip(matrices, scored, strict=True)
+                                        if s])
+            scores = reviewer.block(outputs, None, rows, matrix=block)
+        else:
+            scores = reviewer.block(outputs, self._feature_columns(
+                [r.inputs for r in chosen]), rows)
+        return review_columns(counts, scores, reviewer.layout(scores.shape[1]))
 
     def _feature_columns(self, inputs: list[Inputs | None]) -> dict[str, Any] | None:
         """Every request's features, one after another (feature -> values); None when
@@ -160,10 +172,9 @@ class Layout:
         return None
 
     def _inputs(self, inputs: list[Inputs | None]) -> list[pa.Array]:
+        """The ``inputs`` struct of a version with text features."""
         features = self.features
         assert features is not None
-        if self.matrix:
-            return list(features.matrix_columns([self._matrix(x) for x in inputs]))
         return [features.array([None if x is None else x.columns if x.tensors is None else
                                 self._tensor_columns(x) for x in inputs])]
 
@@ -202,14 +213,15 @@ class Layout:
 
 
 def _parquet_options(schema: pa.Schema) -> dict[str, Any]:
-    """PARQUET_OPTIONS with the matrix left uncompressed: numbers compress little and
-    cost the most to compress (at 100 rows of 64 float32 features, snappy made writing
-    three times slower); compaction recompresses everything with zstd."""
+    """PARQUET_OPTIONS with the matrix and the review scores left uncompressed: numbers
+    compress little and cost the most to compress (at 100 rows of 64 float32 features,
+    snappy made writing three times slower); compaction recompresses everything with
+    zstd."""
     empty = pa.BufferOutputStream()
     pq.write_table(schema.empty_table(), empty)
     leaves = [c.path for c in pq.ParquetFile(pa.BufferReader(empty.getvalue())).schema]
     return {**PARQUET_OPTIONS, "compression": {
-        leaf: "none" if leaf == "matrix" else PARQUET_OPTIONS["compression"]
+        leaf: "none" if leaf in ("matrix", "review") else PARQUET_OPTIONS["compression"]
         for leaf in leaves}}
 
 
