@@ -19,18 +19,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import NotFoundError
 from ..monitor.predictions import scalar
 from ..release.evidence import Task, truth_rows
 from ..services import service_folder, service_log
 from ..serving.bundle import Bundle
 from ..serving.predlog import LogEntry, read_log
 from ..serving.predlog.reader import parse_since, read_review_scores
+from ..serving.review import SCORES
 from ..serving.schema import Schema
 from ..workspace import Workspace
 from .policy import REASONS, ReviewSettings, route
 
-SCORES = ("confidence", "margin", "entropy", "ood", "ood_feature")
 # pixel features laid out as an image: pixel_R_C (rows, columns) or pixelN (a square)
 _GRID = re.compile(r"^(.*?)[_-]?(\d+)[_-](\d+)$")
 _LINE = re.compile(r"^(.*?)[_-]?(\d+)$")
@@ -153,7 +152,8 @@ def review_queue(workspace: Workspace, name: str, *, settings: ReviewSettings | 
     scored = read_review_scores(log, parse_since(settings.since, now=now))
     routed = route(scored, settings)
     pending = routed[[_label(truth, row) is None for truth, row in
-                      zip(routed["ground_truth"], routed["row"], strict=True)]]
+                      zip(routed["ground_truth"], routed["row"], strict=True)]
+                     ].sort_values(["time", "row"], kind="stable")  # oldest first
     entries = {e.request_id: e for e in read_log(
         log, parse_since(settings.since, now=now),
         request_ids=sorted(set(pending["request_id"])))} if len(pending) else {}
@@ -211,18 +211,5 @@ def _item(entry: LogEntry, row: int, reason: str, schemas: Schemas) -> ReviewIte
         label=_label(entry.ground_truth, row))
 
 
-def find_request(workspace: Workspace, name: str, request_id: str,
-                 log_dir: str | None = None) -> LogEntry:
-    """The answered request ``request_id`` of service ``name``; NotFoundError if the log
-    has no such answer."""
-    found = [e for e in read_log(service_log(workspace, name, log_dir),
-                                 request_ids=[request_id]) if e.error is None]
-    if not found:
-        raise NotFoundError("request", request_id,
-                            hint=f"no answered request of service {name!r} has this id; "
-                                 f"`ship review {name}` lists the queue's request ids.")
-    return found[-1]
-
-
-__all__ = ["ImageLayout", "ReviewItem", "ReviewQueue", "find_request", "image_layout",
+__all__ = ["ImageLayout", "ReviewItem", "ReviewQueue", "image_layout",
            "review_queue"]

@@ -288,13 +288,15 @@ test.describe('Models and Services panels', () => {
   test('start a service, see it ready, stop it', async ({ page }) => {
     await openSeededNotebook(page, 'Services');
     const service = page.locator('#jp-ship-services .jp-ship-service[data-service="churn"]');
-    await expect(service.locator('.jp-ship-mod-stopped')).toBeVisible();
+    // the service's own state (its Loop section has a "not watched" state of its own)
+    const state = (mod: string) => service.locator(`.jp-ship-service-state.jp-ship-mod-${mod}`);
+    await expect(state('stopped')).toBeVisible();
     await service.locator('.jp-ship-service-start').click();
-    await expect(service.locator('.jp-ship-mod-ready')).toBeVisible({ timeout: 90_000 });
+    await expect(state('ready')).toBeVisible({ timeout: 90_000 });
     await expect(service).toContainText('port');
     await page.locator('#jp-ship-services').scrollIntoViewIfNeeded();
     await shoot(page, 'services-panel');
     await service.locator('.jp-ship-service-stop').click();
-    await expect(service.locator('.jp-ship-mod-stopped')).toBeVisible({ timeout: 60_000 });
+    await expect(state('stopped')).toBeVisible({ timeout: 60_000 });
   });
 });
