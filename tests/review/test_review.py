@@ -16,52 +16,32 @@ from typing import Any
 
 import numpy as np
 import pytest
+import review_digits
 from live_server import RunningServer, serve_in_thread
-from onnx_models import sklearn_onnx
+from review_digits import FEATURES, NAME, TRAIN_ROWS, shifted, write_service
 
-from kernel_magics.bundle.reference import from_data, write_reference_file
 from kernel_magics.monitor.report import drift_report
 from kernel_magics.retrain.data import service_production_data
 from kernel_magics.review.queue import image_layout, review_queue
 from kernel_magics.services import service_log
-from kernel_magics.serving.bundle import Lineage, Manifest, RuntimeSettings, write_bundle
 from kernel_magics.serving.predlog import read_log
 from kernel_magics.serving.schema import Feature, Schema, TensorSpec
 from kernel_magics.workspace import Workspace, find_workspace, init_workspace
 
-NAME = "digits"
-FEATURES = [f"pixel_{r}_{c}" for r in range(8) for c in range(8)]
-
 
 @pytest.fixture(scope="module")
 def digits() -> dict[str, Any]:
-    from sklearn.datasets import load_digits
-    from sklearn.linear_model import LogisticRegression
-
-    x, y = load_digits(return_X_y=True)
-    x = x.astype(np.float32)
-    model = LogisticRegression(max_iter=300).fit(x[:1200], y[:1200])
-    return {"model": sklearn_onnx(model, 64), "train": x[:1200], "test": x[1200:],
-            "truth": y[1200:]}
+    x, y = review_digits.digits()
+    return {"test": x[TRAIN_ROWS:], "truth": y[TRAIN_ROWS:]}
 
 
 @pytest.fixture
-def workspace(tmp_path: Path, digits: dict[str, Any]) -> Workspace:
+def workspace(tmp_path: Path) -> Workspace:
     ws = init_workspace(tmp_path)
     (ws.ship_dir / "ship.toml").write_text(
         "[review]\ndaily_budget = 100\ndaily_share = 0.2\naudit_share = 0.0\n", "utf-8")
     ws = find_workspace(ws.root)  # the settings written above, read again
-    folder = ws.services_dir / NAME / "1"
-    schema = Schema(features=tuple(Feature(f, "float32") for f in FEATURES),
-                    inputs=(TensorSpec("float_input", "FP32", (-1, 64)),),
-                    outputs=(TensorSpec("label", "INT64", (-1,)),
-                             TensorSpec("probabilities", "FP32", (-1, 10))),
-                    class_labels=tuple(range(10)))
-    write_bundle(folder, manifest=Manifest(
-        name=NAME, version="1", lineage=Lineage(NAME, "1", "run"),
-        runtime=RuntimeSettings(log_flush_interval_s=0.2)), schema=schema,
-        model=digits["model"])
-    write_reference_file(folder, from_data(FEATURES, digits["train"]))
+    write_service(ws)
     return ws
 
 
@@ -71,13 +51,6 @@ def served(workspace: Workspace) -> Iterator[RunningServer]:
                              Path(service_log(workspace, NAME)))
     yield server
     server.stop()
-
-
-def shifted(rows: np.ndarray) -> np.ndarray:
-    """Brighter digits with the border lit: pixels training kept dark."""
-    out = np.clip(rows + 6, 0, 16).astype(np.float32)
-    out[:, [0, 7, 56, 63]] = 16
-    return out
 
 
 def send(server: RunningServer, rows: np.ndarray, *, per_request: int = 1,

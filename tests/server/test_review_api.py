@@ -13,27 +13,15 @@ from typing import Any
 import numpy as np
 import pytest
 from live_server import RunningServer, serve_in_thread
-from onnx_models import sklearn_onnx
+from review_digits import FEATURES, NAME, digits, shifted, write_service
 
-from kernel_magics.bundle.reference import from_data, write_reference_file
 from kernel_magics.release.evidence import truth_rows
 from kernel_magics.services import service_log
-from kernel_magics.serving.bundle import Lineage, Manifest, RuntimeSettings, write_bundle
 from kernel_magics.serving.predlog import read_log
-from kernel_magics.serving.schema import Feature, Schema, TensorSpec
 from kernel_magics.workspace import Workspace, find_workspace, init_workspace
 
 pytestmark = pytest.mark.slow  # a real service answers 50 requests: seconds
 
-NAME = "digits"
-FEATURES = [f"pixel_{r}_{c}" for r in range(8) for c in range(8)]
-
-
-def shifted(rows: np.ndarray) -> np.ndarray:
-    """Brighter digits with the corners lit: pixels training kept dark."""
-    out = np.clip(rows + 6, 0, 16).astype(np.float32)
-    out[:, [0, 7, 56, 63]] = 16
-    return out
 
 
 def send(server: RunningServer, rows: np.ndarray) -> list[str]:
@@ -51,27 +39,12 @@ def send(server: RunningServer, rows: np.ndarray) -> list[str]:
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     """The `digits` service, served once: 40 clean test digits, then 10 shifted ones."""
-    from sklearn.datasets import load_digits
-    from sklearn.linear_model import LogisticRegression
-
-    x, y = load_digits(return_X_y=True)
-    x = x.astype(np.float32)
-    model = LogisticRegression(max_iter=300).fit(x[:1200], y[:1200])
+    x, _ = digits()
     ws = init_workspace(tmp_path_factory.mktemp("review-root"))
     (ws.ship_dir / "ship.toml").write_text(
         "[review]\ndaily_budget = 100\ndaily_share = 0.2\naudit_share = 0.0\n", "utf-8")
     ws = find_workspace(ws.root)
-    folder = ws.services_dir / NAME / "1"
-    schema = Schema(features=tuple(Feature(f, "float32") for f in FEATURES),
-                    inputs=(TensorSpec("float_input", "FP32", (-1, 64)),),
-                    outputs=(TensorSpec("label", "INT64", (-1,)),
-                             TensorSpec("probabilities", "FP32", (-1, 10))),
-                    class_labels=tuple(range(10)))
-    write_bundle(folder, manifest=Manifest(
-        name=NAME, version="1", lineage=Lineage(NAME, "1", "run"),
-        runtime=RuntimeSettings(log_flush_interval_s=0.2)), schema=schema,
-        model=sklearn_onnx(model, 64))
-    write_reference_file(folder, from_data(FEATURES, x[:1200]))
+    folder = write_service(ws)
     server = serve_in_thread(folder, Path(service_log(ws, NAME)))
     try:
         send(server, x[1200:1240])

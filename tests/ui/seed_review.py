@@ -27,27 +27,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: live_server
 
-NAME = "digits"
-FEATURES = [f"pixel_{r}_{c}" for r in range(8) for c in range(8)]
+from review_digits import FEATURES, NAME, TRAIN_ROWS, digits, shifted  # noqa: E402
+
 CLEAN, SHIFTED = 40, 8
 # Half of each day's predictions may reach a person, whatever the reason; no audit, so
 # what is routed is the same on every run.
 SETTINGS = ("[review]\ndaily_budget = 100\ndaily_share = 0.5\ncap_ood = 1.0\n"
             "audit_share = 0.0\n")
-
-
-def digits() -> tuple[np.ndarray, np.ndarray]:
-    from sklearn.datasets import load_digits
-
-    x, y = load_digits(return_X_y=True)
-    return x.astype(np.float32), y
-
-
-def shifted(rows: np.ndarray) -> np.ndarray:
-    """Brighter digits with the corners lit: pixels training kept dark."""
-    out = np.clip(rows + 6, 0, 16).astype(np.float32)
-    out[:, [0, 7, 56, 63]] = 16
-    return out
 
 
 def serve_and_send(folder: Path, rows: np.ndarray) -> list[str]:
@@ -74,12 +60,8 @@ def serve_and_send(folder: Path, rows: np.ndarray) -> list[str]:
 
 
 def seed(folder: Path) -> None:
-    from onnx_models import sklearn_onnx
-    from sklearn.linear_model import LogisticRegression
+    from review_digits import write_service
 
-    from kernel_magics.bundle.reference import from_data, write_reference_file
-    from kernel_magics.serving.bundle import Lineage, Manifest, RuntimeSettings, write_bundle
-    from kernel_magics.serving.schema import Feature, Schema, TensorSpec
     from kernel_magics.workspace import init_workspace
 
     started = time.monotonic()
@@ -92,27 +74,16 @@ def seed(folder: Path) -> None:
                                        "language": "python"}
     notebook.cells.append(nbformat.v4.new_code_cell(f"!ship review {NAME}"))
     nbformat.write(notebook, folder / "digits.ipynb")
-    x, y = digits()
-    model = LogisticRegression(max_iter=300).fit(x[:1200], y[:1200])
-    bundle = workspace.services_dir / NAME / "1"
-    schema = Schema(features=tuple(Feature(f, "float32") for f in FEATURES),
-                    inputs=(TensorSpec("float_input", "FP32", (-1, 64)),),
-                    outputs=(TensorSpec("label", "INT64", (-1,)),
-                             TensorSpec("probabilities", "FP32", (-1, 10))),
-                    class_labels=tuple(range(10)))
-    write_bundle(bundle, manifest=Manifest(
-        name=NAME, version="1", lineage=Lineage(NAME, "1", "run"),
-        runtime=RuntimeSettings(log_flush_interval_s=0.2)), schema=schema,
-        model=sklearn_onnx(model, 64))
-    write_reference_file(bundle, from_data(FEATURES, x[:1200]))
-    test = x[1200:]
+    write_service(workspace)
+    x, _ = digits()
+    test = x[TRAIN_ROWS:]
     serve_and_send(folder, np.vstack([test[:CLEAN], shifted(test[CLEAN:CLEAN + SHIFTED])]))
     print(f"seeded {folder} in {time.monotonic() - started:.1f} s")
 
 
 def more(folder: Path, count: int) -> None:
     x, _ = digits()
-    start = 1200 + CLEAN + SHIFTED
+    start = TRAIN_ROWS + CLEAN + SHIFTED
     print(json.dumps(serve_and_send(folder, shifted(x[start:start + count]))))
 
 
