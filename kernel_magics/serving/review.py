@@ -165,12 +165,6 @@ class OodScorer:
         """The features, in the order :meth:`score_index`'s indexes count them."""
         return self._names
 
-    def score(self, columns: dict[str, Any] | None = None, *,
-              matrix: NDArray[Any] | None = None, names: list[str] | None = None
-              ) -> tuple[NDArray[np.float32], NDArray[Any]]:
-        """As :meth:`score_index`, the feature by name (None: none outside)."""
-        best, worst = self.score_index(columns, matrix=matrix, names=names)
-        return best, np.array([*self._names, None], dtype=object)[worst]
 
 
 def _rows_above_zero(t: NDArray[np.float32]) -> NDArray[np.intp]:

@@ -36,11 +36,11 @@ def test_ood_is_zero_inside_the_training_data_and_grows_outside(tmp_path: Path) 
     train = pd.DataFrame({"x": rng.normal(0, 1, 5000), "colour": rng.choice(["r", "g"], 5000)})
     path = write_reference(build_profile(train, ["x", "colour"]), tmp_path / "ref.parquet")
     scorer = OodScorer.from_reference(path)
-    scores, worst = scorer.score({"x": np.array([0.1, 10.0, 0.0]),
-                                  "colour": np.array(["r", "g", "b"], dtype=object)})
-    assert scores[0] == 0 and worst[0] is None
-    assert scores[1] > 1 and worst[1] == "x"  # far beyond the 99th percentile
-    assert scores[2] == 1 and worst[2] == "colour"  # a colour training never had
+    scores, worst = scorer.score_index({"x": np.array([0.1, 10.0, 0.0]),
+                                        "colour": np.array(["r", "g", "b"], dtype=object)})
+    assert scores[0] == 0 and worst[0] == -1
+    assert scores[1] > 1 and scorer.names[worst[1]] == "x"  # far beyond the 99th percentile
+    assert scores[2] == 1 and scorer.names[worst[2]] == "colour"  # a colour training never had
 
 
 def test_routing_keeps_the_budget_and_the_reason_caps() -> None:
